@@ -1,0 +1,1 @@
+"""Identity: NHS number checks, pseudonymisation and record linkage."""

@@ -1,0 +1,104 @@
+"""`openphm generate`: build a synthetic ICS and write its extracts, reference files and truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from openphm.synth.extracts import ExtractWriter
+from openphm.synth.gp_extracts import write_gp_fhir, write_gp_tables
+from openphm.synth.simulate import simulate
+from openphm.synth.truth import write_reference, write_truth
+from openphm.synth.writers import FORMATS
+
+GP_FORMATS = ("table", "fhir")
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    """What to generate. Validated by `check`."""
+
+    people: int = 50_000
+    years: int = 5
+    seed: int = 42
+    out: Path = Path("synthetic-ics")
+    format: str = "csv"
+    gp_format: str = "table"
+    start: dt.date = dt.date(2021, 4, 1)
+    care_model: bool = False
+    care_model_start: dt.date | None = None
+    care_model_effect: float = -0.20
+
+    def check(self) -> None:
+        """Raise ValueError with a one-line message for any option that cannot work."""
+        if self.people < 1_000:
+            raise ValueError(f"--people must be at least 1000 (got {self.people})")
+        if not 1 <= self.years <= 20:
+            raise ValueError(f"--years must be between 1 and 20 (got {self.years})")
+        if self.format not in FORMATS:
+            raise ValueError(f"--format must be one of {', '.join(FORMATS)} (got {self.format!r})")
+        if self.gp_format not in GP_FORMATS:
+            raise ValueError(f"--gp-format must be one of {', '.join(GP_FORMATS)} (got {self.gp_format!r})")
+        if not -0.9 <= self.care_model_effect <= 1.0:
+            raise ValueError("--care-model-effect must be between -0.9 and 1.0 (a relative change)")
+        if self.care_model_effect > 0:
+            raise ValueError("--care-model-effect must be zero or negative (a reduction)")
+        end = self.start.replace(year=self.start.year + self.years)
+        if self.care_model_start and not self.start <= self.care_model_start < end:
+            raise ValueError(f"--care-model-start must fall within {self.start} to {end}")
+        _check_writable(self.out)
+
+
+def _check_writable(out: Path) -> None:
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"--out {out}: {probe} is a file, not a folder")
+    import os
+    if not os.access(probe, os.W_OK):
+        raise ValueError(f"--out {out}: cannot write to {probe}")
+
+
+STEPS = ["population", *[f"year {i}" for i in range(1, 21)], "hospital extracts",
+         "community and mental health extracts", "social care and voluntary sector extracts",
+         "GP extracts", "deaths", "truth"]
+
+
+def generate_ics(opts: GenerateOptions, step: Callable[[str], None] = lambda _: None) -> dict:
+    """Generate the ICS described by `opts`; returns a summary (rows per source, files)."""
+    opts.check()
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sim = simulate(opts.people, opts.years, opts.seed, opts.start, opts.care_model,
+                   opts.care_model_start, opts.care_model_effect, step)
+    w = ExtractWriter(sim, out, opts.format, opts.seed)
+    w.hospital()
+    step("hospital extracts")
+    w.community_and_mental_health()
+    step("community and mental health extracts")
+    w.social_care()
+    w.vcse()
+    step("social care and voluntary sector extracts")
+    if opts.gp_format == "fhir":
+        write_gp_fhir(w)
+    else:
+        write_gp_tables(w)
+    step("GP extracts")
+    w.deaths()
+    step("deaths")
+    write_reference(w)
+    write_truth(w)
+    w.condition_truth()
+    step("truth")
+    summary = {
+        "options": {k: (str(v) if isinstance(v, Path | dt.date) else v) for k, v in asdict(opts).items()},
+        "people_ever": sim.people.n,
+        "rows": dict(sorted(w.rows.items())),
+        "files": sorted(str(p.relative_to(out)) for p in w.files),
+    }
+    (out / "generation.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary

@@ -1,0 +1,217 @@
+"""Hospital activity for one year: emergency, elective and maternity spells, and A&E.
+
+Emergency admissions: a Poisson process at the band's rate (less the part made up by
+readmissions and by admissions that end in death), each admission followed by another
+within 30 days with `readmission_chance`; 72% arrive through a type 1 A&E department,
+which makes about 26% of type 1 attendances admitted. Length of stay: a third zero-day,
+the rest 1 + a gamma-Poisson count with the band's mean. Delays after the discharge-ready
+date for people 65+ are set per place and year so that delayed bed days are the place's
+target share of all bed days (shares spread ~9x between places).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from openphm.synth.diagnoses import (emergency_primary, elective_primary, secondary_diagnoses,
+                                     specialty_for)
+from openphm.synth.parameters import load_parameters, per_band
+from openphm.synth.people import EXIT_DIED, People
+from openphm.synth.periods import (Periods, care_model_keep, draw_events, period_rate,
+                                   place_of_postcode)
+from openphm.synth.risk import PersonYear
+
+
+def _spell_frame(rng: np.random.Generator, periods: Periods, state: PersonYear, idx: np.ndarray,
+                 admit: np.ndarray, los: np.ndarray, *, method: np.ndarray, kind: str,
+                 primary: np.ndarray, specialty: np.ndarray, classification: np.ndarray,
+                 died: np.ndarray | None = None) -> pl.DataFrame:
+    pos = periods.pos[idx]
+    died = np.zeros(len(idx), dtype=bool) if died is None else died
+    secondary = secondary_diagnoses(rng, state.has[pos], state.efi[pos], primary)
+    cols = {
+        "pid": periods.pid[idx], "admission_date": admit, "los": los,
+        "admission_method": method, "kind": np.full(len(idx), kind, dtype=object),
+        "patient_classification": classification, "died": died,
+        "practice": periods.practice[idx], "postcode": periods.postcode[idx],
+        "care_home": periods.care_home[idx], "age": periods.age[idx], "treatment_specialty": specialty,
+        "diag_01": primary,
+    }
+    for j, col in enumerate(secondary, start=2):
+        cols[f"diag_{j:02d}"] = col
+    return pl.DataFrame(cols, schema_overrides={"admission_method": pl.Utf8,
+                                                "treatment_specialty": pl.Utf8})
+
+
+def _los(rng: np.random.Generator, band: np.ndarray, age: np.ndarray) -> np.ndarray:
+    hosp = load_parameters()["hospital"]
+    p0 = np.where(age < 45, 0.45, np.where(age < 75, 0.33, 0.22)) * hosp["emergency_zero_day_share"] / 0.33
+    mean = per_band(hosp["emergency_los_mean"])[band] - 1
+    shape = 1.3
+    stay = 1 + rng.poisson(rng.gamma(shape, mean / shape))
+    return np.where(rng.random(len(band)) < p0, 0, stay)
+
+
+def emergency_spells(rng: np.random.Generator, periods: Periods, state: PersonYear,
+                     people: People, model: dict | None, y0: int, y1: int) -> pl.DataFrame:
+    """Emergency admissions (with readmissions and deaths in hospital) starting in [y0, y1)."""
+    params = load_parameters()
+    hosp = params["hospital"]
+    curve = per_band(params["activity_per_1000"]["emergency_admission"])
+    mort = per_band(params["mortality"]["per_1000"])
+    hospital_death = params["mortality"]["place_of_death"]["hospital"]
+    primary_curve = np.maximum(curve / (1 + hosp["readmission_chance"]) - hospital_death * mort,
+                               0.5 * curve)
+    idx, admit = draw_events(rng, periods, period_rate(periods, state, primary_curve, 1.0))
+    keep = care_model_keep(rng, periods, idx, admit, model)
+    idx, admit = idx[keep], admit[keep]
+    exit_date = people.exit[periods.pid]
+
+    all_idx, all_admit, all_los = [idx], [admit], [_los(rng, periods.band[idx], periods.age[idx])]
+    for _ in range(2):  # readmissions, and readmissions of readmissions
+        src_idx, src_admit, src_los = all_idx[-1], all_admit[-1], all_los[-1]
+        again = rng.random(len(src_idx)) < hosp["readmission_chance"]
+        r_idx = src_idx[again]
+        r_date = src_admit[again] + src_los[again] + rng.integers(1, 31, int(again.sum()))
+        ok = r_date < exit_date[r_idx]
+        r_idx, r_date = r_idx[ok], r_date[ok]
+        keep = care_model_keep(rng, periods, r_idx, r_date, model)
+        r_idx, r_date = r_idx[keep], r_date[keep]
+        all_idx.append(r_idx)
+        all_admit.append(r_date)
+        all_los.append(_los(rng, periods.band[r_idx], periods.age[r_idx]))
+    idx, admit, los = (np.concatenate(a) for a in (all_idx, all_admit, all_los))
+    # Spells may not outlast the person; a stay past their death is cut at the death date.
+    los = np.minimum(los, np.maximum(exit_date[idx] - admit, 0))
+
+    # Deaths in hospital: the person's last period of the year, ending on the death date.
+    last = np.r_[periods.pid[1:] != periods.pid[:-1], True]
+    dying = last & (people.exit_reason[periods.pid] == EXIT_DIED) & (exit_date == periods.end)
+    in_hospital = dying & (rng.random(len(periods.pid)) < np.where(periods.care_home >= 0, 0.35,
+                                                                     hospital_death * 1.05))
+    d_idx = np.flatnonzero(in_hospital)
+    d_los = np.minimum(1 + rng.geometric(1 / 9, len(d_idx)), periods.end[d_idx] - periods.start[d_idx])
+    d_admit = periods.end[d_idx] - d_los
+
+    n_live = len(idx)
+    idx = np.concatenate([idx, d_idx])
+    admit = np.concatenate([admit, d_admit])
+    los = np.concatenate([los, d_los])
+    died = np.r_[np.zeros(n_live, dtype=bool), np.ones(len(d_idx), dtype=bool)]
+    pos = periods.pos[idx]
+    primary = emergency_primary(rng, periods.age[idx], state.has[pos])
+    method = np.where(rng.random(len(idx)) < hosp["emergency_via_ae_share"], "21",
+                      rng.choice(np.array(["22", "23", "24", "28"]), size=len(idx)))
+    frame = _spell_frame(rng, periods, state, idx, admit, los, method=method, kind="emergency",
+                         primary=primary, specialty=specialty_for(primary, periods.age[idx]),
+                         classification=np.ones(len(idx), dtype=np.int64), died=died)
+    return frame.filter(pl.col("admission_date") < y1)
+
+
+def elective_spells(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
+    """Elective admissions (waiting list, booked, planned), most of them day cases."""
+    params = load_parameters()
+    hosp = params["hospital"]
+    rate = period_rate(periods, state, params["activity_per_1000"]["elective_admission"],
+                       params["risk"]["elasticity"]["elective_admission"])
+    idx, admit = draw_events(rng, periods, rate)
+    day_case = rng.random(len(idx)) < hosp["elective_day_case_share"]
+    stay = 1 + rng.poisson(hosp["elective_los_mean"] - 1, len(idx))
+    los = np.where(day_case, 0, stay)
+    pos = periods.pos[idx]
+    primary, specialty = elective_primary(rng, periods.age[idx], state.has[pos])
+    method = rng.choice(np.array(["11", "12", "13"]), size=len(idx), p=[0.6, 0.3, 0.1])
+    return _spell_frame(rng, periods, state, idx, admit, los, method=method, kind="elective",
+                        primary=primary, specialty=specialty,
+                        classification=np.where(day_case, 2, 1))
+
+
+def maternity_spells(rng: np.random.Generator, periods: Periods, state: PersonYear, people: People,
+                     babies: np.ndarray) -> pl.DataFrame:
+    """A delivery spell for each mother and a birth spell for each baby born in hospital (97%)."""
+    if len(babies) == 0:
+        return pl.DataFrame()
+    babies = babies[rng.random(len(babies)) < 0.97]
+    mothers = people.mother[babies]
+    dob = people.dob[babies]
+    frames = []
+    for who, method, kind, diag in ((mothers, "31", "maternity", "O800"),
+                                    (babies, "82", "birth", "Z380")):
+        # the period of this person that holds the birth date
+        order = np.lexsort((periods.start, periods.pid))
+        key = periods.pid[order] * (1 << 32) + periods.start[order]
+        at = order[np.clip(np.searchsorted(key, who * (1 << 32) + dob, side="right") - 1, 0,
+                           len(order) - 1)]
+        ok = periods.pid[at] == who
+        idx = at[ok]
+        los = rng.integers(0, 3, len(idx))
+        frames.append(_spell_frame(
+            rng, periods, state, idx, dob[ok], los, method=np.full(len(idx), method, dtype=object),
+            kind=kind, primary=np.full(len(idx), diag, dtype=object),
+            specialty=np.full(len(idx), "501" if kind == "maternity" else "424", dtype=object),
+            classification=np.ones(len(idx), dtype=np.int64)))
+    return pl.concat(frames)
+
+
+def add_delays(rng: np.random.Generator, spells: pl.DataFrame, place_share: np.ndarray,
+               place_of: np.ndarray) -> pl.DataFrame:
+    """Discharge-ready and discharge dates: delays for people 65+ after emergency stays of 2+ days,
+    scaled per place so delayed bed days are the place's target share of all bed days."""
+    hosp = load_parameters()["hospital"]
+    los = spells["los"].to_numpy()
+    place = place_of[spells["postcode"].to_numpy()]
+    eligible = ((spells["kind"] == "emergency").to_numpy() & (spells["age"].to_numpy() >= hosp["delay_min_age"])
+                & (los >= 2) & ~spells["died"].to_numpy())
+    bed_days = np.bincount(place, weights=los, minlength=len(place_share))
+    n_elig = np.bincount(place, weights=eligible, minlength=len(place_share))
+    share = place_share
+    mean_delay = share * bed_days / (1 - share) / np.maximum(n_elig, 1)
+    # A minority of stays are delayed, some for weeks: a gamma-Poisson count with that mean.
+    mu = mean_delay[place]
+    delay = np.where(eligible, rng.poisson(rng.gamma(0.35, mu / 0.35)), 0)
+    admit = spells["admission_date"].to_numpy()
+    return spells.with_columns(
+        pl.Series("discharge_ready_date", admit + los),
+        pl.Series("discharge_date", admit + los + delay),
+        pl.Series("delay_days", delay),
+    )
+
+
+def ae_attendances(rng: np.random.Generator, periods: Periods, state: PersonYear,
+                   spells: pl.DataFrame, model: dict | None) -> pl.DataFrame:
+    """A&E attendances: one for each emergency admission through A&E, plus those not admitted."""
+    params = load_parameters()
+    hosp = params["hospital"]
+    via = spells.filter((pl.col("kind") == "emergency") & (pl.col("admission_method") == "21"))
+    admitted = pl.DataFrame({
+        "pid": via["pid"], "arrival_date": via["admission_date"], "department_type": "01",
+        "disposal": "admitted", "practice": via["practice"], "postcode": via["postcode"],
+        "care_home": via["care_home"], "age": via["age"],
+    })
+    curve = (per_band(params["activity_per_1000"]["ae_attendance"])
+             - hosp["emergency_via_ae_share"] * per_band(params["activity_per_1000"]["emergency_admission"]))
+    extra = 0.9 * state.has_item("smi") + 0.35 * state.has_item("depression")
+    rate = period_rate(periods, state, np.maximum(curve, 50), params["risk"]["elasticity"]["ae_attendance"],
+                       extra)
+    idx, date = draw_events(rng, periods, rate)
+    keep = care_model_keep(rng, periods, idx, date, model)
+    idx, date = idx[keep], date[keep]
+    types = hosp["ae_type_share"]
+    # Type 1 share among attendances not admitted, so that type 1 is its share of all attendances.
+    n_total = len(idx) + admitted.height
+    t1 = max(types["01"] * n_total - admitted.height, 0) / max(len(idx), 1)
+    rest = 1 - t1
+    dept = rng.choice(np.array(["01", "02", "03"]), size=len(idx),
+                      p=[t1, rest * types["02"] / (types["02"] + types["03"]),
+                         rest * types["03"] / (types["02"] + types["03"])])
+    disposal = rng.choice(np.array(["discharged", "referred", "left", "transferred"]), size=len(idx),
+                          p=[0.72, 0.20, 0.05, 0.03])
+    other = pl.DataFrame({
+        "pid": periods.pid[idx], "arrival_date": date, "department_type": dept, "disposal": disposal,
+        "practice": periods.practice[idx], "postcode": periods.postcode[idx],
+        "care_home": periods.care_home[idx], "age": periods.age[idx],
+    })
+    out = pl.concat([admitted, other], how="vertical_relaxed")
+    ambulance = rng.random(out.height) < np.clip(0.1 + out["age"].to_numpy() / 150, 0, 0.8)
+    return out.with_columns(pl.Series("arrival_mode", np.where(ambulance, "ambulance", "walk-in")))

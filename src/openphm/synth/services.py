@@ -1,0 +1,187 @@
+"""Outpatient, primary care, community, mental health, social care and voluntary-sector activity.
+
+Each is a Poisson process per period at the band's published rate times the person's
+relative risk raised to the activity's elasticity, with extra weight for the conditions
+that drive it (serious mental illness for mental health services, depression and living
+alone for social prescribing, being housebound for community nursing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from openphm.synth.parameters import load_parameters, per_band
+from openphm.synth.people import People
+from openphm.synth.periods import Periods, draw_events, period_rate
+from openphm.synth.risk import PersonYear
+from openphm.synth.writers import NO_DATE
+
+
+def _pick(rng: np.random.Generator, options: list[str], p: list[float], n: int) -> np.ndarray:
+    w = np.asarray(p, dtype=float)
+    return rng.choice(np.array(options, dtype=object), size=n, p=w / w.sum())
+
+
+def _base(periods: Periods, idx: np.ndarray, date: np.ndarray, name: str) -> dict[str, np.ndarray]:
+    return {"pid": periods.pid[idx], name: date, "practice": periods.practice[idx],
+            "postcode": periods.postcode[idx], "care_home": periods.care_home[idx],
+            "age": periods.age[idx]}
+
+
+def gp_appointments(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
+    """GP practice appointments with staff type, mode and attendance status."""
+    params = load_parameters()
+    extra = 0.3 * state.has_item("depression")
+    rate = period_rate(periods, state, params["activity_per_1000"]["gp_appointment"],
+                       params["risk"]["elasticity"]["gp_appointment"], extra)
+    idx, date = draw_events(rng, periods, rate)
+    n = len(idx)
+    cols = _base(periods, idx, date, "appointment_date")
+    homebound = (periods.care_home[idx] >= 0) | state.has_item("housebound")[periods.pos[idx]]
+    mode = _pick(rng, ["Face-to-Face", "Telephone", "Video/Online"], [0.68, 0.30, 0.02], n)
+    mode[homebound & (rng.random(n) < 0.35)] = "Home Visit"
+    cols["hcp_type"] = _pick(rng, ["GP", "Nurse", "Other Practice staff"], [0.46, 0.25, 0.29], n)
+    cols["appointment_mode"] = mode
+    cols["appointment_status"] = _pick(rng, ["Attended", "DNA", "Unknown"], [0.95, 0.04, 0.01], n)
+    return pl.DataFrame(cols)
+
+
+OP_SPECIALTIES = ["100", "101", "110", "120", "130", "300", "320", "330", "340", "361", "370",
+                  "400", "410", "430", "502", "420"]
+
+
+def outpatients(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
+    """Outpatient appointments: first or follow-up, attended or did not attend, by specialty."""
+    params = load_parameters()
+    extra = 1.0 * state.has_item("cancer") + 0.15 * state.has[:, :20].sum(axis=1)
+    rate = period_rate(periods, state, params["activity_per_1000"]["outpatient_attendance"],
+                       params["risk"]["elasticity"]["outpatient_attendance"], extra)
+    idx, date = draw_events(rng, periods, rate)
+    n = len(idx)
+    cols = _base(periods, idx, date, "appointment_date")
+    age = periods.age[idx]
+    spec = _pick(rng, OP_SPECIALTIES[:-1], [8, 5, 12, 6, 10, 8, 7, 5, 5, 2, 6, 4, 3, 3, 5], n)
+    spec[age < 16] = "420"
+    spec[(age < 45) & (spec == "430")] = "300"
+    cancer = state.has_item("cancer")[periods.pos[idx]] & (rng.random(n) < 0.4)
+    spec[cancer] = "370"
+    cols["treatment_specialty"] = spec
+    cols["first_attendance"] = np.where(rng.random(n) < 0.35, "1", "2")
+    dep = state.dep[periods.pos[idx]]
+    cols["attendance_status"] = np.where(rng.random(n) < 0.07 * (1 + 0.5 * dep), "3", "5")
+    return pl.DataFrame(cols)
+
+
+def community_contacts(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
+    """Community health contacts (CSDS-like): health visiting, district nursing, therapies."""
+    params = load_parameters()
+    extra = 0.8 * state.has_item("housebound") + 0.5 * state.has_item("skin_ulcer")
+    rate = period_rate(periods, state, params["activity_per_1000"]["community_contact"],
+                       params["risk"]["elasticity"]["community_contact"], extra)
+    idx, date = draw_events(rng, periods, rate)
+    n = len(idx)
+    cols = _base(periods, idx, date, "contact_date")
+    age = periods.age[idx]
+    team = _pick(rng, ["District Nursing", "Physiotherapy", "Podiatry", "Community Matron",
+                       "Intermediate Care", "Speech and Language Therapy"], [45, 20, 15, 8, 9, 3], n)
+    team[age < 65] = _pick(rng, ["District Nursing", "Physiotherapy", "Podiatry", "Continence"],
+                           [30, 40, 20, 10], int((age < 65).sum()))
+    team[age < 19] = "School Nursing"
+    team[age < 5] = "Health Visiting"
+    cols["team_type"] = team
+    home = np.isin(team, ["District Nursing", "Community Matron", "Health Visiting"])
+    cols["contact_location"] = np.where(home & (rng.random(n) < 0.85), "Home",
+                                        np.where(rng.random(n) < 0.8, "Clinic", "Telephone"))
+    return pl.DataFrame(cols)
+
+
+def mental_health_contacts(rng: np.random.Generator, periods: Periods, state: PersonYear,
+                           place_of: np.ndarray, coordinator_cover: np.ndarray,
+                           plan_cover: np.ndarray, y0: int) -> pl.DataFrame:
+    """Secondary mental health contacts (MHSDS-like) with care coordinator and care plan status."""
+    params = load_parameters()
+    smi = state.has_item("smi")
+    extra = (3.0 * smi + 1.3 * state.has_item("depression") + 1.0 * state.has_item("dementia")
+             + 1.0 * state.has_item("learning_disability"))
+    rate = period_rate(periods, state, params["activity_per_1000"]["mental_health_contact"],
+                       params["risk"]["elasticity"]["mental_health_contact"], extra)
+    idx, date = draw_events(rng, periods, rate)
+    n = len(idx)
+    cols = _base(periods, idx, date, "contact_date")
+    pos = periods.pos[idx]
+    age = periods.age[idx]
+    # Care coordination and care plans are per person and year, and vary by place (IPPR 2021).
+    place = place_of[periods.postcode]
+    person_place = np.zeros(len(state.ids), dtype=np.int64)
+    person_place[periods.pos] = place
+    u = rng.random(len(state.ids))
+    has_cc = np.where(smi, u < coordinator_cover[person_place], u < 0.03)
+    has_plan = np.where(smi, (u < coordinator_cover[person_place])
+                        | (rng.random(len(state.ids)) < plan_cover[person_place] - coordinator_cover[person_place]),
+                        u < 0.05)
+    plan_date = y0 + rng.integers(0, 300, len(state.ids))
+    team = _pick(rng, ["Community Mental Health Team", "Crisis Resolution", "Psychological Therapies",
+                       "Liaison Psychiatry"], [55, 10, 30, 5], n)
+    team[smi[pos] & (age < 35) & (rng.random(n) < 0.4)] = "Early Intervention in Psychosis"
+    team[(age >= 65) & state.has_item("dementia")[pos]] = "Memory Service"
+    team[age < 18] = "CAMHS"
+    cols["team_type"] = team
+    cols["care_coordinator"] = np.where(has_cc[pos], "Y", "N")
+    plan_ok = has_plan[pos] & (plan_date[pos] <= date)
+    cols["care_plan_agreed_date"] = np.where(plan_ok, plan_date[pos], NO_DATE)
+    return pl.DataFrame(cols)
+
+
+def social_care(rng: np.random.Generator, periods: Periods, state: PersonYear, people: People,
+                home_is_nursing: np.ndarray, y0: int, y1: int) -> pl.DataFrame:
+    """Adult social care long-term support in the year: one row per person and service."""
+    params = load_parameters()
+    adult = state.age >= 18
+    rel = state.relative(params["risk"]["elasticity"]["social_care_support"],
+                         1.0 * state.has_item("learning_disability"))
+    p = per_band(params["activity_per_1000"]["social_care_support"])[state.band] / 1000 * rel
+    asc_start = people.asc_start
+    p = np.where(asc_start[state.ids] >= 0, np.maximum(p, 0.75), p)  # most support continues
+    in_home = np.zeros(len(state.ids), dtype=bool)
+    home_of = np.full(len(state.ids), -1)
+    ch_periods = periods.care_home >= 0
+    in_home[periods.pos[ch_periods]] = True
+    home_of[periods.pos[ch_periods]] = periods.care_home[ch_periods]
+    supported = adult & (in_home | (rng.random(len(state.ids)) < np.clip(p, 0, 1)))
+    ids = state.ids[supported]
+    exit_date = people.exit[ids]
+    new = asc_start[ids] < 0
+    start = np.where(in_home[supported], np.maximum(people.first_care_start[ids], 0), asc_start[ids])
+    lo = np.maximum(people.entry[ids], y0)
+    fresh = lo + np.floor(rng.random(len(ids)) * np.maximum(np.minimum(exit_date, y1) - lo, 1))
+    start = np.where(start < 0, fresh, start).astype(np.int64)
+    asc_start[ids[new & ~in_home[supported]]] = start[new & ~in_home[supported]]
+    ld = state.has_item("learning_disability")[supported]
+    service = _pick(rng, ["Home Care", "Direct Payment", "Day Care", "Short Term Reablement"],
+                    [60, 15, 10, 15], len(ids))
+    service[ld] = "Supported Living"
+    home = home_of[supported]
+    nursing = home_is_nursing[np.maximum(home, 0)]
+    service[home >= 0] = np.where(nursing[home >= 0], "Nursing Care", "Residential Care")
+    ended = exit_date < y1
+    return pl.DataFrame({
+        "pid": ids, "start_date": start, "end_date": np.where(ended, exit_date, NO_DATE),
+        "service_type": service, "care_home": home, "in_care_home": home >= 0,
+        "age": state.age[supported],
+    })
+
+
+def vcse_referrals(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
+    """Social prescribing referrals to the voluntary sector."""
+    params = load_parameters()
+    extra = (1.0 * state.has_item("depression") + 0.8 * state.has_item("social_vulnerability")
+             + 0.4 * state.dep)
+    rate = period_rate(periods, state, params["activity_per_1000"]["vcse_referral"],
+                       params["risk"]["elasticity"]["vcse_referral"], extra)
+    idx, date = draw_events(rng, periods, rate)
+    cols = _base(periods, idx, date, "referral_date")
+    cols["referral_reason"] = _pick(rng, ["Loneliness and isolation", "Mental wellbeing",
+                                          "Debt and benefits", "Housing", "Physical activity",
+                                          "Carer support"], [30, 25, 15, 10, 12, 8], len(idx))
+    return pl.DataFrame(cols)

@@ -1,0 +1,178 @@
+"""Run the synthetic ICS forward in time: demography, then each year's activity."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from openphm.synth import demography, hospital, services
+from openphm.synth.geography import Geography, build_geography
+from openphm.synth.names import NameBank
+from openphm.synth.parameters import load_items, load_parameters, per_band
+from openphm.synth.people import People
+from openphm.synth.periods import place_of_postcode, year_periods
+from openphm.synth.risk import Effects, draw_effects, person_year
+
+EPOCH = dt.date(1970, 1, 1)
+
+
+def to_days(day: dt.date) -> int:
+    """Days since 1970-01-01."""
+    return (day - EPOCH).days
+
+
+def add_years(day: dt.date, years: int) -> dt.date:
+    """The same day `years` later (28 February for 29 February in a non-leap year)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+@dataclass
+class CareModel:
+    """The new care model as injected: which practices, from when, and its true effect."""
+
+    practices: np.ndarray
+    start: dt.date
+    effect: float
+    eligible_min_age: int
+
+    def as_thinning(self, n_practices: int) -> dict:
+        """The form the activity generators use."""
+        mask = np.zeros(n_practices, dtype=bool)
+        mask[self.practices] = True
+        return {"practice_mask": mask, "start": to_days(self.start), "effect": self.effect,
+                "eligible_min_age": self.eligible_min_age}
+
+
+@dataclass
+class Simulation:
+    """Everything the extract writers need."""
+
+    geo: Geography
+    names: NameBank
+    people: People
+    effects: Effects
+    start: dt.date
+    years: int
+    year_starts: list[int]
+    delayed_share: np.ndarray
+    coordinator_cover: np.ndarray
+    plan_cover: np.ndarray
+    care_model: CareModel | None
+    tables: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+
+    def table(self, name: str) -> pl.DataFrame:
+        """All years of one activity table."""
+        frames = [f for f in self.tables.get(name, []) if f.height]
+        return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
+
+
+def spread(rng: np.random.Generator, n: int, mean: float, ratio: float) -> np.ndarray:
+    """`n` values, log-evenly spread so max/min = ratio, with the given mean, in random order."""
+    values = ratio ** (np.linspace(-0.5, 0.5, n))
+    return rng.permutation(values / values.mean() * mean)
+
+
+def choose_care_model_practices(rng: np.random.Generator, geo: Geography, people: People,
+                                share: float) -> np.ndarray:
+    """Practices that join: likelier when larger and more deprived (so naive comparisons are biased)."""
+    cm = load_parameters()["care_model"]
+    practice = people.view("practice")
+    dep = geo.lsoa_deprivation[geo.postcode_lsoa[people.view("postcode")]]
+    size = np.bincount(practice, minlength=len(geo.practice_code)).astype(float)
+    mean_dep = np.bincount(practice, dep, len(geo.practice_code)) / np.maximum(size, 1)
+
+    def z(x: np.ndarray) -> np.ndarray:
+        return (x - x.mean()) / (x.std() or 1.0)
+
+    score = (cm["deprivation_logodds"] * z(mean_dep) + cm["list_size_logodds"] * z(np.log(size + 1))
+             + rng.gumbel(size=len(size)))
+    n_join = max(1, round(share * len(size)))
+    return np.sort(np.argsort(-score)[:n_join])
+
+
+def simulate(n_people: int, years: int, seed: int, start: dt.date, care_model: bool,
+             care_model_start: dt.date | None, care_model_effect: float,
+             step: Callable[[str], None] = lambda _: None) -> Simulation:
+    """Build the ICS and run it for `years` years from `start`."""
+    params = load_parameters()
+
+    def stream(*key: int) -> np.random.Generator:
+        return np.random.default_rng([seed, *key])
+
+    rng = stream(1)
+    geo = build_geography(rng, n_people, n_people * 0.0048)
+    names = NameBank()
+    people = People(int(n_people * (1 + 0.12 * years)) + 1000, len(load_items().ids))
+    start_days = to_days(start)
+    ids = demography.initial_population(stream(2), geo, names, people, n_people, start_days)
+    effects = draw_effects(stream(3), geo)
+    state0 = person_year(stream(4), people, geo, effects, ids, start_days)
+    demography.place_initial_care_home_residents(stream(5), geo, people, state0, start_days)
+    step("population")
+
+    rng = stream(6)
+    n_place = len(geo.place_code)
+    hosp, mh = params["hospital"], params["mental_health"]
+    delayed = spread(rng, n_place, hosp["delayed_share_mean"], hosp["delayed_share_ratio_between_places"])
+    cover = spread(rng, n_place, mh["care_coordinator_mean"], mh["care_coordinator_ratio_between_places"])
+    plan = np.clip(cover * mh["care_plan_mean"] / mh["care_coordinator_mean"], 0, 0.97)
+    model = None
+    if care_model:
+        cm = params["care_model"]
+        chosen = choose_care_model_practices(stream(7), geo, people, cm["practice_share"])
+        model = CareModel(practices=chosen, start=care_model_start or add_years(start, 2),
+                          effect=care_model_effect, eligible_min_age=cm["eligible_min_age"])
+    sim = Simulation(geo=geo, names=names, people=people, effects=effects, start=start, years=years,
+                     year_starts=[to_days(add_years(start, y)) for y in range(years + 1)],
+                     delayed_share=delayed, coordinator_cover=cover, plan_cover=plan, care_model=model)
+    thinning = model.as_thinning(len(geo.practice_code)) if model else None
+    place_of = place_of_postcode(geo, np.arange(len(geo.postcode)))
+    emergency_curve = per_band(params["activity_per_1000"]["emergency_admission"])
+    home_is_nursing = geo.care_home_type == "nursing"
+
+    for y in range(years):
+        rng = stream(100 + y)
+        y0, y1 = sim.year_starts[y], sim.year_starts[y + 1]
+        mid = (y0 + y1) // 2
+        present = np.flatnonzero((people.view("exit") > y0) & (people.view("entry") < y1))
+        state = person_year(rng, people, geo, effects, present, mid)
+        demography.exits(rng, people, state, y0, y1)
+        target = int(n_people * 1.004 ** (y + 1))
+        new = demography.arrivals(rng, geo, names, people, present, y0, y1, target)
+        state = state.concat(person_year(rng, people, geo, effects, new, mid))
+        demography.moves(rng, geo, people, state, y0, y1)
+        periods = year_periods(people, state, y0, y1)
+        babies = new[people.mother[new] >= 0]
+        spells = pl.concat([
+            hospital.emergency_spells(rng, periods, state, people, thinning, y0, y1),
+            hospital.elective_spells(rng, periods, state),
+            hospital.maternity_spells(rng, periods, state, people, babies),
+        ], how="vertical_relaxed")
+        spells = hospital.add_delays(rng, spells, delayed, place_of)
+        add = sim.tables.setdefault
+        add("apc", []).append(spells)
+        add("ecds", []).append(hospital.ae_attendances(rng, periods, state, spells, thinning))
+        add("op", []).append(services.outpatients(rng, periods, state))
+        add("gp_appointments", []).append(services.gp_appointments(rng, periods, state))
+        add("csds", []).append(services.community_contacts(rng, periods, state))
+        add("mhsds", []).append(services.mental_health_contacts(rng, periods, state, place_of, cover,
+                                                                plan, y0))
+        add("asc", []).append(services.social_care(rng, periods, state, people, home_is_nursing, y0, y1))
+        add("vcse", []).append(services.vcse_referrals(rng, periods, state))
+        rel = state.relative(1.0)
+        expected = emergency_curve[state.band] / 1000 * rel
+        add("risk", []).append(pl.DataFrame({
+            "pid": state.ids, "year_index": np.full(len(state.ids), y),
+            "expected_emergency_admissions": expected,
+            "risk_of_emergency_admission": 1 - np.exp(-expected),
+            "log_latent_risk": state.log_m, "efi": state.efi,
+        }))
+        step(f"year {y + 1}")
+    return sim
