@@ -14,14 +14,14 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
-from scipy.special import expit, logit
+from scipy.special import expit, logit, ndtr
 
 from openphm.synth.parameters import Items, load_items, load_parameters, per_band
 
 NEVER = np.float32(np.inf)
 
 
-def _prevalence(items: Items, centre: np.ndarray, age: np.ndarray, dep: np.ndarray,
+def _prevalence(items: Items, centre: float, age: np.ndarray, dep: np.ndarray,
                 female: np.ndarray, z: np.ndarray, k: int) -> float:
     eta = (items.slope[k] * (age + items.deprivation_years[k] * dep - centre)
            + items.female_logodds[k] * female + items.loading[k] * z)
@@ -50,10 +50,12 @@ def calibrated_centres() -> np.ndarray:
     centres = np.empty(len(items.ids))
     for k in range(len(items.ids)):
         lo, hi = -100.0, 400.0
+        # Excess mortality thins people with some items over the years simulated; the uplift
+        # (data/conditions.yaml) restores prevalence in the middle of the period.
+        target = items.target[k] * items.survival_uplift[k]
         for _ in range(44):
             mid = (lo + hi) / 2
-            centre = np.full(len(items.ids), mid)
-            if _prevalence(items, centre[k], age, dep, female, z, k) > items.target[k]:
+            if _prevalence(items, mid, age, dep, female, z, k) > target:
                 lo = mid
             else:
                 hi = mid
@@ -62,15 +64,15 @@ def calibrated_centres() -> np.ndarray:
 
 
 def draw_onset_ages(rng: np.random.Generator, dep: np.ndarray, female: np.ndarray,
-                    z: np.ndarray) -> np.ndarray:
+                    z: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Onset age in years of every item for each person: a (people, items) float32 array, inf = never."""
     items = load_items()
     centres = calibrated_centres()
     n, k = len(dep), len(items.ids)
-    u = rng.random((n, k))
-    cap = items.cap[None, :]
-    never = u >= cap
-    q = np.where(never, 0.5, u / cap)
+    rho = items.child_cluster[None, :]
+    ever_score = np.sqrt(1 - rho) * rng.standard_normal((n, k)) - np.sqrt(rho) * c[:, None]
+    never = ndtr(ever_score) >= items.cap[None, :]
+    q = rng.random((n, k))
     onset = (centres[None, :] - items.deprivation_years[None, :] * dep[:, None]
              + (logit(q) - items.female_logodds[None, :] * female[:, None]
                 - items.loading[None, :] * z[:, None]) / items.slope[None, :])

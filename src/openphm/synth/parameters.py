@@ -45,6 +45,8 @@ class Items:
     deprivation_years: np.ndarray
     female_logodds: np.ndarray
     loading: np.ndarray
+    child_cluster: np.ndarray
+    survival_uplift: np.ndarray
     earliest_age: np.ndarray
     risk_weight: np.ndarray
     efi_deficit: list[str | None]
@@ -76,8 +78,9 @@ def load_items() -> Items:
     if len(set(ids)) != len(ids):
         raise ValueError("conditions.yaml: item ids must be unique")
 
-    def col(key: str) -> np.ndarray:
-        return np.array([r[key] for r in rows], dtype=np.float64)
+    def col(key: str, default: float | None = None) -> np.ndarray:
+        return np.array([r.get(key, default) if default is not None else r[key] for r in rows],
+                        dtype=np.float64)
 
     return Items(
         ids=ids,
@@ -92,6 +95,8 @@ def load_items() -> Items:
         deprivation_years=col("deprivation_years"),
         female_logodds=col("female_logodds"),
         loading=col("loading"),
+        child_cluster=col("child_cluster", 0.0),
+        survival_uplift=col("survival_uplift", 1.0),
         earliest_age=col("earliest_age"),
         risk_weight=col("risk_weight"),
         efi_deficit=[r["efi_deficit"] for r in rows],

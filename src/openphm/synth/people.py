@@ -110,7 +110,8 @@ class People:
         if family is None:
             family = names.draw_family(rng, name_group)
         z = rng.standard_normal(k)
-        self.onset[ids] = draw_onset_ages(rng, dep, female.astype(np.float64), z)
+        self.onset[ids] = draw_onset_ages(rng, dep, female.astype(np.float64), z,
+                                          rng.standard_normal(k))
         shape = params["risk"]["person_gamma_shape"]
         values = {
             "dob": dob, "entry": entry, "exit": np.full(k, OPEN), "exit_reason": np.zeros(k),
