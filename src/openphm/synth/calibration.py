@@ -48,6 +48,11 @@ def _scan(folder: Path, source: str) -> pl.LazyFrame:
 
 def _truth(folder: Path, name: str) -> pl.DataFrame:
     path = folder / "truth" / name
+    if path.is_dir():
+        parts = sorted(path.glob("*.parquet")) or sorted(path.glob("*.csv"))
+        if parts[0].suffix == ".parquet":
+            return pl.read_parquet(parts)
+        return pl.concat([pl.read_csv(p, infer_schema_length=0) for p in parts])
     for suffix in (".parquet", ".csv"):
         if path.with_suffix(suffix).exists():
             p = path.with_suffix(suffix)

@@ -9,8 +9,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from openphm.synth.extracts import ExtractWriter
-from openphm.synth.gp_extracts import write_gp_fhir, write_gp_tables
-from openphm.synth.simulate import simulate
+from openphm.synth.gp_extracts import (
+    appointments_hook,
+    fhir_appointments_hook,
+    write_gp_fhir,
+    write_gp_tables,
+)
+from openphm.synth.simulate import run_years, setup
 from openphm.synth.truth import write_reference, write_truth
 from openphm.synth.writers import FORMATS
 
@@ -63,9 +68,7 @@ def _check_writable(out: Path) -> None:
         raise ValueError(f"--out {out}: cannot write to {probe}")
 
 
-STEPS = ["population", *[f"year {i}" for i in range(1, 21)], "hospital extracts",
-         "community and mental health extracts", "social care and voluntary sector extracts",
-         "GP extracts", "deaths", "truth"]
+STEPS = ["population", *[f"year {i}" for i in range(1, 21)], "GP extracts", "deaths", "truth"]
 
 
 def generate_ics(opts: GenerateOptions, step: Callable[[str], None] = lambda _: None) -> dict:
@@ -73,17 +76,14 @@ def generate_ics(opts: GenerateOptions, step: Callable[[str], None] = lambda _: 
     opts.check()
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
-    sim = simulate(opts.people, opts.years, opts.seed, opts.start, opts.care_model,
-                   opts.care_model_start, opts.care_model_effect, step)
+    sim = setup(opts.people, opts.years, opts.seed, opts.start, opts.care_model,
+                opts.care_model_start, opts.care_model_effect)
+    step("population")
     w = ExtractWriter(sim, out, opts.format, opts.seed)
-    w.hospital()
-    step("hospital extracts")
-    w.community_and_mental_health()
-    step("community and mental health extracts")
-    w.social_care()
-    w.vcse()
-    step("social care and voluntary sector extracts")
-    if opts.gp_format == "fhir":
+    fhir = opts.gp_format == "fhir"
+    w.year_hooks["gp_appointments"] = fhir_appointments_hook(w) if fhir else appointments_hook(w)
+    run_years(sim, w, step)
+    if fhir:
         write_gp_fhir(w)
     else:
         write_gp_tables(w)

@@ -4,6 +4,7 @@ FHIR R4 NDJSON (Patient, EpisodeOfCare, Condition, Appointment)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ SNOMED_SYSTEM = "http://snomed.info/sct"
 
 def registrations(w: ExtractWriter) -> pl.DataFrame:
     """One row per registration at a practice: consecutive episodes at one practice merged."""
-    people, geo = w.sim.people, w.geo
+    people = w.sim.people
     eps = people.all_episodes()
     pid, practice = eps["pid"], eps["practice"]
     new_reg = np.r_[True, (pid[1:] != pid[:-1]) | (practice[1:] != practice[:-1])]
@@ -84,25 +85,33 @@ def write_gp_tables(w: ExtractWriter) -> None:
     w.files.append(write_table(out, w.out / "extracts" / "gp_registrations" / f"gp_registrations_{end_label}", w.fmt))
     truth = pl.DataFrame({"record_id": record_id, "person_id": frame["pid"],
                           "nhs_number_error": np.zeros(frame.height, dtype=np.int64)})
-    write_table(truth, w.out / "truth" / "records" / "gp_registrations", w.fmt)
+    write_table(truth, w.out / "truth" / "records" / "gp_registrations" / f"gp_registrations_{end_label}", w.fmt)
     w.rows["gp_registrations"] = frame.height
 
     ev = events(w)
     frame = pl.DataFrame({"pid": ev["pid"], "nhs_number": nhs_number_strings(people.nhs[ev["pid"].to_numpy()]),
                           "practice_code": geo.practice_code[ev["practice"].to_numpy()],
                           "event_date": ev["event_date"], "snomed_code": ev["snomed_code"]})
-    w.write("gp_events", frame, "event_date", pl.DataFrame({"nhs_number_error": np.zeros(frame.height, dtype=np.int64)}),
-            ["event_date"], "EVT")
+    w.write_by_year("gp_events", frame, "event_date",
+                    pl.DataFrame({"nhs_number_error": np.zeros(frame.height, dtype=np.int8)}), ["event_date"], "EVT")
 
-    ap = w.sim.table("gp_appointments")
-    frame = pl.DataFrame({"pid": ap["pid"], "nhs_number": nhs_number_strings(people.nhs[ap["pid"].to_numpy()]),
-                          "practice_code": geo.practice_code[ap["practice"].to_numpy()],
-                          "appointment_date": ap["appointment_date"], "hcp_type": ap["hcp_type"],
-                          "appointment_mode": ap["appointment_mode"],
-                          "appointment_status": ap["appointment_status"]})
-    w.write("gp_appointments", frame, "appointment_date",
-            pl.DataFrame({"nhs_number_error": np.zeros(frame.height, dtype=np.int64)}),
-            ["appointment_date"], "APT")
+
+
+def appointments_hook(w: ExtractWriter) -> Callable[[int, pl.DataFrame], None]:
+    """Writes each year's GP appointments as a table."""
+    people = w.sim.people
+
+    def write(year: int, ap: pl.DataFrame) -> None:
+        pid = ap["pid"].to_numpy()
+        frame = pl.DataFrame({"pid": ap["pid"], "nhs_number": nhs_number_strings(people.nhs[pid]),
+                              "practice_code": w.practice_code(ap["practice"].to_numpy()),
+                              "appointment_date": ap["appointment_date"], "hcp_type": ap["hcp_type"],
+                              "appointment_mode": ap["appointment_mode"],
+                              "appointment_status": ap["appointment_status"]})
+        w.write_part("gp_appointments", w.label(year), frame, "appointment_date",
+                     pl.DataFrame({"nhs_number_error": np.zeros(frame.height, dtype=np.int8)}),
+                     ["appointment_date"], "APT")
+    return write
 
 
 def _ndjson(path: Path, resources: list[dict]) -> Path:
@@ -167,18 +176,35 @@ def write_gp_fhir(w: ExtractWriter) -> None:
             "onsetDateTime": date(r["event_date"]), "recordedDate": date(r["event_date"])})
     w.files.append(_ndjson(folder / "Condition.ndjson", rows))
 
-    ap = w.sim.table("gp_appointments").sort(["appointment_date", "pid"])
-    status = {"Attended": "fulfilled", "DNA": "noshow", "Unknown": "booked"}
-    rows = []
-    for i, r in enumerate(ap.iter_rows(named=True), start=1):
-        day = date(r["appointment_date"])
-        rows.append({
-            "resourceType": "Appointment", "id": f"apt-{i}", "status": status[r["appointment_status"]],
-            "start": f"{day}T09:00:00+00:00", "end": f"{day}T09:10:00+00:00",
-            "serviceType": [{"text": r["hcp_type"]}], "appointmentType": {"text": r["appointment_mode"]},
-            "participant": [{"actor": patient_ref(r["pid"]), "status": "accepted"},
-                            {"actor": {"identifier": {"system": ODS_SYSTEM,
-                                                      "value": str(geo.practice_code[r["practice"]])}},
-                             "status": "accepted"}]})
-    w.files.append(_ndjson(folder / "Appointment.ndjson", rows))
     w.rows["gp_fhir_patients"] = len(patients)
+
+
+def fhir_appointments_hook(w: ExtractWriter) -> Callable[[int, pl.DataFrame], None]:
+    """Appends each year's GP appointments to Appointment.ndjson as FHIR R4 resources."""
+    path = w.out / "extracts" / "gp_fhir" / "Appointment.ndjson"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("", encoding="utf-8")
+    w.files.append(path)
+    status = {"Attended": "fulfilled", "DNA": "noshow", "Unknown": "booked"}
+    people, geo = w.sim.people, w.geo
+    counter = [0]
+
+    def write(year: int, ap: pl.DataFrame) -> None:
+        ap = ap.sort(["appointment_date", "pid"])
+        with path.open("a", encoding="utf-8", newline="\n") as fh:
+            for r in ap.iter_rows(named=True):
+                counter[0] += 1
+                day = str(np.datetime64(int(r["appointment_date"]), "D"))
+                res = {
+                    "resourceType": "Appointment", "id": f"apt-{counter[0]}",
+                    "status": status[r["appointment_status"]],
+                    "start": f"{day}T09:00:00+00:00", "end": f"{day}T09:10:00+00:00",
+                    "serviceType": [{"text": r["hcp_type"]}], "appointmentType": {"text": r["appointment_mode"]},
+                    "participant": [
+                        {"actor": {"reference": f"Patient/pat-{people.nhs[r['pid']]:010d}"}, "status": "accepted"},
+                        {"actor": {"identifier": {"system": ODS_SYSTEM,
+                                                  "value": str(geo.practice_code[r["practice"]])}},
+                         "status": "accepted"}]}
+                fh.write(json.dumps(res, separators=(",", ":"), sort_keys=True) + "\n")
+        w.rows["gp_fhir_appointments"] = counter[0]
+    return write

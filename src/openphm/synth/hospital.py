@@ -14,12 +14,21 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from openphm.synth.diagnoses import (emergency_primary, elective_primary, secondary_diagnoses,
-                                     specialty_for)
+from openphm.synth.categories import enum
+from openphm.synth.diagnoses import (
+    elective_primary,
+    emergency_primary,
+    secondary_diagnoses,
+    specialty_for,
+)
 from openphm.synth.parameters import load_parameters, per_band
 from openphm.synth.people import EXIT_DIED, People
-from openphm.synth.periods import (Periods, care_model_keep, draw_events, period_rate,
-                                   place_of_postcode)
+from openphm.synth.periods import (
+    Periods,
+    care_model_keep,
+    draw_events,
+    period_rate,
+)
 from openphm.synth.risk import PersonYear
 
 
@@ -31,7 +40,7 @@ def _spell_frame(rng: np.random.Generator, periods: Periods, state: PersonYear, 
     died = np.zeros(len(idx), dtype=bool) if died is None else died
     secondary = secondary_diagnoses(rng, state.has[pos], state.efi[pos], primary)
     cols = {
-        "pid": periods.pid[idx], "admission_date": admit, "los": los,
+        "pid": periods.pid[idx].astype(np.int32), "admission_date": admit.astype(np.int32), "los": los,
         "admission_method": method, "kind": np.full(len(idx), kind, dtype=object),
         "patient_classification": classification, "died": died,
         "practice": periods.practice[idx], "postcode": periods.postcode[idx],
@@ -185,9 +194,11 @@ def ae_attendances(rng: np.random.Generator, periods: Periods, state: PersonYear
     hosp = params["hospital"]
     via = spells.filter((pl.col("kind") == "emergency") & (pl.col("admission_method") == "21"))
     admitted = pl.DataFrame({
-        "pid": via["pid"], "arrival_date": via["admission_date"], "department_type": "01",
-        "disposal": "admitted", "practice": via["practice"], "postcode": via["postcode"],
-        "care_home": via["care_home"], "age": via["age"],
+        "pid": via["pid"].cast(pl.Int32), "arrival_date": via["admission_date"].cast(pl.Int32),
+        "department_type": enum(DEPARTMENTS, np.zeros(via.height, dtype=np.uint8)),
+        "disposal": enum(DISPOSALS, np.zeros(via.height, dtype=np.uint8)),
+        "practice": via["practice"].cast(pl.Int32), "postcode": via["postcode"].cast(pl.Int32),
+        "age": via["age"].cast(pl.Float32),
     })
     curve = (per_band(params["activity_per_1000"]["ae_attendance"])
              - hosp["emergency_via_ae_share"] * per_band(params["activity_per_1000"]["emergency_admission"]))
@@ -202,16 +213,19 @@ def ae_attendances(rng: np.random.Generator, periods: Periods, state: PersonYear
     n_total = len(idx) + admitted.height
     t1 = max(types["01"] * n_total - admitted.height, 0) / max(len(idx), 1)
     rest = 1 - t1
-    dept = rng.choice(np.array(["01", "02", "03"]), size=len(idx),
-                      p=[t1, rest * types["02"] / (types["02"] + types["03"]),
-                         rest * types["03"] / (types["02"] + types["03"])])
-    disposal = rng.choice(np.array(["discharged", "referred", "left", "transferred"]), size=len(idx),
-                          p=[0.72, 0.20, 0.05, 0.03])
+    dept = rng.choice(3, size=len(idx), p=[t1, rest * types["02"] / (types["02"] + types["03"]),
+                                           rest * types["03"] / (types["02"] + types["03"])])
+    disposal = rng.choice(np.arange(1, 5), size=len(idx), p=[0.72, 0.20, 0.05, 0.03])
     other = pl.DataFrame({
-        "pid": periods.pid[idx], "arrival_date": date, "department_type": dept, "disposal": disposal,
-        "practice": periods.practice[idx], "postcode": periods.postcode[idx],
-        "care_home": periods.care_home[idx], "age": periods.age[idx],
+        "pid": periods.pid[idx].astype(np.int32), "arrival_date": date.astype(np.int32),
+        "department_type": enum(DEPARTMENTS, dept), "disposal": enum(DISPOSALS, disposal),
+        "practice": periods.practice[idx].astype(np.int32),
+        "postcode": periods.postcode[idx].astype(np.int32), "age": periods.age[idx].astype(np.float32),
     })
-    out = pl.concat([admitted, other], how="vertical_relaxed")
+    out = pl.concat([admitted, other])
     ambulance = rng.random(out.height) < np.clip(0.1 + out["age"].to_numpy() / 150, 0, 0.8)
-    return out.with_columns(pl.Series("arrival_mode", np.where(ambulance, "ambulance", "walk-in")))
+    return out.with_columns(enum(["walk-in", "ambulance"], ambulance.astype(np.uint8), "arrival_mode")).drop("age")
+
+
+DEPARTMENTS = ["01", "02", "03"]
+DISPOSALS = ["admitted", "discharged", "referred", "left", "transferred"]

@@ -12,8 +12,12 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from openphm.synth.errors import (dates_of_birth_with_errors, misspell, mistype_postcodes,
-                                  nhs_numbers_with_errors)
+from openphm.synth.errors import (
+    dates_of_birth_with_errors,
+    misspell,
+    mistype_postcodes,
+    nhs_numbers_with_errors,
+)
 from openphm.synth.people import People
 
 # source: (missing NHS number, mistyped NHS number, date-of-birth error, postcode typo)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from openphm.synth.categories import code, enum, pick
 from openphm.synth.parameters import load_parameters, per_band
 from openphm.synth.people import People
 from openphm.synth.periods import Periods, draw_events, period_rate
@@ -18,15 +19,15 @@ from openphm.synth.risk import PersonYear
 from openphm.synth.writers import NO_DATE
 
 
-def _pick(rng: np.random.Generator, options: list[str], p: list[float], n: int) -> np.ndarray:
-    w = np.asarray(p, dtype=float)
-    return rng.choice(np.array(options, dtype=object), size=n, p=w / w.sum())
-
-
 def _base(periods: Periods, idx: np.ndarray, date: np.ndarray, name: str) -> dict[str, np.ndarray]:
-    return {"pid": periods.pid[idx], name: date, "practice": periods.practice[idx],
-            "postcode": periods.postcode[idx], "care_home": periods.care_home[idx],
-            "age": periods.age[idx]}
+    return {"pid": periods.pid[idx].astype(np.int32), name: date.astype(np.int32),
+            "practice": periods.practice[idx].astype(np.int32),
+            "postcode": periods.postcode[idx].astype(np.int32)}
+
+
+HCP = ["GP", "Nurse", "Other Practice staff"]
+MODES = ["Face-to-Face", "Telephone", "Video/Online", "Home Visit"]
+STATUS = ["Attended", "DNA", "Unknown"]
 
 
 def gp_appointments(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
@@ -39,11 +40,12 @@ def gp_appointments(rng: np.random.Generator, periods: Periods, state: PersonYea
     n = len(idx)
     cols = _base(periods, idx, date, "appointment_date")
     homebound = (periods.care_home[idx] >= 0) | state.has_item("housebound")[periods.pos[idx]]
-    mode = _pick(rng, ["Face-to-Face", "Telephone", "Video/Online"], [0.68, 0.30, 0.02], n)
-    mode[homebound & (rng.random(n) < 0.35)] = "Home Visit"
-    cols["hcp_type"] = _pick(rng, ["GP", "Nurse", "Other Practice staff"], [0.46, 0.25, 0.29], n)
-    cols["appointment_mode"] = mode
-    cols["appointment_status"] = _pick(rng, ["Attended", "DNA", "Unknown"], [0.95, 0.04, 0.01], n)
+    mode = pick(rng, MODES, [0.68, 0.30, 0.02, 0.0], n)
+    mode[homebound & (rng.random(n) < 0.35)] = code(MODES, "Home Visit")
+    cols["hcp_type"] = enum(HCP, pick(rng, HCP, [0.46, 0.25, 0.29], n))
+    cols["appointment_mode"] = enum(MODES, mode)
+    cols["appointment_status"] = enum(STATUS, pick(rng, STATUS, [0.95, 0.04, 0.01], n))
+    del cols["postcode"]
     return pl.DataFrame(cols)
 
 
@@ -61,15 +63,15 @@ def outpatients(rng: np.random.Generator, periods: Periods, state: PersonYear) -
     n = len(idx)
     cols = _base(periods, idx, date, "appointment_date")
     age = periods.age[idx]
-    spec = _pick(rng, OP_SPECIALTIES[:-1], [8, 5, 12, 6, 10, 8, 7, 5, 5, 2, 6, 4, 3, 3, 5], n)
-    spec[age < 16] = "420"
-    spec[(age < 45) & (spec == "430")] = "300"
+    spec = pick(rng, OP_SPECIALTIES, [8, 5, 12, 6, 10, 8, 7, 5, 5, 2, 6, 4, 3, 3, 5, 0], n)
+    spec[age < 16] = code(OP_SPECIALTIES, "420")
+    spec[(age < 45) & (spec == code(OP_SPECIALTIES, "430"))] = code(OP_SPECIALTIES, "300")
     cancer = state.has_item("cancer")[periods.pos[idx]] & (rng.random(n) < 0.4)
-    spec[cancer] = "370"
-    cols["treatment_specialty"] = spec
-    cols["first_attendance"] = np.where(rng.random(n) < 0.35, "1", "2")
+    spec[cancer] = code(OP_SPECIALTIES, "370")
+    cols["treatment_specialty"] = enum(OP_SPECIALTIES, spec)
+    cols["first_attendance"] = enum(["1", "2"], (rng.random(n) >= 0.35).astype(np.uint8))
     dep = state.dep[periods.pos[idx]]
-    cols["attendance_status"] = np.where(rng.random(n) < 0.07 * (1 + 0.5 * dep), "3", "5")
+    cols["attendance_status"] = enum(["5", "3"], (rng.random(n) < 0.07 * (1 + 0.5 * dep)).astype(np.uint8))
     return pl.DataFrame(cols)
 
 
@@ -83,17 +85,22 @@ def community_contacts(rng: np.random.Generator, periods: Periods, state: Person
     n = len(idx)
     cols = _base(periods, idx, date, "contact_date")
     age = periods.age[idx]
-    team = _pick(rng, ["District Nursing", "Physiotherapy", "Podiatry", "Community Matron",
-                       "Intermediate Care", "Speech and Language Therapy"], [45, 20, 15, 8, 9, 3], n)
-    team[age < 65] = _pick(rng, ["District Nursing", "Physiotherapy", "Podiatry", "Continence"],
-                           [30, 40, 20, 10], int((age < 65).sum()))
-    team[age < 19] = "School Nursing"
-    team[age < 5] = "Health Visiting"
-    cols["team_type"] = team
-    home = np.isin(team, ["District Nursing", "Community Matron", "Health Visiting"])
-    cols["contact_location"] = np.where(home & (rng.random(n) < 0.85), "Home",
-                                        np.where(rng.random(n) < 0.8, "Clinic", "Telephone"))
+    team = pick(rng, TEAMS, [45, 20, 15, 8, 9, 3, 0, 0, 0], n)
+    young = age < 65
+    team[young] = pick(rng, TEAMS, [30, 40, 20, 0, 0, 0, 10, 0, 0], int(young.sum()))
+    team[age < 19] = code(TEAMS, "School Nursing")
+    team[age < 5] = code(TEAMS, "Health Visiting")
+    cols["team_type"] = enum(TEAMS, team)
+    home = np.isin(team, [code(TEAMS, t) for t in ("District Nursing", "Community Matron", "Health Visiting")])
+    location = np.where(home & (rng.random(n) < 0.85), 0, np.where(rng.random(n) < 0.8, 1, 2))
+    cols["contact_location"] = enum(["Home", "Clinic", "Telephone"], location)
     return pl.DataFrame(cols)
+
+
+TEAMS = ["District Nursing", "Physiotherapy", "Podiatry", "Community Matron", "Intermediate Care",
+         "Speech and Language Therapy", "Continence", "School Nursing", "Health Visiting"]
+MH_TEAMS = ["Community Mental Health Team", "Crisis Resolution", "Psychological Therapies",
+            "Liaison Psychiatry", "Early Intervention in Psychosis", "Memory Service", "CAMHS"]
 
 
 def mental_health_contacts(rng: np.random.Generator, periods: Periods, state: PersonYear,
@@ -121,15 +128,14 @@ def mental_health_contacts(rng: np.random.Generator, periods: Periods, state: Pe
                         | (rng.random(len(state.ids)) < plan_cover[person_place] - coordinator_cover[person_place]),
                         u < 0.05)
     plan_date = y0 + rng.integers(0, 300, len(state.ids))
-    team = _pick(rng, ["Community Mental Health Team", "Crisis Resolution", "Psychological Therapies",
-                       "Liaison Psychiatry"], [55, 10, 30, 5], n)
-    team[smi[pos] & (age < 35) & (rng.random(n) < 0.4)] = "Early Intervention in Psychosis"
-    team[(age >= 65) & state.has_item("dementia")[pos]] = "Memory Service"
-    team[age < 18] = "CAMHS"
-    cols["team_type"] = team
-    cols["care_coordinator"] = np.where(has_cc[pos], "Y", "N")
+    team = pick(rng, MH_TEAMS, [55, 10, 30, 5, 0, 0, 0], n)
+    team[smi[pos] & (age < 35) & (rng.random(n) < 0.4)] = code(MH_TEAMS, "Early Intervention in Psychosis")
+    team[(age >= 65) & state.has_item("dementia")[pos]] = code(MH_TEAMS, "Memory Service")
+    team[age < 18] = code(MH_TEAMS, "CAMHS")
+    cols["team_type"] = enum(MH_TEAMS, team)
+    cols["care_coordinator"] = enum(["N", "Y"], has_cc[pos].astype(np.uint8))
     plan_ok = has_plan[pos] & (plan_date[pos] <= date)
-    cols["care_plan_agreed_date"] = np.where(plan_ok, plan_date[pos], NO_DATE)
+    cols["care_plan_agreed_date"] = np.where(plan_ok, plan_date[pos], NO_DATE).astype(np.int32)
     return pl.DataFrame(cols)
 
 
@@ -158,18 +164,23 @@ def social_care(rng: np.random.Generator, periods: Periods, state: PersonYear, p
     start = np.where(start < 0, fresh, start).astype(np.int64)
     asc_start[ids[new & ~in_home[supported]]] = start[new & ~in_home[supported]]
     ld = state.has_item("learning_disability")[supported]
-    service = _pick(rng, ["Home Care", "Direct Payment", "Day Care", "Short Term Reablement"],
-                    [60, 15, 10, 15], len(ids))
-    service[ld] = "Supported Living"
+    service = pick(rng, SERVICES, [60, 15, 10, 15, 0, 0, 0], len(ids))
+    service[ld] = code(SERVICES, "Supported Living")
     home = home_of[supported]
     nursing = home_is_nursing[np.maximum(home, 0)]
-    service[home >= 0] = np.where(nursing[home >= 0], "Nursing Care", "Residential Care")
+    service[home >= 0] = np.where(nursing[home >= 0], code(SERVICES, "Nursing Care"),
+                                  code(SERVICES, "Residential Care"))
     ended = exit_date < y1
     return pl.DataFrame({
         "pid": ids, "start_date": start, "end_date": np.where(ended, exit_date, NO_DATE),
-        "service_type": service, "care_home": home, "in_care_home": home >= 0,
-        "age": state.age[supported],
+        "service_type": enum(SERVICES, service), "care_home": home,
     })
+
+
+SERVICES = ["Home Care", "Direct Payment", "Day Care", "Short Term Reablement", "Supported Living",
+            "Nursing Care", "Residential Care"]
+REASONS = ["Loneliness and isolation", "Mental wellbeing", "Debt and benefits", "Housing",
+           "Physical activity", "Carer support"]
 
 
 def vcse_referrals(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
@@ -181,7 +192,5 @@ def vcse_referrals(rng: np.random.Generator, periods: Periods, state: PersonYear
                        params["risk"]["elasticity"]["vcse_referral"], extra)
     idx, date = draw_events(rng, periods, rate)
     cols = _base(periods, idx, date, "referral_date")
-    cols["referral_reason"] = _pick(rng, ["Loneliness and isolation", "Mental wellbeing",
-                                          "Debt and benefits", "Housing", "Physical activity",
-                                          "Carer support"], [30, 25, 15, 10, 12, 8], len(idx))
+    cols["referral_reason"] = enum(REASONS, pick(rng, REASONS, [30, 25, 15, 10, 12, 8], len(idx)))
     return pl.DataFrame(cols)

@@ -65,12 +65,9 @@ class Simulation:
     coordinator_cover: np.ndarray
     plan_cover: np.ndarray
     care_model: CareModel | None
-    tables: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
-
-    def table(self, name: str) -> pl.DataFrame:
-        """All years of one activity table."""
-        frames = [f for f in self.tables.get(name, []) if f.height]
-        return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
+    seed: int
+    n_people: int
+    risk: list[pl.DataFrame] = field(default_factory=list)
 
 
 def spread(rng: np.random.Generator, n: int, mean: float, ratio: float) -> np.ndarray:
@@ -97,27 +94,22 @@ def choose_care_model_practices(rng: np.random.Generator, geo: Geography, people
     return np.sort(np.argsort(-score)[:n_join])
 
 
-def simulate(n_people: int, years: int, seed: int, start: dt.date, care_model: bool,
-             care_model_start: dt.date | None, care_model_effect: float,
-             step: Callable[[str], None] = lambda _: None) -> Simulation:
-    """Build the ICS and run it for `years` years from `start`."""
+Sink = Callable[[str, int, pl.DataFrame], None]
+
+
+def setup(n_people: int, years: int, seed: int, start: dt.date, care_model: bool,
+          care_model_start: dt.date | None, care_model_effect: float) -> Simulation:
+    """Build the ICS as it stands on the start date."""
     params = load_parameters()
-
-    def stream(*key: int) -> np.random.Generator:
-        return np.random.default_rng([seed, *key])
-
-    rng = stream(1)
-    geo = build_geography(rng, n_people, n_people * 0.0048)
+    geo = build_geography(_stream(seed, 1), n_people, n_people * 0.0048)
     names = NameBank()
     people = People(int(n_people * (1 + 0.12 * years)) + 1000, len(load_items().ids))
     start_days = to_days(start)
-    ids = demography.initial_population(stream(2), geo, names, people, n_people, start_days)
-    effects = draw_effects(stream(3), geo)
-    state0 = person_year(stream(4), people, geo, effects, ids, start_days)
-    demography.place_initial_care_home_residents(stream(5), geo, people, state0, start_days)
-    step("population")
-
-    rng = stream(6)
+    ids = demography.initial_population(_stream(seed, 2), geo, names, people, n_people, start_days)
+    effects = draw_effects(_stream(seed, 3), geo)
+    state0 = person_year(_stream(seed, 4), people, geo, effects, ids, start_days)
+    demography.place_initial_care_home_residents(_stream(seed, 5), geo, people, state0, start_days)
+    rng = _stream(seed, 6)
     n_place = len(geo.place_code)
     hosp, mh = params["hospital"], params["mental_health"]
     delayed = spread(rng, n_place, hosp["delayed_share_mean"], hosp["delayed_share_ratio_between_places"])
@@ -126,26 +118,36 @@ def simulate(n_people: int, years: int, seed: int, start: dt.date, care_model: b
     model = None
     if care_model:
         cm = params["care_model"]
-        chosen = choose_care_model_practices(stream(7), geo, people, cm["practice_share"])
+        chosen = choose_care_model_practices(_stream(seed, 7), geo, people, cm["practice_share"])
         model = CareModel(practices=chosen, start=care_model_start or add_years(start, 2),
                           effect=care_model_effect, eligible_min_age=cm["eligible_min_age"])
-    sim = Simulation(geo=geo, names=names, people=people, effects=effects, start=start, years=years,
-                     year_starts=[to_days(add_years(start, y)) for y in range(years + 1)],
-                     delayed_share=delayed, coordinator_cover=cover, plan_cover=plan, care_model=model)
-    thinning = model.as_thinning(len(geo.practice_code)) if model else None
+    return Simulation(geo=geo, names=names, people=people, effects=effects, start=start, years=years,
+                      year_starts=[to_days(add_years(start, y)) for y in range(years + 1)],
+                      delayed_share=delayed, coordinator_cover=cover, plan_cover=plan,
+                      care_model=model, seed=seed, n_people=n_people)
+
+
+def _stream(seed: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng([seed, *key])
+
+
+def run_years(sim: Simulation, sink: Sink, step: Callable[[str], None] = lambda _: None) -> None:
+    """Simulate each year in turn, handing each year's activity tables to `sink`."""
+    params = load_parameters()
+    geo, people, effects = sim.geo, sim.people, sim.effects
+    thinning = sim.care_model.as_thinning(len(geo.practice_code)) if sim.care_model else None
     place_of = place_of_postcode(geo, np.arange(len(geo.postcode)))
     emergency_curve = per_band(params["activity_per_1000"]["emergency_admission"])
     home_is_nursing = geo.care_home_type == "nursing"
-
-    for y in range(years):
-        rng = stream(100 + y)
+    for y in range(sim.years):
+        rng = _stream(sim.seed, 100 + y)
         y0, y1 = sim.year_starts[y], sim.year_starts[y + 1]
         mid = (y0 + y1) // 2
         present = np.flatnonzero((people.view("exit") > y0) & (people.view("entry") < y1))
         state = person_year(rng, people, geo, effects, present, mid)
         demography.exits(rng, people, state, y0, y1)
-        target = int(n_people * 1.004 ** (y + 1))
-        new = demography.arrivals(rng, geo, names, people, present, y0, y1, target)
+        target = int(sim.n_people * 1.004 ** (y + 1))
+        new = demography.arrivals(rng, geo, sim.names, people, present, y0, y1, target)
         state = state.concat(person_year(rng, people, geo, effects, new, mid))
         demography.moves(rng, geo, people, state, y0, y1)
         periods = year_periods(people, state, y0, y1)
@@ -155,24 +157,22 @@ def simulate(n_people: int, years: int, seed: int, start: dt.date, care_model: b
             hospital.elective_spells(rng, periods, state),
             hospital.maternity_spells(rng, periods, state, people, babies),
         ], how="vertical_relaxed")
-        spells = hospital.add_delays(rng, spells, delayed, place_of)
-        add = sim.tables.setdefault
-        add("apc", []).append(spells)
-        add("ecds", []).append(hospital.ae_attendances(rng, periods, state, spells, thinning))
-        add("op", []).append(services.outpatients(rng, periods, state))
-        add("gp_appointments", []).append(services.gp_appointments(rng, periods, state))
-        add("csds", []).append(services.community_contacts(rng, periods, state))
-        add("mhsds", []).append(services.mental_health_contacts(rng, periods, state, place_of, cover,
-                                                                plan, y0))
-        add("asc", []).append(services.social_care(rng, periods, state, people, home_is_nursing, y0, y1))
-        add("vcse", []).append(services.vcse_referrals(rng, periods, state))
-        rel = state.relative(1.0)
-        expected = emergency_curve[state.band] / 1000 * rel
-        add("risk", []).append(pl.DataFrame({
-            "pid": state.ids, "year_index": np.full(len(state.ids), y),
-            "expected_emergency_admissions": expected,
-            "risk_of_emergency_admission": 1 - np.exp(-expected),
-            "log_latent_risk": state.log_m, "efi": state.efi,
+        spells = hospital.add_delays(rng, spells, sim.delayed_share, place_of)
+        sink("apc", y, spells)
+        sink("ecds", y, hospital.ae_attendances(rng, periods, state, spells, thinning))
+        del spells
+        sink("op", y, services.outpatients(rng, periods, state))
+        sink("gp_appointments", y, services.gp_appointments(rng, periods, state))
+        sink("csds", y, services.community_contacts(rng, periods, state))
+        sink("mhsds", y, services.mental_health_contacts(rng, periods, state, place_of,
+                                                         sim.coordinator_cover, sim.plan_cover, y0))
+        sink("asc", y, services.social_care(rng, periods, state, people, home_is_nursing, y0, y1))
+        sink("vcse", y, services.vcse_referrals(rng, periods, state))
+        expected = emergency_curve[state.band] / 1000 * state.relative(1.0)
+        sim.risk.append(pl.DataFrame({
+            "pid": state.ids.astype(np.int32), "year_index": np.full(len(state.ids), y, dtype=np.int8),
+            "expected_emergency_admissions": expected.astype(np.float32),
+            "risk_of_emergency_admission": (1 - np.exp(-expected)).astype(np.float32),
+            "log_latent_risk": state.log_m.astype(np.float32), "efi": state.efi.astype(np.float32),
         }))
         step(f"year {y + 1}")
-    return sim

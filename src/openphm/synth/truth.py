@@ -63,7 +63,7 @@ def write_truth(w: ExtractWriter) -> None:
     })
     write_table(days_to_date(frame, ["surname_change_date", "date_of_birth", "entry_date",
                                      "exit_date", "care_home_since"]), truth / "people", w.fmt)
-    risk = sim.table("risk")
+    risk = pl.concat(sim.risk)
     years = [int(str(np.datetime64(s, "D"))[:4]) for s in sim.year_starts[:-1]]
     risk = risk.with_columns(pl.Series("financial_year", np.array([fy_label(y) for y in years])[
         risk["year_index"].to_numpy()])).rename({"pid": "person_id"}).drop("year_index")

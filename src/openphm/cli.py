@@ -1,0 +1,160 @@
+"""The `openphm` command."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, help="OpenPHM: population health management for an ICS.")
+console = Console(stderr=True)
+
+
+def fail(message: str) -> None:
+    """One line on stderr and exit status 2: no traceback for a user's mistake."""
+    console.print(f"openphm: error: {message}", markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        parts = value.split("-")
+        if len(parts) == 2:
+            return dt.date(int(parts[0]), int(parts[1]), 1)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"{name} must be a date such as 2023-04 or 2023-04-01 (got {value!r})")
+    return None
+
+
+def _check(opts) -> None:
+    """Validate options and create the output folder, failing in one line."""
+    try:
+        opts.check()
+        Path(opts.out).mkdir(parents=True, exist_ok=True)
+    except ValueError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot create --out {opts.out}: {exc.strerror or exc}")
+
+
+def _generate(opts, quiet: bool = False) -> dict:
+    from openphm.synth.generate import STEPS, generate_ics
+
+    steps = [s for s in STEPS if not s.startswith("year ") or int(s.split()[1]) <= opts.years]
+    with Progress(TextColumn("{task.description:<42}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, disable=quiet, transient=False) as progress:
+        task = progress.add_task("generating synthetic ICS", total=len(steps))
+
+        def step(name: str) -> None:
+            progress.update(task, advance=1, description=f"generated: {name}")
+
+        return generate_ics(opts, step)
+
+
+@app.command()
+def generate(
+    people: Annotated[int, typer.Option(help="People registered at the start.")] = 50_000,
+    years: Annotated[int, typer.Option(help="Years of monthly time to simulate.")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives identical files.")] = 42,
+    out: Annotated[Path, typer.Option(help="Folder to write the extracts, reference and truth into.")]
+    = Path("synthetic-ics"),
+    format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    gp_format: Annotated[str, typer.Option(help="table (CSV/Parquet) or fhir (FHIR R4 NDJSON).")] = "table",
+    start: Annotated[str, typer.Option(help="First day of the first financial year.")] = "2021-04-01",
+    care_model: Annotated[bool, typer.Option("--care-model", help="Inject a new care model.")] = False,
+    care_model_start: Annotated[str | None, typer.Option(help="Month the care model starts (YYYY-MM); "
+                                                         "default: two years in.")] = None,
+    care_model_effect: Annotated[float, typer.Option(help="True relative effect on emergency admissions "
+                                                     "and A&E of the over-75s and care-home residents.")] = -0.20,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Generate a synthetic ICS: extracts as each source sends them, reference files and truth."""
+    from openphm.synth.generate import GenerateOptions
+
+    opts = GenerateOptions(people=people, years=years, seed=seed, out=out, format=format,
+                           gp_format=gp_format, start=_date(start, "--start"), care_model=care_model,
+                           care_model_start=_date(care_model_start, "--care-model-start"),
+                           care_model_effect=care_model_effect)
+    _check(opts)
+    try:
+        summary = _generate(opts, quiet)
+    except OSError as exc:
+        fail(f"could not write to {out}: {exc.strerror or exc}")
+    table = Table(title=f"Synthetic ICS written to {out}")
+    table.add_column("source")
+    table.add_column("rows", justify="right")
+    for source, rows in summary["rows"].items():
+        table.add_row(source, f"{rows:,}")
+    Console().print(table)
+
+
+@app.command()
+def calibrate(
+    folder: Annotated[Path, typer.Argument(help="A folder written by `openphm generate`.")],
+    report: Annotated[Path | None, typer.Option(help="Folder for calibration.html and .csv.")] = None,
+) -> None:
+    """Compare a generated ICS with the published English figures (REFERENCE.md)."""
+    from openphm.synth.calibration import calibration_checks
+    from openphm.synth.report import write_calibration_report
+
+    if not (folder / "extracts").is_dir():
+        fail(f"{folder} has no extracts/ folder: is it the output of `openphm generate`?")
+    checks = calibration_checks(folder)
+    _print_checks(checks)
+    html, _ = write_calibration_report(folder, checks, report or folder)
+    Console().print(f"Calibration report: {html.resolve()}")
+
+
+def _print_checks(checks) -> None:
+    table = Table(title="Generated vs published figures")
+    for col in ("measure", "generated", "reference", "accepted", "ok"):
+        table.add_column(col, justify="left" if col == "measure" else "right")
+    for c in checks:
+        table.add_row(c.measure, f"{c.generated:,.2f}", f"{c.reference:,.2f}", f"{c.low:,.2f}-{c.high:,.2f}",
+                      "yes" if c.ok else "NO")
+    Console().print(table)
+
+
+@app.command()
+def demo(
+    people: Annotated[int, typer.Option(help="People in the demo ICS.")] = 50_000,
+    out: Annotated[Path, typer.Option(help="Folder for everything the demo writes.")] = Path("demo-output"),
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+) -> None:
+    """Generate a synthetic ICS with a new care model, check it, and say where the results are."""
+    from openphm.synth.calibration import calibration_checks
+    from openphm.synth.generate import GenerateOptions
+    from openphm.synth.report import write_calibration_report
+
+    ics = out / "synthetic-ics"
+    opts = GenerateOptions(people=people, seed=seed, out=ics, care_model=True)
+    _check(opts)
+    summary = _generate(opts)
+    checks = calibration_checks(ics)
+    _print_checks(checks)
+    html, csv = write_calibration_report(ics, checks, out / "reports")
+    con = Console()
+    con.print(f"\n[bold]OpenPHM demo: {people:,} people, {sum(summary['rows'].values()):,} source records.[/bold]")
+    con.print(f"  Extracts (as each organisation sends them): {(ics / 'extracts').resolve()}")
+    con.print(f"  Reference files (organisations, LSOAs, postcodes): {(ics / 'reference').resolve()}")
+    con.print(f"  Truth (for scoring linkage and evaluation only): {(ics / 'truth').resolve()}")
+    con.print(f"  Calibration report: open {html.resolve()}")
+    con.print(f"  Calibration table (CSV): {csv.resolve()}")
+
+
+def main() -> None:
+    """Entry point for the console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

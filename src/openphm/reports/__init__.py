@@ -1,0 +1,1 @@
+"""Self-contained HTML reports: no scripts, fonts or images from the network."""
