@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +19,7 @@ console = Console(stderr=True)
 
 def fail(message: str) -> None:
     """One line on stderr and exit status 2: no traceback for a user's mistake."""
-    console.print(f"openphm: error: {message}", markup=False, highlight=False)
+    print(f"openphm: error: {message}", file=sys.stderr)
     raise typer.Exit(2)
 
 

@@ -1,47 +1,77 @@
-"""The new care model: biased selection of practices and a true effect the data can show."""
+"""The new care model: biased selection of practices, and a true effect that is exactly the
+difference from the same seed run without it."""
 
+import datetime as dt
 import json
 
+import numpy as np
 import polars as pl
 
+from openphm.synth.generate import GenerateOptions, generate_ics
+from openphm.synth.simulate import setup
 
-def test_care_model_practices_are_larger_more_deprived_and_the_effect_is_in_the_data(care_model_ics):
-    model = json.loads((care_model_ics / "truth" / "care_model.json").read_text())
-    assert model["enabled"] and model["effect"] == -0.2
-    joined = set(model["practices"])
-    start = pl.lit(model["start_date"]).str.to_date()
 
-    people = pl.read_parquet(care_model_ics / "truth" / "people.parquet")
-    reg = pl.read_parquet(sorted((care_model_ics / "extracts" / "gp_registrations").glob("*.parquet")))
-    lsoa = pl.read_csv(care_model_ics / "reference" / "postcode_lsoa.csv").join(
-        pl.read_csv(care_model_ics / "reference" / "lsoa_imd2019.csv"), on="lsoa_code")
-    practices = (reg.join(lsoa, on="postcode").group_by("practice_code")
-                 .agg(pl.len().alias("size"), pl.col("imd_decile").mean().alias("decile"))
-                 .with_columns(pl.col("practice_code").is_in(joined).alias("joined")))
-    means = practices.group_by("joined").agg(pl.col("size").mean(), pl.col("decile").mean())
-    j, others = means.filter(pl.col("joined")), means.filter(~pl.col("joined"))
-    assert j["size"].item() > others["size"].item()
-    assert j["decile"].item() < others["decile"].item()  # lower decile = more deprived
+def test_larger_and_more_deprived_practices_are_likelier_to_join():
+    sim = setup(400_000, 5, 3, dt.date(2021, 4, 1), True, None, -0.2)
+    geo, people = sim.geo, sim.people
+    practice = people.view("practice")
+    dep = geo.lsoa_deprivation[geo.postcode_lsoa[people.view("postcode")]]
+    size = np.bincount(practice, minlength=len(geo.practice_code))
+    mean_dep = np.bincount(practice, dep, len(geo.practice_code)) / size
+    joined = np.zeros(len(size), dtype=bool)
+    joined[sim.care_model.practices] = True
+    assert 0.2 < joined.mean() < 0.4
+    assert size[joined].mean() > 1.1 * size[~joined].mean()
+    assert mean_dep[joined].mean() > mean_dep[~joined].mean() + 0.1
 
-    apc = pl.read_parquet(sorted((care_model_ics / "extracts" / "apc").glob("*.parquet")))
-    t = pl.read_parquet(sorted((care_model_ics / "truth" / "records" / "apc").glob("*.parquet")))
-    em = (apc.join(t, on="record_id").join(people.select("person_id", "date_of_birth"), on="person_id")
-          .filter(pl.col("admission_method").str.starts_with("2") & (pl.col("discharge_method") != "4"))
-          .with_columns(((pl.col("admission_date") - pl.col("date_of_birth_right")).dt.total_days() / 365.25)
-                        .alias("age"),
-                        pl.col("gp_practice_code").is_in(joined).alias("joined"),
-                        (pl.col("admission_date") >= start).alias("post")))
-    eligible = em.filter((pl.col("age") >= 75) | (pl.col("admission_source") == "85"))
-    counts = eligible.group_by("joined", "post").len()
 
-    def n(joined_: bool, post: bool) -> int:
-        return counts.filter((pl.col("joined") == joined_) & (pl.col("post") == post))["len"].item()
+def eligible_emergency_admissions(folder) -> pl.DataFrame:
+    people = pl.read_parquet(folder / "truth" / "people.parquet").select("person_id", "date_of_birth")
+    apc = pl.read_parquet(sorted((folder / "extracts" / "apc").glob("*.parquet")))
+    t = pl.read_parquet(sorted((folder / "truth" / "records" / "apc").glob("*.parquet")))
+    return (apc.join(t, on="record_id").join(people, on="person_id", suffix="_true")
+            .filter(pl.col("admission_method").str.starts_with("2"))
+            .with_columns(((pl.col("admission_date") - pl.col("date_of_birth_true")).dt.total_days() / 365.25)
+                          .alias("age")))
 
-    # Difference in differences of counts: the other practices carry the secular change.
-    ratio = (n(True, True) / n(True, False)) / (n(False, True) / n(False, False))
-    assert 0.65 < ratio < 0.95, ratio
-    # The ineligible (under 75, not in a care home) are untouched.
-    rest = em.filter((pl.col("age") < 70) & (pl.col("admission_source") != "85")).group_by("joined", "post").len()
-    r = {(a, b): c for a, b, c in rest.iter_rows()}
-    placebo = (r[(True, True)] / r[(True, False)]) / (r[(False, True)] / r[(False, False)])
-    assert 0.88 < placebo < 1.12, placebo
+
+def test_effect_equals_the_difference_from_the_counterfactual_run(tmp_path):
+    runs = {}
+    for name, on in (("with", True), ("without", False)):
+        out = tmp_path / name
+        generate_ics(GenerateOptions(people=30_000, years=4, seed=5, out=out, format="parquet", care_model=on))
+        runs[name] = out
+    model = json.loads((runs["with"] / "truth" / "care_model.json").read_text())
+    assert model["effect"] == -0.2 and model["start_date"] == "2023-04-01"
+    start = dt.date.fromisoformat(model["start_date"])
+
+    def classify(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(
+            (pl.col("gp_practice_code").is_in(model["practices"]) & (pl.col("admission_date") >= start)
+             & ((pl.col("age") >= 75) | (pl.col("admission_source") == "85"))).alias("treated"))
+
+    with_ = classify(eligible_emergency_admissions(runs["with"]))
+    without = classify(eligible_emergency_admissions(runs["without"]))
+    # The run with the model holds a subset of the same events ...
+    key = ["person_id", "admission_date", "discharge_date", "diag_01", "admission_method"]
+    assert with_.join(without, on=key, how="anti").height == 0
+    # ... and every event it lacks was eligible: a participating practice, after the start, a person
+    # aged 75+ (the generator takes age at the middle of each exposure period, hence 74.5) or in a care home.
+    gone = without.join(with_, on=key, how="anti")
+    assert gone.height > 100
+    assert gone["gp_practice_code"].is_in(model["practices"]).all()
+    assert (gone["admission_date"] >= start).all()
+    assert ((gone["age"] >= 74.5) | (gone["admission_source"] == "85")).all()
+    treated_with = with_.filter(pl.col("treated")).height
+    treated_without = without.filter(pl.col("treated")).height
+    assert treated_without > 300
+    ratio = treated_with / treated_without
+    se = np.sqrt(0.8 * 0.2 / treated_without)
+    # Readmissions after a prevented admission go with it, so the ratio sits a little below 0.8.
+    assert 0.8 - 0.03 - 4 * se < ratio < 0.8 + 4 * se, ratio
+    # The truth says how many events were prevented, and that is exactly the difference.
+    prevented = {r["outcome"]: r["events_prevented"] for r in model["events_prevented"]}
+    assert prevented["emergency admissions"] == gone.height
+    ae = {name: sum(pl.read_parquet(p).height for p in (out / "extracts" / "ecds").glob("*.parquet"))
+          for name, out in runs.items()}
+    assert prevented["A&E attendances"] == ae["without"] - ae["with"] > 0

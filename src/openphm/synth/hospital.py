@@ -25,7 +25,7 @@ from openphm.synth.parameters import load_parameters, per_band
 from openphm.synth.people import EXIT_DIED, People
 from openphm.synth.periods import (
     Periods,
-    care_model_keep,
+    care_model_prevented,
     draw_events,
     period_rate,
 )
@@ -45,6 +45,7 @@ def _spell_frame(rng: np.random.Generator, periods: Periods, state: PersonYear, 
         "patient_classification": classification, "died": died,
         "practice": periods.practice[idx], "postcode": periods.postcode[idx],
         "care_home": periods.care_home[idx], "age": periods.age[idx], "treatment_specialty": specialty,
+        "prevented": np.zeros(len(idx), dtype=bool),
         "diag_01": primary,
     }
     for j, col in enumerate(secondary, start=2):
@@ -73,24 +74,24 @@ def emergency_spells(rng: np.random.Generator, periods: Periods, state: PersonYe
     primary_curve = np.maximum(curve / (1 + hosp["readmission_chance"]) - hospital_death * mort,
                                0.5 * curve)
     idx, admit = draw_events(rng, periods, period_rate(periods, state, primary_curve, 1.0))
-    keep = care_model_keep(rng, periods, idx, admit, model)
-    idx, admit = idx[keep], admit[keep]
     exit_date = people.exit[periods.pid]
 
-    all_idx, all_admit, all_los = [idx], [admit], [_los(rng, periods.band[idx], periods.age[idx])]
+    all_idx, all_admit = [idx], [admit]
+    all_los = [_los(rng, periods.band[idx], periods.age[idx])]
+    all_prevented = [care_model_prevented(periods, idx, admit, model)]
     for _ in range(2):  # readmissions, and readmissions of readmissions
-        src_idx, src_admit, src_los = all_idx[-1], all_admit[-1], all_los[-1]
+        src_idx, src_admit, src_los, src_prev = all_idx[-1], all_admit[-1], all_los[-1], all_prevented[-1]
         again = rng.random(len(src_idx)) < hosp["readmission_chance"]
-        r_idx = src_idx[again]
         r_date = src_admit[again] + src_los[again] + rng.integers(1, 31, int(again.sum()))
-        ok = r_date < exit_date[r_idx]
-        r_idx, r_date = r_idx[ok], r_date[ok]
-        keep = care_model_keep(rng, periods, r_idx, r_date, model)
-        r_idx, r_date = r_idx[keep], r_date[keep]
+        ok = r_date < exit_date[src_idx[again]]
+        r_idx, r_date = src_idx[again][ok], r_date[ok]
+        # a readmission after a prevented admission was prevented with it
+        r_prev = src_prev[again][ok] | care_model_prevented(periods, r_idx, r_date, model)
         all_idx.append(r_idx)
         all_admit.append(r_date)
         all_los.append(_los(rng, periods.band[r_idx], periods.age[r_idx]))
-    idx, admit, los = (np.concatenate(a) for a in (all_idx, all_admit, all_los))
+        all_prevented.append(r_prev)
+    idx, admit, los, prevented = (np.concatenate(a) for a in (all_idx, all_admit, all_los, all_prevented))
     # Spells may not outlast the person; a stay past their death is cut at the death date.
     los = np.minimum(los, np.maximum(exit_date[idx] - admit, 0))
 
@@ -108,6 +109,7 @@ def emergency_spells(rng: np.random.Generator, periods: Periods, state: PersonYe
     admit = np.concatenate([admit, d_admit])
     los = np.concatenate([los, d_los])
     died = np.r_[np.zeros(n_live, dtype=bool), np.ones(len(d_idx), dtype=bool)]
+    prevented = np.r_[prevented, np.zeros(len(d_idx), dtype=bool)]
     pos = periods.pos[idx]
     primary = emergency_primary(rng, periods.age[idx], state.has[pos])
     method = np.where(rng.random(len(idx)) < hosp["emergency_via_ae_share"], "21",
@@ -115,7 +117,7 @@ def emergency_spells(rng: np.random.Generator, periods: Periods, state: PersonYe
     frame = _spell_frame(rng, periods, state, idx, admit, los, method=method, kind="emergency",
                          primary=primary, specialty=specialty_for(primary, periods.age[idx]),
                          classification=np.ones(len(idx), dtype=np.int64), died=died)
-    return frame.filter(pl.col("admission_date") < y1)
+    return frame.with_columns(pl.Series("prevented", prevented)).filter(pl.col("admission_date") < y1)
 
 
 def elective_spells(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
@@ -193,12 +195,13 @@ def ae_attendances(rng: np.random.Generator, periods: Periods, state: PersonYear
     params = load_parameters()
     hosp = params["hospital"]
     via = spells.filter((pl.col("kind") == "emergency") & (pl.col("admission_method") == "21"))
+    # The same random draws with or without a care model; the model only removes events (see periods.py).
     admitted = pl.DataFrame({
         "pid": via["pid"].cast(pl.Int32), "arrival_date": via["admission_date"].cast(pl.Int32),
         "department_type": enum(DEPARTMENTS, np.zeros(via.height, dtype=np.uint8)),
         "disposal": enum(DISPOSALS, np.zeros(via.height, dtype=np.uint8)),
         "practice": via["practice"].cast(pl.Int32), "postcode": via["postcode"].cast(pl.Int32),
-        "age": via["age"].cast(pl.Float32),
+        "age": via["age"].cast(pl.Float32), "prevented": via["prevented"],
     })
     curve = (per_band(params["activity_per_1000"]["ae_attendance"])
              - hosp["emergency_via_ae_share"] * per_band(params["activity_per_1000"]["emergency_admission"]))
@@ -206,8 +209,7 @@ def ae_attendances(rng: np.random.Generator, periods: Periods, state: PersonYear
     rate = period_rate(periods, state, np.maximum(curve, 50), params["risk"]["elasticity"]["ae_attendance"],
                        extra)
     idx, date = draw_events(rng, periods, rate)
-    keep = care_model_keep(rng, periods, idx, date, model)
-    idx, date = idx[keep], date[keep]
+    prevented = care_model_prevented(periods, idx, date, model)
     types = hosp["ae_type_share"]
     # Type 1 share among attendances not admitted, so that type 1 is its share of all attendances.
     n_total = len(idx) + admitted.height
@@ -221,6 +223,7 @@ def ae_attendances(rng: np.random.Generator, periods: Periods, state: PersonYear
         "department_type": enum(DEPARTMENTS, dept), "disposal": enum(DISPOSALS, disposal),
         "practice": periods.practice[idx].astype(np.int32),
         "postcode": periods.postcode[idx].astype(np.int32), "age": periods.age[idx].astype(np.float32),
+        "prevented": prevented,
     })
     out = pl.concat([admitted, other])
     ambulance = rng.random(out.height) < np.clip(0.1 + out["age"].to_numpy() / 150, 0, 0.8)

@@ -80,15 +80,17 @@ def draw_events(rng: np.random.Generator, periods: Periods, rate: np.ndarray) ->
     return idx, date
 
 
-def care_model_keep(rng: np.random.Generator, periods: Periods, idx: np.ndarray, date: np.ndarray,
-                    model: dict | None) -> np.ndarray:
-    """Thinning for the new care model: False for events the model prevented."""
+def care_model_prevented(periods: Periods, idx: np.ndarray, date: np.ndarray, model: dict | None) -> np.ndarray:
+    """Thinning a Poisson process for the new care model: True for events the model prevented.
+
+    Every event is drawn first, as if there were no care model, and the model then removes
+    some, using its own random stream: a run with the care model differs from the same seed
+    without it only by the events prevented, so the counterfactual is known exactly."""
     if model is None or len(idx) == 0:
-        return np.ones(len(idx), dtype=bool)
+        return np.zeros(len(idx), dtype=bool)
     in_model = model["practice_mask"][periods.practice[idx]] & (date >= model["start"])
     eligible = (periods.age[idx] >= model["eligible_min_age"]) | (periods.care_home[idx] >= 0)
-    prevented = in_model & eligible & (rng.random(len(idx)) < -model["effect"])
-    return ~prevented
+    return in_model & eligible & (model["rng"].random(len(idx)) < -model["effect"])
 
 
 def place_of_postcode(geo: Geography, postcode: np.ndarray) -> np.ndarray:

@@ -68,6 +68,7 @@ class Simulation:
     seed: int
     n_people: int
     risk: list[pl.DataFrame] = field(default_factory=list)
+    prevented: list[pl.DataFrame] = field(default_factory=list)
 
 
 def spread(rng: np.random.Generator, n: int, mean: float, ratio: float) -> np.ndarray:
@@ -141,6 +142,8 @@ def run_years(sim: Simulation, sink: Sink, step: Callable[[str], None] = lambda 
     home_is_nursing = geo.care_home_type == "nursing"
     for y in range(sim.years):
         rng = _stream(sim.seed, 100 + y)
+        if thinning:
+            thinning["rng"] = _stream(sim.seed, 500 + y)
         y0, y1 = sim.year_starts[y], sim.year_starts[y + 1]
         mid = (y0 + y1) // 2
         present = np.flatnonzero((people.view("exit") > y0) & (people.view("entry") < y1))
@@ -158,9 +161,15 @@ def run_years(sim: Simulation, sink: Sink, step: Callable[[str], None] = lambda 
             hospital.maternity_spells(rng, periods, state, people, babies),
         ], how="vertical_relaxed")
         spells = hospital.add_delays(rng, spells, sim.delayed_share, place_of)
-        sink("apc", y, spells)
-        sink("ecds", y, hospital.ae_attendances(rng, periods, state, spells, thinning))
-        del spells
+        ae = hospital.ae_attendances(rng, periods, state, spells, thinning)
+        sink("apc", y, spells.filter(~pl.col("prevented")).drop("prevented"))
+        sink("ecds", y, ae.filter(~pl.col("prevented")).drop("prevented"))
+        sim.prevented.append(pl.DataFrame({
+            "year_index": [y, y],
+            "outcome": ["emergency admissions", "A&E attendances"],
+            "events_prevented": [int(spells["prevented"].sum()), int(ae["prevented"].sum())],
+        }))
+        del spells, ae
         sink("op", y, services.outpatients(rng, periods, state))
         sink("gp_appointments", y, services.gp_appointments(rng, periods, state))
         sink("csds", y, services.community_contacts(rng, periods, state))

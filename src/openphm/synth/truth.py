@@ -89,5 +89,7 @@ def write_truth(w: ExtractWriter) -> None:
             "eligible": f"people aged {cm.eligible_min_age}+ or living in a care home, registered "
                         "with a participating practice on the day of the event",
             "selection": "larger and more deprived practices were likelier to join",
+            "events_prevented": pl.concat(sim.prevented).group_by("outcome").agg(pl.col("events_prevented").sum())
+            .sort("outcome").to_dicts(),
         })
     (truth / "care_model.json").write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")

@@ -24,6 +24,8 @@ def write_table(frame: pl.DataFrame, path_without_suffix: Path, fmt: str) -> Pat
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     path = path_without_suffix.with_suffix(f".{fmt}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Sources send plain text columns, not a polars-specific Enum type.
+    frame = frame.with_columns(pl.col(pl.Enum, pl.Categorical).cast(pl.Utf8))
     if fmt == "csv":
         frame.write_csv(path, date_format="%Y-%m-%d")
     else:
