@@ -181,8 +181,7 @@ class ExtractWriter:
         # A council either holds a person's NHS number or does not: decide per person.
         person_has = np.random.default_rng([self.seed, 990]).random(people.n) < 0.65
         nhs = np.where(person_has[pid], ident["nhs_number"], -1)
-        nhs_err = np.where(person_has[pid], np.where(ident["nhs_number"] < 0, 0, flags["nhs_number_error"]), 1)
-        nhs_err = np.where(nhs < 0, 1, nhs_err)
+        nhs_err = np.where(person_has[pid], flags["nhs_number_error"], 1)
         spaced = rng.random(len(pid)) < 0.3
         names, name_err = name_columns(rng, people, self.sim.names, pid, start, 0.03)
         la = self.geo.place_la_code[self.geo.practice_place[people.practice[pid]]]

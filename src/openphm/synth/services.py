@@ -12,17 +12,24 @@ import numpy as np
 import polars as pl
 
 from openphm.synth.categories import code, enum, pick
-from openphm.synth.parameters import load_parameters, per_band
+from openphm.synth.parameters import load_items, load_parameters, per_band
 from openphm.synth.people import People
 from openphm.synth.periods import Periods, draw_events, period_rate
 from openphm.synth.risk import PersonYear
 from openphm.synth.writers import NO_DATE
 
 
-def _base(periods: Periods, idx: np.ndarray, date: np.ndarray, name: str) -> dict[str, np.ndarray]:
-    return {"pid": periods.pid[idx].astype(np.int32), name: date.astype(np.int32),
+def _events(rng: np.random.Generator, periods: Periods, state: PersonYear, activity: str,
+            extra: np.ndarray | None, date_name: str) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Draw one activity's events: (period index, date, the common columns)."""
+    params = load_parameters()
+    rate = period_rate(periods, state, params["activity_per_1000"][activity],
+                       params["risk"]["elasticity"][activity], extra)
+    idx, date = draw_events(rng, periods, rate)
+    cols = {"pid": periods.pid[idx].astype(np.int32), date_name: date.astype(np.int32),
             "practice": periods.practice[idx].astype(np.int32),
             "postcode": periods.postcode[idx].astype(np.int32)}
+    return idx, date, cols
 
 
 HCP = ["GP", "Nurse", "Other Practice staff"]
@@ -32,13 +39,9 @@ STATUS = ["Attended", "DNA", "Unknown"]
 
 def gp_appointments(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
     """GP practice appointments with staff type, mode and attendance status."""
-    params = load_parameters()
     extra = 0.3 * state.has_item("depression")
-    rate = period_rate(periods, state, params["activity_per_1000"]["gp_appointment"],
-                       params["risk"]["elasticity"]["gp_appointment"], extra)
-    idx, date = draw_events(rng, periods, rate)
+    idx, _, cols = _events(rng, periods, state, "gp_appointment", extra, "appointment_date")
     n = len(idx)
-    cols = _base(periods, idx, date, "appointment_date")
     homebound = (periods.care_home[idx] >= 0) | state.has_item("housebound")[periods.pos[idx]]
     mode = pick(rng, MODES, [0.68, 0.30, 0.02, 0.0], n)
     mode[homebound & (rng.random(n) < 0.35)] = code(MODES, "Home Visit")
@@ -55,13 +58,9 @@ OP_SPECIALTIES = ["100", "101", "110", "120", "130", "300", "320", "330", "340",
 
 def outpatients(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
     """Outpatient appointments: first or follow-up, attended or did not attend, by specialty."""
-    params = load_parameters()
-    extra = 1.0 * state.has_item("cancer") + 0.15 * state.has[:, :20].sum(axis=1)
-    rate = period_rate(periods, state, params["activity_per_1000"]["outpatient_attendance"],
-                       params["risk"]["elasticity"]["outpatient_attendance"], extra)
-    idx, date = draw_events(rng, periods, rate)
+    extra = 1.0 * state.has_item("cancer") + 0.15 * state.has[:, load_items().condition_mask].sum(axis=1)
+    idx, _, cols = _events(rng, periods, state, "outpatient_attendance", extra, "appointment_date")
     n = len(idx)
-    cols = _base(periods, idx, date, "appointment_date")
     age = periods.age[idx]
     spec = pick(rng, OP_SPECIALTIES, [8, 5, 12, 6, 10, 8, 7, 5, 5, 2, 6, 4, 3, 3, 5, 0], n)
     spec[age < 16] = code(OP_SPECIALTIES, "420")
@@ -77,13 +76,9 @@ def outpatients(rng: np.random.Generator, periods: Periods, state: PersonYear) -
 
 def community_contacts(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
     """Community health contacts (CSDS-like): health visiting, district nursing, therapies."""
-    params = load_parameters()
     extra = 0.8 * state.has_item("housebound") + 0.5 * state.has_item("skin_ulcer")
-    rate = period_rate(periods, state, params["activity_per_1000"]["community_contact"],
-                       params["risk"]["elasticity"]["community_contact"], extra)
-    idx, date = draw_events(rng, periods, rate)
+    idx, _, cols = _events(rng, periods, state, "community_contact", extra, "contact_date")
     n = len(idx)
-    cols = _base(periods, idx, date, "contact_date")
     age = periods.age[idx]
     team = pick(rng, TEAMS, [45, 20, 15, 8, 9, 3, 0, 0, 0], n)
     young = age < 65
@@ -107,15 +102,11 @@ def mental_health_contacts(rng: np.random.Generator, periods: Periods, state: Pe
                            place_of: np.ndarray, coordinator_cover: np.ndarray,
                            plan_cover: np.ndarray, y0: int) -> pl.DataFrame:
     """Secondary mental health contacts (MHSDS-like) with care coordinator and care plan status."""
-    params = load_parameters()
     smi = state.has_item("smi")
     extra = (3.0 * smi + 1.3 * state.has_item("depression") + 1.0 * state.has_item("dementia")
              + 1.0 * state.has_item("learning_disability"))
-    rate = period_rate(periods, state, params["activity_per_1000"]["mental_health_contact"],
-                       params["risk"]["elasticity"]["mental_health_contact"], extra)
-    idx, date = draw_events(rng, periods, rate)
+    idx, date, cols = _events(rng, periods, state, "mental_health_contact", extra, "contact_date")
     n = len(idx)
-    cols = _base(periods, idx, date, "contact_date")
     pos = periods.pos[idx]
     age = periods.age[idx]
     # Care coordination and care plans are per person and year, and vary by place (IPPR 2021).
@@ -185,12 +176,8 @@ REASONS = ["Loneliness and isolation", "Mental wellbeing", "Debt and benefits", 
 
 def vcse_referrals(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
     """Social prescribing referrals to the voluntary sector."""
-    params = load_parameters()
     extra = (1.0 * state.has_item("depression") + 0.8 * state.has_item("social_vulnerability")
              + 0.4 * state.dep)
-    rate = period_rate(periods, state, params["activity_per_1000"]["vcse_referral"],
-                       params["risk"]["elasticity"]["vcse_referral"], extra)
-    idx, date = draw_events(rng, periods, rate)
-    cols = _base(periods, idx, date, "referral_date")
+    idx, _, cols = _events(rng, periods, state, "vcse_referral", extra, "referral_date")
     cols["referral_reason"] = enum(REASONS, pick(rng, REASONS, [30, 25, 15, 10, 12, 8], len(idx)))
     return pl.DataFrame(cols)
