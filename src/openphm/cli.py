@@ -109,7 +109,8 @@ def calibrate(
 
     if not (folder / "extracts").is_dir():
         fail(f"{folder} has no extracts/ folder: is it the output of `openphm generate`?")
-    checks = calibration_checks(folder)
+    with console.status("measuring the generated ICS against REFERENCE.md ..."):
+        checks = calibration_checks(folder)
     _print_checks(checks)
     html, _ = write_calibration_report(folder, checks, report or folder)
     Console().print(f"Calibration report: {html.resolve()}")
@@ -140,7 +141,8 @@ def demo(
     opts = GenerateOptions(people=people, seed=seed, out=ics, care_model=True)
     _check(opts)
     summary = _generate(opts)
-    checks = calibration_checks(ics)
+    with console.status("measuring the generated ICS against REFERENCE.md ..."):
+        checks = calibration_checks(ics)
     _print_checks(checks)
     html, csv = write_calibration_report(ics, checks, out / "reports")
     con = Console()
