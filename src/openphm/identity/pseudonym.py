@@ -1,0 +1,15 @@
+"""Keyed pseudonyms: person_id = HMAC-SHA256(secret key, person key), truncated to 128 bits.
+
+The same person gets the same person_id in every build as long as the key is kept; without the
+key nobody can compute a person_id from an NHS number. The key never enters a database or a log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+def person_ids(key: bytes, person_keys: list[str]) -> list[str]:
+    """Pseudonymous ids (32 hex characters) for person keys such as 'nhs:9434765919'."""
+    return [hmac.new(key, k.encode("utf-8"), hashlib.sha256).hexdigest()[:32] for k in person_keys]

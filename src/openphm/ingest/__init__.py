@@ -1,0 +1,1 @@
+"""Loading source extracts: every row loaded or quarantined with a reason, idempotently."""

@@ -1,0 +1,151 @@
+"""Reading one extract file into DuckDB as text columns with row numbers.
+
+A file that cannot be read at all (truncated, wrong delimiter, wrong columns, not Parquet)
+raises `RejectedFile` naming the file and what was expected; nothing is loaded from it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from openphm.engine.duckdb_store import ident, lit
+from openphm.sources.base import SourceSpec
+
+STAGED = "staged_rows"
+
+
+class RejectedFile(Exception):  # noqa: N818
+    """A file rejected whole, with the reason in words."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = path, problem
+
+
+def _check_columns(path: Path, spec: SourceSpec, found: list[str], hint: str = "") -> None:
+    expected = spec.column_names
+    if sorted(found) == sorted(expected):
+        return
+    missing = [c for c in expected if c not in found]
+    extra = [c for c in found if c not in expected]
+    detail = []
+    if missing:
+        detail.append(f"missing {', '.join(missing[:6])}{'...' if len(missing) > 6 else ''}")
+    if extra:
+        detail.append(f"unexpected {', '.join(extra[:3])}{'...' if len(extra) > 3 else ''}")
+    raise RejectedFile(path, f"wrong columns for {spec.name} ({'; '.join(detail)}){hint}; expected "
+                             f"{len(expected)} columns: {', '.join(expected)}")
+
+
+def stage_file(con: duckdb.DuckDBPyConnection, path: Path, spec: SourceSpec) -> int:
+    """Read `path` into temp table `staged_rows` (all text, plus `row_number`); returns rows read."""
+    con.execute(f"DROP TABLE IF EXISTS {STAGED}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            source = (f"read_csv({lit(str(path))}, all_varchar = true, header = true, delim = ',', "
+                      "quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
+                      "ignore_errors = false, auto_detect = false, columns = NULL)")
+            # auto_detect off needs the columns: read the header line ourselves
+            with path.open("r", encoding="utf-8", newline="") as fh:
+                header = fh.readline().rstrip("\r\n")
+            names = header.split(",")
+            hint = " (is the file comma-delimited?)" if len(names) == 1 and (";" in header or "\t" in header) else ""
+            _check_columns(path, spec, names, hint)
+            cols = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
+            source = source.replace("columns = NULL", f"columns = {cols}, skip = 1")
+        elif suffix == ".parquet":
+            source = f"read_parquet({lit(str(path))})"
+            names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+            _check_columns(path, spec, names)
+        else:
+            raise RejectedFile(path, f"unsupported file type {suffix or '(none)'}; expected .csv or .parquet")
+        select = ", ".join(f"CAST({ident(n)} AS VARCHAR) AS {ident(n)}" for n in spec.column_names)
+        con.execute(f"CREATE TEMP TABLE {STAGED} AS SELECT row_number() OVER () AS row_number, {select} "
+                    f"FROM {source}")
+    except RejectedFile:
+        raise
+    except (duckdb.Error, UnicodeDecodeError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RejectedFile(path, f"cannot be read as {spec.name} {suffix[1:]} ({first[:200]}); "
+                                 f"expected {len(spec.column_names)} comma-separated columns: "
+                                 f"{', '.join(spec.column_names)}") from None
+    return con.execute(f"SELECT count(*) FROM {STAGED}").fetchone()[0]
+
+
+def fhir_to_tables(folder: Path) -> dict[str, pl.DataFrame]:
+    """GP data sent as FHIR R4 NDJSON (Patient, EpisodeOfCare, Condition, Appointment) as the rows of
+    the gp_registrations, gp_events and gp_appointments sources."""
+    def lines(name: str) -> list[dict]:
+        path = folder / f"{name}.ndjson"
+        if not path.exists():
+            return []
+        try:
+            return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise RejectedFile(path, f"not valid NDJSON at line {exc.lineno}: each line must be one "
+                                     "FHIR R4 resource") from None
+
+    def nhs_of(resource: dict) -> str | None:
+        for i in resource.get("identifier", []):
+            if i.get("system") == "https://fhir.nhs.uk/Id/nhs-number":
+                return i.get("value")
+        return None
+
+    patients = {f"Patient/{p['id']}": p for p in lines("Patient")}
+    reg_rows = []
+    for i, ep in enumerate(lines("EpisodeOfCare"), start=1):
+        p = patients.get(ep["patient"]["reference"], {})
+        name = (p.get("name") or [{}])[0]
+        eth = next((e["valueCodeableConcept"]["coding"][0]["code"] for e in p.get("extension", [])
+                    if "EthnicCategory" in e.get("url", "")), None)
+        reg_rows.append({
+            "record_id": ep.get("id", f"reg-{i}"), "nhs_number": nhs_of(p),
+            "given_name": (name.get("given") or [None])[0], "family_name": name.get("family"),
+            "date_of_birth": p.get("birthDate"),
+            "sex": {"female": "F", "male": "M"}.get(p.get("gender", ""), "U"),
+            "ethnic_category": eth, "postcode": ((p.get("address") or [{}])[0]).get("postalCode"),
+            "practice_code": ep.get("managingOrganization", {}).get("identifier", {}).get("value"),
+            "registration_start": ep.get("period", {}).get("start"),
+            "registration_end": ep.get("period", {}).get("end"),
+            "deregistration_reason": None,
+        })
+    nhs_by_ref = {ref: nhs_of(p) for ref, p in patients.items()}
+    practice_by_nhs = {r["nhs_number"]: r["practice_code"] for r in reg_rows}
+    events = [{
+        "record_id": c["id"], "nhs_number": nhs_by_ref.get(c["subject"]["reference"]),
+        "practice_code": practice_by_nhs.get(nhs_by_ref.get(c["subject"]["reference"])),
+        "event_date": (c.get("onsetDateTime") or c.get("recordedDate") or "")[:10] or None,
+        "snomed_code": c["code"]["coding"][0]["code"],
+    } for c in lines("Condition")]
+    status = {"fulfilled": "Attended", "noshow": "DNA"}
+    appts = []
+    for a in lines("Appointment"):
+        actors = [p["actor"] for p in a.get("participant", [])]
+        patient = next((x["reference"] for x in actors if "reference" in x), None)
+        practice = next((x["identifier"]["value"] for x in actors if "identifier" in x), None)
+        appts.append({
+            "record_id": a["id"], "nhs_number": nhs_by_ref.get(patient), "practice_code": practice,
+            "appointment_date": a.get("start", "")[:10] or None,
+            "hcp_type": (a.get("serviceType") or [{}])[0].get("text"),
+            "appointment_mode": a.get("appointmentType", {}).get("text"),
+            "appointment_status": status.get(a.get("status"), "Unknown"),
+        })
+    return {"gp_registrations": pl.DataFrame(reg_rows, infer_schema_length=None),
+            "gp_events": pl.DataFrame(events, infer_schema_length=None),
+            "gp_appointments": pl.DataFrame(appts, infer_schema_length=None)}
+
+
+def stage_frame(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, spec: SourceSpec) -> int:
+    """Stage rows already in memory (from FHIR) the same way as a file."""
+    con.execute(f"DROP TABLE IF EXISTS {STAGED}")
+    frame = frame.select([pl.col(c).cast(pl.Utf8) if c in frame.columns else pl.lit(None, pl.Utf8).alias(c)
+                          for c in spec.column_names])
+    con.register("fhir_frame", frame.to_arrow())
+    con.execute(f"CREATE TEMP TABLE {STAGED} AS SELECT row_number() OVER () AS row_number, * FROM fhir_frame")
+    con.unregister("fhir_frame")
+    return frame.height

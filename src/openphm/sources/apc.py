@@ -1,0 +1,31 @@
+"""Admitted patient care spells (SUS+ APC style): ICD-10 diagnoses, admission method and source,
+discharge-ready date (for delayed discharge), discharge method and destination."""
+
+from openphm.sources.base import Column, SourceSpec, identity_columns
+
+DIAGNOSES = tuple(Column(f"diag_{i:02d}", "code", i == 1, "icd10") for i in range(1, 13))
+
+SPEC = SourceSpec(
+    name="apc",
+    description="Admitted patient care spells from SUS",
+    table="apc",
+    code_system="ICD-10",
+    columns=(
+        Column("record_id", required=True),
+        *identity_columns(),
+        Column("provider_code", "code", True, "ods_trust"),
+        Column("gp_practice_code", "code", False, "ods_practice"),
+        Column("admission_date", "date", True),
+        Column("discharge_ready_date", "date"),
+        Column("discharge_date", "date", True),
+        Column("admission_method", "code", True, "admission_method"),
+        Column("patient_classification", "code", True, "digit"),
+        Column("discharge_method", "code", True, "digit"),
+        Column("admission_source", "code", False, "two_digits"),
+        Column("discharge_destination", "code", False, "two_digits"),
+        Column("treatment_specialty", "code", False, "three_digits"),
+        *DIAGNOSES,
+    ),
+    date_column="admission_date",
+    date_order=(("admission_date", "discharge_date"), ("admission_date", "discharge_ready_date")),
+)
