@@ -156,6 +156,8 @@ def demo(
 
 def main() -> None:
     """Entry point for the console script."""
+    import openphm.pipeline_cli  # noqa: F401  (registers the record commands)
+
     app()
 
 

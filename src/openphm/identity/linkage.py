@@ -171,7 +171,8 @@ def train_and_predict(con: duckdb.DuckDBPyConnection, threshold: float, model_pa
     linker = Linker([db_api2.register(left.with_columns(pl.lit(None, pl.Utf8).alias("label")), table_name="cand"),
                      db_api2.register(right, table_name="spine_rows")], model, log_level=logging.WARNING)
     predicted = linker.inference.predict(threshold_match_probability=threshold)
-    pairs = mem2.execute(f"SELECT source_dataset_l, uid_l, uid_r, match_probability FROM {predicted.physical_name}").pl()
+    pairs = mem2.execute("SELECT source_dataset_l, uid_l, uid_r, match_probability "
+                         f"FROM {predicted.physical_name}").pl()
     if pairs.height == 0:
         return pl.DataFrame({"uid": [], "nhs_number": [], "match_probability": []},
                             schema={"uid": pl.Int64, "nhs_number": pl.Utf8, "match_probability": pl.Float64})

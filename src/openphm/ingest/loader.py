@@ -130,6 +130,7 @@ def _raw_columns(spec: SourceSpec) -> list[tuple[str, str, str]]:
         out.append(("sex", "VARCHAR", _sex_sql(spec)))
     if "postcode" in names:
         out.append(("lsoa_code", "VARCHAR", "lsoa_code"))
+        out.append(("care_home_code", "VARCHAR", "care_home_code"))
     nhs = spec.nhs_number_column
     if nhs:
         out.append(("nhs_number_present", "BOOLEAN", f"{normalised_nhs_number_sql(ident(nhs))} IS NOT NULL"))
@@ -137,14 +138,14 @@ def _raw_columns(spec: SourceSpec) -> list[tuple[str, str, str]]:
     return out
 
 
-def _ensure_raw_table(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
+def ensure_raw_table(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
     cols = ", ".join(f"{ident(n)} {t}" for n, t, _ in _raw_columns(spec))
     con.execute(f"CREATE TABLE IF NOT EXISTS raw.{ident(spec.table)} ({cols})")
 
 
-def _has_reference_postcodes(con: duckdb.DuckDBPyConnection) -> bool:
+def _has_reference(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'reference' "
-                       "AND table_name = 'postcode_lsoa'").fetchone()[0] > 0
+                       "AND table_name = ?", [table]).fetchone()[0] > 0
 
 
 def load_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, digest: str, rows_read: int,
@@ -153,15 +154,21 @@ def load_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, di
     period = spec.period_of(path.stem) or ""
     lsoa_join = ""
     lsoa_expr = "CAST(NULL AS VARCHAR) AS lsoa_code"
-    if "postcode" in spec.column_names and _has_reference_postcodes(con):
+    if "postcode" in spec.column_names and _has_reference(con, "postcode_lsoa"):
         lsoa_join = ("LEFT JOIN (SELECT postcode_key AS ref_key, lsoa_code AS ref_lsoa FROM reference.postcode_lsoa) "
                      "ref ON ref.ref_key = upper(regexp_replace(trim(s.postcode), '\\s', '', 'g'))")
         lsoa_expr = "ref.ref_lsoa AS lsoa_code"
+    home_join, home_expr = "", "CAST(NULL AS VARCHAR) AS care_home_code"
+    if "postcode" in spec.column_names and _has_reference(con, "care_homes"):
+        home_join = ("LEFT JOIN (SELECT upper(replace(postcode, ' ', '')) AS home_key, any_value(care_home_code) AS "
+                     "home_code FROM reference.care_homes GROUP BY 1) ch ON ch.home_key = "
+                     "upper(regexp_replace(trim(s.postcode), '\\s', '', 'g'))")
+        home_expr = "ch.home_code AS care_home_code"
     con.execute("DROP TABLE IF EXISTS checked")
-    con.execute(f"CREATE TEMP TABLE checked AS SELECT s.*, {lsoa_expr}, {reason_columns_sql(spec, today)} "
-                f"FROM {STAGED} s {lsoa_join}")
+    con.execute(f"CREATE TEMP TABLE checked AS SELECT s.*, {lsoa_expr}, {home_expr}, "
+                f"{reason_columns_sql(spec, today)} FROM {STAGED} s {lsoa_join} {home_join}")
     file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM ingest.manifest").fetchone()[0]
-    _ensure_raw_table(con, spec)
+    ensure_raw_table(con, spec)
     raw_cols = _raw_columns(spec)
     # 1. identity store (its own transaction: DuckDB writes one attached database per transaction)
     con.execute("BEGIN")

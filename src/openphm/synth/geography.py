@@ -134,7 +134,14 @@ def build_geography(rng: np.random.Generator, n_people: int, care_home_residents
 
     n_homes = max(2, int(np.ceil(care_home_residents / 28 / 0.85)))
     home_lsoa = rng.choice(n_lsoa, size=n_homes, p=lsoa_weight)
-    home_postcode = home_lsoa * n_pc + rng.integers(0, n_pc, n_homes)
+    # Each care home has a postcode of its own (sector 9), shared with no household.
+    home_postcode = len(postcodes) + np.arange(n_homes)
+    for h, i in enumerate(home_lsoa):
+        area = POSTCODE_AREAS[(i // 8 // 99) % len(POSTCODE_AREAS)]
+        unit = UNIT_LETTERS[(h // len(UNIT_LETTERS)) % len(UNIT_LETTERS)] + UNIT_LETTERS[h % len(UNIT_LETTERS)]
+        sector = 9 if h < len(UNIT_LETTERS) ** 2 else 0
+        postcodes.append(f"{area}{(i // 8) % 99 + 1} {sector}{unit}")
+        postcode_lsoa.append(int(i))
     home_beds = np.clip(rng.normal(28, 12, n_homes), 8, 90).round().astype(np.int64)
     home_type = np.where(rng.random(n_homes) < 0.45, "nursing", "residential")
     home_practice = np.empty(n_homes, dtype=np.int64)

@@ -1,0 +1,76 @@
+"""Ingest, link and build the person record: time of each stage, peak memory, and the floor.
+
+Target (issue 3): 1,000,000 people over 5 years within 15 minutes and 12 GB peak memory.
+Baseline: the time DuckDB takes only to read every input file once, in the same run.
+Set OPENPHM_BENCH_ICS to reuse a generated Parquet ICS; otherwise one is generated.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+PEOPLE = int(os.environ.get("OPENPHM_BENCH_PEOPLE", "1000000"))
+TARGET_SECONDS, TARGET_GB = 900, 12.0
+
+
+def _run(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident GB of one openphm command in its own process."""
+    start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    proc = subprocess.run([sys.executable, "-c", "from openphm.cli import main; main()", *args],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"openphm {' '.join(args)} failed: {proc.stderr[-2000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return time.perf_counter() - start, max(peak, before) / 1024**2
+
+
+def _floor(ics: Path) -> float:
+    con = duckdb.connect()
+    start = time.perf_counter()
+    for path in sorted((ics / "extracts").rglob("*.parquet")):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE t AS SELECT * FROM read_parquet('{path}')")
+    return time.perf_counter() - start
+
+
+def run() -> str:
+    work = Path(tempfile.mkdtemp(prefix="openphm-bench-record-"))
+    try:
+        ics = Path(os.environ["OPENPHM_BENCH_ICS"]) if os.environ.get("OPENPHM_BENCH_ICS") else work / "ics"
+        if not ics.exists():
+            _run(["generate", "--people", str(PEOPLE), "--format", "parquet", "--out", str(ics), "--quiet"])
+        db = work / "db" / "openphm.duckdb"
+        t_ingest, m_ingest = _run(["ingest", str(ics), "--db", str(db), "--no-link"])
+        t_link, m_link = _run(["link", "--db", str(db)])
+        t_build, m_build = _run(["build", "--db", str(db)])
+        floor = _floor(ics)
+        con = duckdb.connect(str(db), read_only=True)
+        rows = con.execute("SELECT sum(rows_read) FROM ingest.manifest").fetchone()[0]
+        people = con.execute("SELECT count(*) FROM record.person").fetchone()[0]
+        con.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    total = t_ingest + t_link + t_build
+    peak = max(m_ingest, m_link, m_build)
+    return f"""## Ingest, link and build the person record
+
+{PEOPLE:,}-person synthetic ICS over 5 years in Parquet: {rows:,} source rows, {people:,} people in the record.
+
+| stage | wall time | peak memory |
+|---|---|---|
+| ingest (validate, quarantine, split identifiers, load) | {t_ingest:,.0f} s | {m_ingest:.2f} GB |
+| link (deterministic + Splink) | {t_link:,.0f} s | {m_link:.2f} GB |
+| build (person record, all tables) | {t_build:,.0f} s | {m_build:.2f} GB |
+| **total** | **{total:,.0f} s** (target {TARGET_SECONDS} s: {'meets' if total <= TARGET_SECONDS else 'MISSES'}) | **{peak:.2f} GB** (target {TARGET_GB:.0f} GB: {'meets' if peak <= TARGET_GB else 'MISSES'}) |
+| baseline: DuckDB reading every input file once (the floor) | {floor:,.0f} s | |
+| ratio of total to the floor | {total / floor:.1f}x | |
+"""

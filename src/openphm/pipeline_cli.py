@@ -1,0 +1,205 @@
+"""Commands of the linked person record: ingest (and link), build, link-report, link-files, opt-out."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from openphm.cli import app, console, fail
+
+DB_OPTION = typer.Option("--db", help="The analytic database (the identity store and key sit beside it).")
+
+
+@app.command()
+def ingest(
+    folder: Annotated[Path, typer.Argument(help="A folder of extracts (e.g. the output of `openphm generate`).")],
+    db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
+    threshold: Annotated[float, typer.Option(help="Match probability above which a probabilistic link is "
+                                                  "accepted.")] = 0.9,
+    link: Annotated[bool, typer.Option("--link/--no-link", help="Link records to people after loading.")] = True,
+) -> None:
+    """Load every extract in FOLDER (rows loaded or quarantined with a reason), then link records to people."""
+    from openphm.identity.linkage import link_records
+    from openphm.ingest.loader import extract_files, ingest_fhir_folder, ingest_file, load_reference, open_store
+
+    if not folder.is_dir():
+        fail(f"{folder} is not a folder of extracts")
+    store, con = open_store(db)
+    reference = folder / "reference"
+    if reference.is_dir():
+        load_reference(con, reference)
+    files = extract_files(folder)
+    fhir = [p for p in (folder / "extracts" / "gp_fhir", folder / "gp_fhir") if p.is_dir()]
+    if not files and not fhir:
+        fail(f"no extract files (.csv, .parquet or a gp_fhir folder) found in {folder}")
+    results = []
+    with Progress(TextColumn("{task.description:<48}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("loading", total=len(files) + len(fhir))
+        for path in files:
+            progress.update(task, description=f"loading {path.name}")
+            results.append(ingest_file(con, path))
+            progress.advance(task)
+        for f in fhir:
+            progress.update(task, description="loading GP FHIR resources")
+            results.extend(ingest_fhir_folder(con, f))
+            progress.advance(task)
+    _summary(results)
+    if link:
+        with console.status("linking records to people (deterministic, then Splink) ..."):
+            started = time.perf_counter()
+            summary = link_records(con, store, threshold)
+        Console().print(f"Linked in {time.perf_counter() - started:,.0f} s: "
+                        + ", ".join(f"{k} {v:,}" for k, v in summary.by_method.items())
+                        + f". Model saved to {summary.model_path}")
+    rejected = [r for r in results if r.status == "rejected"]
+    if rejected:
+        raise typer.Exit(1)
+
+
+def _summary(results) -> None:
+    by_source: dict[str, dict] = {}
+    for r in results:
+        s = by_source.setdefault(r.source, {"files": 0, "unchanged": 0, "rejected": 0, "read": 0, "loaded": 0,
+                                            "quarantined": 0, "reasons": {}})
+        s["files"] += 1
+        s["unchanged"] += r.status == "unchanged"
+        s["rejected"] += r.status == "rejected"
+        s["read"] += r.rows_read
+        s["loaded"] += r.rows_loaded
+        s["quarantined"] += r.rows_quarantined
+        for k, v in (r.reasons or {}).items():
+            s["reasons"][k] = s["reasons"].get(k, 0) + v
+    table = Table(title="Ingest summary (rows read = loaded + quarantined)")
+    for col in ("source", "files", "unchanged", "rejected", "rows read", "loaded", "quarantined", "by reason"):
+        table.add_column(col, justify="left" if col in ("source", "by reason") else "right")
+    for source, s in by_source.items():
+        table.add_row(source, str(s["files"]), str(s["unchanged"]), str(s["rejected"]), f"{s['read']:,}",
+                      f"{s['loaded']:,}", f"{s['quarantined']:,}",
+                      ", ".join(f"{k} {v:,}" for k, v in sorted(s["reasons"].items())))
+    Console().print(table)
+    for r in results:
+        if r.status == "rejected":
+            console.print(f"rejected: {r.problem}", markup=False, highlight=False)
+
+
+@app.command()
+def build(db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb")) -> None:
+    """Build the person record (a new version; the last good one stays in service if this fails)."""
+    from openphm.ingest.loader import open_store
+    from openphm.record.build import BuildFailed, build_record
+
+    if not db.exists():
+        fail(f"{db} does not exist: run `openphm ingest FOLDER --db {db}` first")
+    _, con = open_store(db)
+    try:
+        with console.status("building the person record ..."):
+            result = build_record(con)
+    except BuildFailed as exc:
+        fail(str(exc))
+    table = Table(title=f"Person record, build {result['version']} (in service)")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for t, n in result["tables"].items():
+        table.add_row(f"record.{t}", f"{n:,}")
+    Console().print(table)
+
+
+@app.command("link-report")
+def link_report(
+    db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
+    truth: Annotated[Path | None, typer.Option(help="A synthetic ICS's truth/ folder, to score linkage.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the report as JSON here.")] = None,
+) -> None:
+    """Link rates per source, match probabilities, and (with --truth) precision, recall and F1 by group."""
+    import polars as pl
+
+    from openphm.identity.report import accuracy, link_rates, probability_distribution
+    from openphm.ingest.loader import open_store
+
+    if not db.exists():
+        fail(f"{db} does not exist")
+    _, con = open_store(db)
+    frames = {"link_rate_by_source": link_rates(con), "match_probability": probability_distribution(con)}
+    if truth is not None:
+        if not (truth / "records").is_dir():
+            fail(f"{truth} is not a truth folder (no records/ inside)")
+        with console.status("scoring linkage against the truth ..."):
+            frames.update({f"accuracy_by_{k}": v for k, v in accuracy(con, truth).items()})
+    with pl.Config(tbl_rows=60, tbl_width_chars=160, tbl_hide_dataframe_shape=True):
+        for name, frame in frames.items():
+            Console().print(f"\n[bold]{name.replace('_', ' ')}[/bold]")
+            print(frame)
+    if out:
+        out.write_text(json.dumps({k: v.to_dicts() for k, v in frames.items()}, indent=1, default=str))
+
+
+@app.command()
+def optout(
+    file: Annotated[Path, typer.Argument(help="A file of NHS numbers, one per line (National Data Opt-out).")],
+    db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
+) -> None:
+    """Load the National Data Opt-out list: those people leave every planning output at the next build."""
+    from openphm.identity.nhs_number import is_valid
+    from openphm.ingest.loader import open_store
+
+    if not file.is_file():
+        fail(f"{file} is not a file")
+    numbers = [line.strip().replace(" ", "") for line in file.read_text().splitlines() if line.strip()]
+    bad = [i for i, n in enumerate(numbers, start=1) if not is_valid(n)]
+    if bad:
+        fail(f"{file}: line {bad[0]} is not a valid NHS number ({len(bad)} invalid lines); nothing loaded")
+    _, con = open_store(db)
+    con.execute("CREATE TABLE IF NOT EXISTS idn.identity.optout (nhs_number VARCHAR PRIMARY KEY)")
+    con.execute("DELETE FROM idn.identity.optout")
+    con.executemany("INSERT OR IGNORE INTO idn.identity.optout VALUES (?)", [[n] for n in numbers])
+    Console().print(f"Opt-out list loaded: {len(set(numbers)):,} NHS numbers. Run `openphm build` to apply it.")
+
+
+@app.command("link")
+def link_command(
+    db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
+    threshold: Annotated[float, typer.Option(help="Match probability above which a probabilistic link is "
+                                                  "accepted.")] = 0.9,
+) -> None:
+    """Link every active record to a person again (for example with another threshold)."""
+    from openphm.identity.linkage import link_records
+    from openphm.ingest.loader import open_store
+
+    if not db.exists():
+        fail(f"{db} does not exist: run `openphm ingest FOLDER --db {db}` first")
+    if not 0 < threshold < 1:
+        fail(f"--threshold must be between 0 and 1 (got {threshold})")
+    store, con = open_store(db)
+    with console.status("linking records to people (deterministic, then Splink) ..."):
+        summary = link_records(con, store, threshold)
+    Console().print("Linked: " + ", ".join(f"{k} {v:,}" for k, v in summary.by_method.items()))
+
+
+@app.command("link-files")
+def link_files_command(
+    left: Annotated[Path, typer.Argument(help="A CSV or Parquet file of people.")],
+    right: Annotated[Path, typer.Argument(help="Another file of people to link it to.")],
+    out: Annotated[Path, typer.Option(help="Where to write the pairs (CSV).")] = Path("links.csv"),
+    columns: Annotated[str | None, typer.Option(help="Comma-separated identifying columns to use "
+                                                     "(default: all recognised ones).")] = None,
+    threshold: Annotated[float, typer.Option(help="Match probability threshold.")] = 0.9,
+) -> None:
+    """Link two files of people: pairs with match probabilities and cluster ids."""
+    from openphm.identity.link_files import LinkFilesError, link_files
+
+    try:
+        with console.status("linking the two files ..."):
+            result = link_files(left, right, out, [c.strip() for c in columns.split(",")] if columns else None,
+                                threshold)
+    except LinkFilesError as exc:
+        fail(str(exc))
+    Console().print(f"{result['pairs']:,} pairs above {threshold} between {result['left_rows']:,} and "
+                    f"{result['right_rows']:,} rows, on {', '.join(result['columns'])}: {out}")

@@ -1,0 +1,1 @@
+"""The linked person record, built from SQL files by a small runner."""

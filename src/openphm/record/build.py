@@ -1,0 +1,159 @@
+"""`openphm build`: the person record from the ingested, linked data.
+
+Each table is one SQL file in `record/sql/` (a SELECT with a header naming its table, grain and
+dependencies). The runner orders them by dependency, parses each with sqlglot, points
+references to `record.<table>` at the version being built and writes `<dialect>` SQL. A build
+writes a new schema `record_v<N>`; only when every table is built does it switch the views in
+`record` (and the opt-out-filtered `planning` views) over, in one transaction. A failed build
+drops its partial schema and leaves the last good build in service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from openphm.codelists import load_codelists
+from openphm.engine.duckdb_store import ident, lit
+from openphm.ingest.loader import ensure_raw_table, ensure_schema
+from openphm.sources import SOURCES
+
+log = logging.getLogger("openphm.record")
+DEFAULT_SQL_DIR = Path(str(resources.files("openphm.record") / "sql"))
+
+
+class BuildFailed(Exception):  # noqa: N818
+    """A build that did not complete; the previous build is still in service."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One SQL file: the table it makes and the tables it needs."""
+
+    table: str
+    depends: tuple[str, ...]
+    sql: str
+
+
+def read_steps(sql_dir: Path) -> list[Step]:
+    """SQL files in dependency order (each file's `-- depends:` header names the tables it needs)."""
+    steps = {}
+    for path in sorted(sql_dir.glob("*.sql")):
+        text = path.read_text(encoding="utf-8")
+        table = re.search(r"^-- table:\s*(\w+)", text, re.M)
+        depends = re.search(r"^-- depends:(.*)$", text, re.M)
+        if not table:
+            raise BuildFailed(f"{path.name}: no '-- table:' header")
+        deps = tuple(d.strip() for d in (depends.group(1) if depends else "").split(",") if d.strip())
+        steps[table.group(1)] = Step(table.group(1), deps, text)
+    ordered: list[Step] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if any(s.table == name for s in ordered):
+            return
+        if name in visiting:
+            raise BuildFailed(f"circular dependency at {name}")
+        if name not in steps:
+            raise BuildFailed(f"a step depends on {name}, which no SQL file makes")
+        visiting.add(name)
+        for dep in steps[name].depends:
+            visit(dep)
+        ordered.append(steps[name])
+
+    for name in sorted(steps):
+        visit(name)
+    return ordered
+
+
+def compile_step(step: Step, schema: str, dialect: str = "duckdb") -> str:
+    """The step's SELECT as `CREATE TABLE <schema>.<table> AS ...`, with record.* pointed at `schema`."""
+    tree = sqlglot.parse_one(step.sql, read="duckdb")
+
+    def retarget(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and node.db == "record":
+            return exp.table_(node.name, db=schema, alias=node.alias or None)
+        return node
+
+    tree = tree.transform(retarget)
+    create = exp.Create(this=exp.table_(step.table, db=schema), kind="TABLE", expression=tree)
+    return create.sql(dialect=dialect)
+
+
+def _linked_views(con: duckdb.DuckDBPyConnection) -> None:
+    for spec in SOURCES.values():
+        ensure_raw_table(con, spec)
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW {ident('linked_' + spec.name)} AS
+            SELECT l.person_id, a.* FROM raw.{ident(spec.table)} AS a
+            JOIN ingest.manifest AS m ON m.file_id = a.file_id AND m.status = 'active'
+            JOIN link.record_person AS l ON l.source = {lit(spec.name)} AND l.file_id = a.file_id
+                 AND l.row_number = a.row_number""")
+
+
+def _opted_out(con: duckdb.DuckDBPyConnection) -> None:
+    """link.opted_out: the person_ids of people on the National Data Opt-out list (no identifiers)."""
+    con.execute("CREATE TABLE IF NOT EXISTS idn.identity.optout (nhs_number VARCHAR PRIMARY KEY)")
+    con.execute("CREATE SCHEMA IF NOT EXISTS link")
+    rows = con.execute("SELECT DISTINCT k.person_id FROM idn.identity.person_key k "
+                       "JOIN idn.identity.optout o USING (nhs_number)").fetchall()
+    con.execute("CREATE OR REPLACE TABLE link.opted_out (person_id VARCHAR)")
+    if rows:
+        con.executemany("INSERT INTO link.opted_out VALUES (?)", rows)
+
+
+def build_record(con: duckdb.DuckDBPyConnection, sql_dir: Path = DEFAULT_SQL_DIR) -> dict:
+    """Build a new version of the person record and switch to it; returns table row counts."""
+    ensure_schema(con)
+    con.execute("CREATE TABLE IF NOT EXISTS ingest.builds (version INTEGER, status VARCHAR, started TIMESTAMP, "
+                "finished TIMESTAMP, error VARCHAR)")
+    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'link' "
+                       "AND table_name = 'record_person'").fetchone()[0]:
+        raise BuildFailed("no linked records: run `openphm ingest` (which links) first")
+    version = con.execute("SELECT coalesce(max(version), 0) + 1 FROM ingest.builds").fetchone()[0]
+    schema = f"record_v{version}"
+    started = dt.datetime.now()
+    steps = read_steps(sql_dir)
+    _linked_views(con)
+    _opted_out(con)
+    con.register("codelists_frame", load_codelists().to_arrow())
+    con.execute("CREATE OR REPLACE TEMP TABLE codelists AS SELECT * FROM codelists_frame")
+    con.unregister("codelists_frame")
+    con.execute(f"CREATE SCHEMA {ident(schema)}")
+    try:
+        for step in steps:
+            con.execute(compile_step(step, schema))
+            log.info("built %s", step.table)
+    except Exception as exc:
+        con.execute(f"DROP SCHEMA {ident(schema)} CASCADE")
+        con.execute("INSERT INTO ingest.builds VALUES (?, 'failed', ?, now(), ?)", [version, started, str(exc)[:500]])
+        log.error("build %d failed; the previous build stays in service", version)
+        raise BuildFailed(f"build {version} failed at a step: {str(exc).splitlines()[0][:300]}") from None
+    tables = [s.table for s in steps]
+    con.execute("BEGIN")
+    con.execute("CREATE SCHEMA IF NOT EXISTS record")
+    con.execute("CREATE SCHEMA IF NOT EXISTS planning")
+    for table in tables:
+        con.execute(f"CREATE OR REPLACE VIEW record.{ident(table)} AS SELECT * FROM {ident(schema)}.{ident(table)}")
+        if table == "person":
+            con.execute("CREATE OR REPLACE VIEW planning.person AS SELECT * FROM record.person "
+                        "WHERE NOT national_data_opt_out")
+        elif "person_id" in [r[0] for r in con.execute(f"DESCRIBE {ident(schema)}.{ident(table)}").fetchall()]:
+            con.execute(f"CREATE OR REPLACE VIEW planning.{ident(table)} AS SELECT t.* FROM record.{ident(table)} t "
+                        "WHERE t.person_id NOT IN (SELECT person_id FROM link.opted_out)")
+    con.execute("INSERT INTO ingest.builds VALUES (?, 'succeeded', ?, now(), NULL)", [version, started])
+    con.execute("COMMIT")
+    old = [r[0] for r in con.execute("SELECT version FROM ingest.builds WHERE status = 'succeeded' "
+                                     "AND version < ? ORDER BY version DESC", [version]).fetchall()]
+    for v in old[1:]:  # keep the previous good build for audit and fallback
+        con.execute(f"DROP SCHEMA IF EXISTS {ident(f'record_v{v}')} CASCADE")
+    counts = {t: con.execute(f"SELECT count(*) FROM record.{ident(t)}").fetchone()[0] for t in tables}
+    log.info("build %d in service: %s", version, counts)
+    return {"version": version, "tables": counts}

@@ -1,0 +1,46 @@
+-- table: person
+-- grain: one row per linked person (anyone with a record in any source)
+-- depends: registration
+WITH everyone AS (
+    SELECT person_id, birth_year, birth_month, sex FROM linked_gp_registrations
+    UNION ALL SELECT person_id, birth_year, birth_month, sex FROM linked_apc
+    UNION ALL SELECT person_id, birth_year, birth_month, sex FROM linked_ecds
+    UNION ALL SELECT person_id, birth_year, birth_month, sex FROM linked_op
+    UNION ALL SELECT person_id, birth_year, birth_month, sex FROM linked_csds
+    UNION ALL SELECT person_id, birth_year, birth_month, sex FROM linked_mhsds
+    UNION ALL SELECT person_id, birth_year, birth_month, sex FROM linked_asc
+    UNION ALL SELECT person_id, birth_year, birth_month, NULL AS sex FROM linked_vcse
+    UNION ALL SELECT person_id, birth_year, birth_month, sex FROM linked_deaths
+    UNION ALL SELECT person_id, NULL, NULL, NULL FROM linked_gp_events
+    UNION ALL SELECT person_id, NULL, NULL, NULL FROM linked_gp_appointments
+),
+demographics AS (
+    SELECT person_id, mode(birth_year) AS birth_year, mode(birth_month) AS birth_month, mode(sex) AS sex
+    FROM everyone GROUP BY person_id
+),
+latest_registration AS (
+    SELECT person_id, arg_max(practice_code, registration_start) AS practice_code,
+           arg_max(lsoa_code, registration_start) AS lsoa_code,
+           arg_max(care_home_code, registration_start) AS care_home_code,
+           max(registration_start) AS registered_from,
+           bool_or(registration_end IS NULL) AS currently_registered
+    FROM record.registration GROUP BY person_id
+),
+ethnicity AS (
+    SELECT person_id, arg_max(ethnic_category, registration_start) AS ethnic_category
+    FROM linked_gp_registrations WHERE ethnic_category IS NOT NULL GROUP BY person_id
+),
+died AS (
+    SELECT person_id, min(date_of_death) AS date_of_death FROM linked_deaths GROUP BY person_id
+)
+SELECT d.person_id, d.birth_year, d.birth_month, coalesce(d.sex, 'U') AS sex, e.ethnic_category,
+       r.lsoa_code, CAST(imd.imd_decile AS INTEGER) AS imd_decile, r.practice_code, o.pcn_code, o.place_code,
+       r.care_home_code IS NOT NULL AS care_home_resident, r.care_home_code, x.date_of_death,
+       coalesce(r.currently_registered, false) AS registered, oo.person_id IS NOT NULL AS national_data_opt_out
+FROM demographics AS d
+LEFT JOIN latest_registration AS r ON r.person_id = d.person_id
+LEFT JOIN ethnicity AS e ON e.person_id = d.person_id
+LEFT JOIN died AS x ON x.person_id = d.person_id
+LEFT JOIN reference.lsoa_imd2019 AS imd ON imd.lsoa_code = r.lsoa_code
+LEFT JOIN reference.organisations AS o ON o.practice_code = r.practice_code
+LEFT JOIN link.opted_out AS oo ON oo.person_id = d.person_id
