@@ -241,5 +241,7 @@ def link_records(con: duckdb.DuckDBPyConnection, store: Store, threshold: float 
     for source, method, n in con.execute(
             "SELECT source, method, count(*) FROM link.record_person GROUP BY 1, 2 ORDER BY 1, 2").fetchall():
         by_source.setdefault(source, {})[method] = n
+    for temp in ("active_records", "spine", "links", "candidates"):
+        con.execute(f"DROP TABLE IF EXISTS {temp}")  # they hold identifiers: none outlives the link
     log.info("linked records: %s", by_method)
     return LinkSummary(by_method, by_source, threshold, model_path)

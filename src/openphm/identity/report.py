@@ -101,6 +101,9 @@ def accuracy(con: duckdb.DuckDBPyConnection, truth: Path) -> dict[str, pl.DataFr
         return frame.with_columns((2 * pl.col("precision") * pl.col("recall")
                                    / (pl.col("precision") + pl.col("recall"))).round(4).alias("f1"))
 
-    return {"overall": metrics(None), "source": metrics("source"), "age_band": metrics("age_band"),
-            "sex": metrics("true_sex"), "ethnic_group": metrics("ethnic_group"),
-            "imd_quintile": metrics("imd_quintile")}
+    result = {"overall": metrics(None), "source": metrics("source"), "age_band": metrics("age_band"),
+              "sex": metrics("true_sex"), "ethnic_group": metrics("ethnic_group"),
+              "imd_quintile": metrics("imd_quintile")}
+    for temp in ("scored", "truth_records", "truth_people"):
+        con.execute(f"DROP TABLE IF EXISTS {temp}")  # scored holds postcodes and dates of birth
+    return result

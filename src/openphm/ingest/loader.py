@@ -198,11 +198,13 @@ def load_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, di
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
+        con.execute(f"DROP TABLE IF EXISTS checked; DROP TABLE IF EXISTS {STAGED}")
         con.execute(f"DELETE FROM idn.identity.records WHERE file_id = {file_id}")
         con.execute(f"DELETE FROM idn.identity.quarantined_rows WHERE file_id = {file_id}")
         raise
     reasons = dict(con.execute("SELECT reason, count(*) FROM checked WHERE reason IS NOT NULL GROUP BY 1 "
                                "ORDER BY 1").fetchall())
+    con.execute(f"DROP TABLE IF EXISTS checked; DROP TABLE IF EXISTS {STAGED}")  # they hold identifiers
     log.info("loaded %s: %d rows read, %d loaded, %d quarantined", path.name, rows_read, loaded, quarantined)
     return FileResult(path, spec.name, "loaded", rows_read, loaded, quarantined, reasons, superseded=superseded)
 
@@ -226,6 +228,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, spec: SourceSpec | N
     try:
         rows = stage_file(con, path, spec)
     except RejectedFile as exc:
+        con.execute(f"DROP TABLE IF EXISTS {STAGED}")
         log.warning("rejected %s: %s", path.name, exc.problem)
         return FileResult(path, spec.name, "rejected", problem=str(exc))
     return load_staged(con, spec, path, digest, rows, today or dt.date.today())

@@ -47,7 +47,7 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, spec: SourceSpec) -> 
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            source = (f"read_csv({lit(str(path))}, all_varchar = true, header = true, delim = ',', "
+            source = (f"read_csv({lit(str(path))}, all_varchar = true, header = false, delim = ',', "
                       "quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
                       "ignore_errors = false, auto_detect = false, columns = NULL)")
             # auto_detect off needs the columns: read the header line ourselves

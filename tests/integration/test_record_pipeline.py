@@ -1,0 +1,159 @@
+"""Ingest, link and build on a generated ICS: nothing lost, nothing identifiable where it should not be."""
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from openphm.identity.linkage import link_records
+from openphm.identity.report import accuracy
+from openphm.ingest.loader import extract_files, ingest_file, load_reference, open_store
+from openphm.record.build import DEFAULT_SQL_DIR, BuildFailed, build_record
+from openphm.synth.generate import GenerateOptions, generate_ics
+
+NHS_SOURCES = ["apc", "op", "ecds", "csds", "mhsds", "deaths", "gp_registrations", "gp_events", "gp_appointments"]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """A 12,000-person ICS (CSV), ingested, linked and built, with every log line captured."""
+    root = tmp_path_factory.mktemp("pipeline")
+    ics = root / "ics"
+    generate_ics(GenerateOptions(people=12_000, years=3, seed=31, out=ics, care_model=True))
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep(level=logging.DEBUG)
+    logger = logging.getLogger()
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        store, con = open_store(root / "db" / "openphm.duckdb")
+        load_reference(con, ics / "reference")
+        results = [ingest_file(con, f) for f in extract_files(ics)]
+        link_records(con, store, 0.9)
+        build_record(con)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    return {"ics": ics, "store": store, "con": con, "results": results, "logs": records, "root": root}
+
+
+def test_every_row_is_accounted_for(pipeline):
+    generated = json.loads((pipeline["ics"] / "generation.json").read_text())["rows"]
+    read: dict[str, int] = {}
+    for r in pipeline["results"]:
+        assert r.status == "loaded"
+        assert r.rows_read == r.rows_loaded + r.rows_quarantined
+        read[r.source] = read.get(r.source, 0) + r.rows_read
+    assert read == {k: v for k, v in generated.items() if k in read}
+    assert set(read) == {k for k in generated if not k.startswith("gp_fhir")}
+    con = pipeline["con"]
+    for source, n in read.items():
+        assert con.execute("SELECT count(*) FROM link.record_person WHERE source = ?", [source]).fetchone()[0] == n
+
+
+def test_linkage_quality_meets_the_targets(pipeline, capsys):
+    scores = accuracy(pipeline["con"], pipeline["ics"] / "truth")
+    by_source = {r["source"]: r for r in scores["source"].iter_rows(named=True)}
+    with capsys.disabled():
+        print("\n", scores["source"])
+    for source in NHS_SOURCES:
+        assert by_source[source]["f1"] >= 0.99, (source, by_source[source])
+    for source in ("asc", "vcse"):
+        assert by_source[source]["f1"] >= 0.95, (source, by_source[source])
+    assert (pipeline["store"].model_dir / "linkage_model.json").exists()
+
+
+def _identifier_values(ics: Path) -> tuple[set[str], set[str]]:
+    people = pl.read_parquet(ics / "truth" / "people.parquet") if (ics / "truth" / "people.parquet").exists() \
+        else pl.read_csv(ics / "truth" / "people.csv", infer_schema_length=0)
+    numbers = {f"{int(n):010d}" for n in people["nhs_number"].to_list()}
+    names = set(people["given_name"].to_list()) | set(people["family_name"].to_list())
+    return numbers, names
+
+
+def test_no_identifier_in_analytic_tables_or_logs(pipeline):
+    numbers, names = _identifier_values(pipeline["ics"])
+    con = pipeline["con"]
+    columns = con.execute("""SELECT database_name, schema_name, table_name, column_name FROM duckdb_columns()
+                             WHERE database_name <> 'idn' AND NOT internal AND data_type = 'VARCHAR'
+                             AND schema_name NOT LIKE 'pg_%' AND schema_name <> 'information_schema'""").fetchall()
+    assert len(columns) > 50
+    con.register("needles", pl.DataFrame({"v": sorted(numbers | names)}).to_arrow())
+    for d, s, t, c in columns:
+        sql = f'SELECT count(*) FROM "{d}"."{s}"."{t}" WHERE "{c}" IN (SELECT v FROM needles)'
+        hits = con.execute(sql).fetchone()[0]
+        assert hits == 0, f"identifier values in {s}.{t}.{c}"
+    con.unregister("needles")
+    # the identity store does hold them (it is where they belong)
+    assert con.execute("SELECT count(*) FROM idn.identity.records WHERE nhs_number IS NOT NULL").fetchone()[0] > 0
+    text = "\n".join(r.getMessage() for r in pipeline["logs"])
+    assert "loaded" in text
+    assert not any(n in text for n in numbers)
+    assert not any(f" {name} " in f" {text} " for name in names if len(name) > 3)
+    key = pipeline["store"].key()
+    assert key.hex() not in text and len(key) == 32
+
+
+def test_person_record_tables(pipeline):
+    con = pipeline["con"]
+    n_people, n_distinct = con.execute("SELECT count(*), count(DISTINCT person_id) FROM record.person").fetchone()
+    assert n_people == n_distinct > 12_000
+    for table in ("ae_attendance", "inpatient_spell", "outpatient_appointment", "gp_appointment", "community_contact",
+                  "mental_health_contact", "social_care_service", "vcse_referral"):
+        cols = [r[0] for r in con.execute(f"DESCRIBE record.{table}").fetchall()]
+        assert "person_id" in cols and "cost" in cols
+        assert con.execute(f"SELECT count(*) FROM record.{table} WHERE cost IS NOT NULL").fetchone()[0] == 0
+    conditions = dict(con.execute("SELECT condition, count(*) FROM record.condition GROUP BY 1").fetchall())
+    assert conditions["hypertension"] > conditions["heart_failure"] > 0
+    assert con.execute("SELECT count(*) FROM record.person WHERE care_home_resident").fetchone()[0] > 0
+
+
+def test_opt_out_removes_people_from_planning_outputs_only(pipeline):
+    con = pipeline["con"]
+    chosen = [r[0] for r in con.execute("SELECT nhs_number FROM idn.identity.person_key WHERE nhs_number IS NOT NULL "
+                                        "ORDER BY person_id LIMIT 40").fetchall()]
+    con.execute("CREATE TABLE IF NOT EXISTS idn.identity.optout (nhs_number VARCHAR PRIMARY KEY)")
+    con.executemany("INSERT OR IGNORE INTO idn.identity.optout VALUES (?)", [[n] for n in chosen])
+    try:
+        build_record(con)
+        ids = {r[0] for r in con.execute("SELECT person_id FROM idn.identity.person_key k "
+                                         "JOIN idn.identity.optout USING (nhs_number)").fetchall()}
+        assert len(ids) == 40
+        in_record = {r[0] for r in con.execute("SELECT person_id FROM record.person WHERE national_data_opt_out").fetchall()}
+        assert in_record == ids  # kept for direct care
+        planning = {r[0] for r in con.execute("SELECT person_id FROM planning.person").fetchall()}
+        assert not planning & ids
+        for table in ("inpatient_spell", "gp_appointment", "condition"):
+            left = con.execute(f"SELECT count(*) FROM planning.{table} WHERE person_id IN "
+                               f"(SELECT person_id FROM link.opted_out)").fetchone()[0]
+            assert left == 0
+        assert con.execute("SELECT count(*) FROM record.gp_appointment WHERE person_id IN "
+                           "(SELECT person_id FROM link.opted_out)").fetchone()[0] > 0
+    finally:
+        con.execute("DELETE FROM idn.identity.optout")
+
+
+def test_failed_build_leaves_the_last_good_one_in_service(pipeline, tmp_path):
+    con = pipeline["con"]
+    before = con.execute("SELECT count(*), sum(hash(person_id)) FROM record.person").fetchone()
+    version_before = con.execute("SELECT max(version) FROM ingest.builds WHERE status = 'succeeded'").fetchone()[0]
+    broken = tmp_path / "sql"
+    shutil.copytree(DEFAULT_SQL_DIR, broken)
+    (broken / "zz_broken.sql").write_text("-- table: broken\n-- depends: person\nSELECT no_such_column FROM record.person\n")
+    with pytest.raises(BuildFailed):
+        build_record(con, broken)
+    assert con.execute("SELECT count(*), sum(hash(person_id)) FROM record.person").fetchone() == before
+    assert con.execute("SELECT status FROM ingest.builds ORDER BY version DESC LIMIT 1").fetchone()[0] == "failed"
+    failed_version = con.execute("SELECT max(version) FROM ingest.builds").fetchone()[0]
+    schemas = {r[0] for r in con.execute("SELECT schema_name FROM duckdb_schemas()").fetchall()}
+    assert f"record_v{failed_version}" not in schemas and f"record_v{version_before}" in schemas
+    assert build_record(con)["version"] == failed_version + 1
