@@ -128,7 +128,8 @@ def test_opt_out_removes_people_from_planning_outputs_only(pipeline):
         ids = {r[0] for r in con.execute("SELECT person_id FROM idn.identity.person_key k "
                                          "JOIN idn.identity.optout USING (nhs_number)").fetchall()}
         assert len(ids) == 40
-        in_record = {r[0] for r in con.execute("SELECT person_id FROM record.person WHERE national_data_opt_out").fetchall()}
+        sql = "SELECT person_id FROM record.person WHERE national_data_opt_out"
+        in_record = {r[0] for r in con.execute(sql).fetchall()}
         assert in_record == ids  # kept for direct care
         planning = {r[0] for r in con.execute("SELECT person_id FROM planning.person").fetchall()}
         assert not planning & ids
@@ -148,7 +149,8 @@ def test_failed_build_leaves_the_last_good_one_in_service(pipeline, tmp_path):
     version_before = con.execute("SELECT max(version) FROM ingest.builds WHERE status = 'succeeded'").fetchone()[0]
     broken = tmp_path / "sql"
     shutil.copytree(DEFAULT_SQL_DIR, broken)
-    (broken / "zz_broken.sql").write_text("-- table: broken\n-- depends: person\nSELECT no_such_column FROM record.person\n")
+    broken_step = "-- table: broken\n-- depends: person\nSELECT no_such_column FROM record.person\n"
+    (broken / "zz_broken.sql").write_text(broken_step)
     with pytest.raises(BuildFailed):
         build_record(con, broken)
     assert con.execute("SELECT count(*), sum(hash(person_id)) FROM record.person").fetchone() == before
