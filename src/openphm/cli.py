@@ -132,7 +132,15 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for everything the demo writes.")] = Path("demo-output"),
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
 ) -> None:
-    """Generate a synthetic ICS with a new care model, check it, and say where the results are."""
+    """Generate a synthetic ICS with a new care model, check it, ingest, link and build the person
+    record, score the linkage, and say where the results are."""
+    import json
+
+    from openphm.identity.linkage import link_records
+    from openphm.identity.report import accuracy, link_rates
+    from openphm.ingest.loader import open_store
+    from openphm.pipeline_cli import load_folder
+    from openphm.record.build import build_record
     from openphm.synth.calibration import calibration_checks
     from openphm.synth.generate import GenerateOptions
     from openphm.synth.report import write_calibration_report
@@ -145,13 +153,35 @@ def demo(
         checks = calibration_checks(ics)
     _print_checks(checks)
     html, csv = write_calibration_report(ics, checks, out / "reports")
-    con = Console()
-    con.print(f"\n[bold]OpenPHM demo: {people:,} people, {sum(summary['rows'].values()):,} source records.[/bold]")
-    con.print(f"  Extracts (as each organisation sends them): {(ics / 'extracts').resolve()}")
-    con.print(f"  Reference files (organisations, LSOAs, postcodes): {(ics / 'reference').resolve()}")
-    con.print(f"  Truth (for scoring linkage and evaluation only): {(ics / 'truth').resolve()}")
-    con.print(f"  Calibration report: open {html.resolve()}")
-    con.print(f"  Calibration table (CSV): {csv.resolve()}")
+
+    db = out / "openphm.duckdb"
+    for stale in (db, db.with_name(db.stem + "-identity.duckdb")):
+        stale.unlink(missing_ok=True)
+    store, con = open_store(db)
+    results = load_folder(con, ics)
+    with console.status("linking records to people ..."):
+        link_records(con, store)
+    with console.status("building the person record ..."):
+        built = build_record(con)
+    with console.status("scoring linkage against the truth ..."):
+        scores = accuracy(con, ics / "truth")
+        rates = link_rates(con)
+    report = out / "reports" / "linkage.json"
+    report.write_text(json.dumps({"link_rate_by_source": rates.to_dicts(),
+                                  **{f"accuracy_by_{k}": v.to_dicts() for k, v in scores.items()}},
+                                 indent=1, default=str))
+    con.close()
+    rows_read = sum(r.rows_read for r in results)
+    overall = scores["overall"].row(0, named=True)
+    con_out = Console()
+    con_out.print(f"\n[bold]OpenPHM demo: {people:,} people, {sum(summary['rows'].values()):,} source records.[/bold]")
+    con_out.print(f"  Extracts (as each organisation sends them): {(ics / 'extracts').resolve()}")
+    con_out.print(f"  Calibration report: open {html.resolve()}  (table: {csv.resolve()})")
+    con_out.print(f"  Person record (DuckDB, build {built['version']}): {db.resolve()} - "
+                  f"{built['tables']['person']:,} people from {rows_read:,} rows")
+    con_out.print(f"  Identity store (identifiers only, kept apart): {store.identity_db.resolve()}")
+    con_out.print(f"  Linkage against the truth: precision {overall['precision']:.4f}, recall {overall['recall']:.4f}"
+                  f" - {report.resolve()}")
 
 
 def main() -> None:

@@ -27,18 +27,35 @@ def ingest(
 ) -> None:
     """Load every extract in FOLDER (rows loaded or quarantined with a reason), then link records to people."""
     from openphm.identity.linkage import link_records
-    from openphm.ingest.loader import extract_files, ingest_fhir_folder, ingest_file, load_reference, open_store
+    from openphm.ingest.loader import open_store
 
     if not folder.is_dir():
         fail(f"{folder} is not a folder of extracts")
     store, con = open_store(db)
-    reference = folder / "reference"
-    if reference.is_dir():
-        load_reference(con, reference)
+    results = load_folder(con, folder)
+    if not results:
+        fail(f"no extract files (.csv, .parquet or a gp_fhir folder) found in {folder}")
+    _summary(results)
+    if link:
+        with console.status("linking records to people (deterministic, then Splink) ..."):
+            started = time.perf_counter()
+            summary = link_records(con, store, threshold)
+        Console().print(f"Linked in {time.perf_counter() - started:,.0f} s: "
+                        + ", ".join(f"{k} {v:,}" for k, v in summary.by_method.items())
+                        + f". Model saved to {summary.model_path}")
+    rejected = [r for r in results if r.status == "rejected"]
+    if rejected:
+        raise typer.Exit(1)
+
+
+def load_folder(con, folder: Path) -> list:
+    """Load reference files and every extract in `folder`, with a progress bar; returns per-file results."""
+    from openphm.ingest.loader import extract_files, ingest_fhir_folder, ingest_file, load_reference
+
+    if (folder / "reference").is_dir():
+        load_reference(con, folder / "reference")
     files = extract_files(folder)
     fhir = [p for p in (folder / "extracts" / "gp_fhir", folder / "gp_fhir") if p.is_dir()]
-    if not files and not fhir:
-        fail(f"no extract files (.csv, .parquet or a gp_fhir folder) found in {folder}")
     results = []
     with Progress(TextColumn("{task.description:<48}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console) as progress:
@@ -51,17 +68,7 @@ def ingest(
             progress.update(task, description="loading GP FHIR resources")
             results.extend(ingest_fhir_folder(con, f))
             progress.advance(task)
-    _summary(results)
-    if link:
-        with console.status("linking records to people (deterministic, then Splink) ..."):
-            started = time.perf_counter()
-            summary = link_records(con, store, threshold)
-        Console().print(f"Linked in {time.perf_counter() - started:,.0f} s: "
-                        + ", ".join(f"{k} {v:,}" for k, v in summary.by_method.items())
-                        + f". Model saved to {summary.model_path}")
-    rejected = [r for r in results if r.status == "rejected"]
-    if rejected:
-        raise typer.Exit(1)
+    return results
 
 
 def _summary(results) -> None:
