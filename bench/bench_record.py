@@ -8,7 +8,6 @@ Set OPENPHM_BENCH_ICS to reuse a generated Parquet ICS; otherwise one is generat
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -22,16 +21,21 @@ PEOPLE = int(os.environ.get("OPENPHM_BENCH_PEOPLE", "1000000"))
 TARGET_SECONDS, TARGET_GB = 900, 12.0
 
 
+# Each stage reports its own peak resident memory when it exits.
+STAGE = ("import atexit, resource, sys\n"
+         "atexit.register(lambda: sys.stderr.write('PEAK_KB %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+         "from openphm.cli import main\nmain()\n")
+
+
 def _run(args: list[str]) -> tuple[float, float]:
     """Wall seconds and peak resident GB of one openphm command in its own process."""
     start = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.run([sys.executable, "-c", "from openphm.cli import main; main()", *args],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run([sys.executable, "-c", STAGE, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"openphm {' '.join(args)} failed: {proc.stderr[-2000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return time.perf_counter() - start, max(peak, before) / 1024**2
+    peak_kb = max(int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("PEAK_KB"))
+    return time.perf_counter() - start, peak_kb / 1024**2
 
 
 def _floor(ics: Path) -> float:

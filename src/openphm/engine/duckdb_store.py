@@ -18,6 +18,17 @@ import duckdb
 from sqlglot import exp
 
 
+def duckdb_config(share: float = 0.35) -> dict[str, str]:
+    """DuckDB settings: a memory limit (OPENPHM_MEMORY_LIMIT, default a share of this machine's
+    memory) beyond which DuckDB spills to disk instead of growing, so that a build keeps to its
+    budget on a shared machine."""
+    limit = os.environ.get("OPENPHM_MEMORY_LIMIT")
+    if not limit:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        limit = f"{max(1, int(total * share / 1024**3))}GB"
+    return {"memory_limit": limit, "preserve_insertion_order": "true"}
+
+
 def ident(name: str) -> str:
     """A SQL identifier, quoted by sqlglot for DuckDB."""
     return exp.to_identifier(name, quoted=True).sql("duckdb")
@@ -63,7 +74,7 @@ class Store:
     def connect(self, identity: bool = True) -> duckdb.DuckDBPyConnection:
         """A connection to the analytic database with the identity store attached as `idn`."""
         self.db.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.db))
+        con = duckdb.connect(str(self.db), config=duckdb_config())
         if identity:
             con.execute(f"ATTACH {lit(str(self.identity_db))} AS idn")
         return con

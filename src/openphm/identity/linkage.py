@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from openphm.engine.duckdb_store import Store
+from openphm.engine.duckdb_store import Store, duckdb_config
 from openphm.identity.pseudonym import person_ids
 
 log = logging.getLogger("openphm.identity")
@@ -151,7 +151,7 @@ def train_and_predict(con: duckdb.DuckDBPyConnection, threshold: float, model_pa
         FROM (SELECT * FROM active_records WHERE nhs_number_valid AND date_of_birth IS NOT NULL
               AND source <> 'gp_registrations' USING SAMPLE reservoir({int(training_sample)} ROWS) REPEATABLE (7)) r
         SEMI JOIN spine USING (nhs_number)""").pl()
-    mem = duckdb.connect()
+    mem = duckdb.connect(config=duckdb_config(0.25))
     db_api = DuckDBAPI(mem)
     settings = _settings(1.0 / max(n_people, 1))
     if labelled.height > 100:
@@ -166,7 +166,8 @@ def train_and_predict(con: duckdb.DuckDBPyConnection, threshold: float, model_pa
     model["probability_two_random_records_match"] = 1.0 / max(n_people, 1)
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model_path.write_text(json.dumps(model, indent=1, default=str), encoding="utf-8")
-    mem2 = duckdb.connect()
+    mem.close()
+    mem2 = duckdb.connect(config=duckdb_config(0.25))
     db_api2 = DuckDBAPI(mem2)
     linker = Linker([db_api2.register(left.with_columns(pl.lit(None, pl.Utf8).alias("label")), table_name="cand"),
                      db_api2.register(right, table_name="spine_rows")], model, log_level=logging.WARNING)
@@ -225,15 +226,21 @@ def link_records(con: duckdb.DuckDBPyConnection, store: Store, threshold: float 
     con.register("person_map", mapping.to_arrow())
     con.execute("CREATE SCHEMA IF NOT EXISTS link")
     con.execute("BEGIN")
+    # person_id as a UUID (16 bytes) rather than 32 characters of text: the same 128 bits of HMAC
+    con.execute("""CREATE OR REPLACE TEMP TABLE person_uuid AS
+                   SELECT person_key, CAST(substr(person_id, 1, 8) || '-' || substr(person_id, 9, 4) || '-' ||
+                          substr(person_id, 13, 4) || '-' || substr(person_id, 17, 4) || '-' ||
+                          substr(person_id, 21, 12) AS UUID) AS person_id FROM person_map""")
     con.execute("""CREATE OR REPLACE TABLE link.record_person AS
-                   SELECT l.source, l.file_id, l.row_number, p.person_id, l.method, l.match_probability
-                   FROM links l JOIN person_map p USING (person_key)""")
+                   SELECT l.source, l.file_id, l.row_number, p.person_id, l.method,
+                          CAST(l.match_probability AS FLOAT) AS match_probability
+                   FROM links l JOIN person_uuid p USING (person_key)""")
     con.execute("COMMIT")
     con.execute("BEGIN")
     con.execute("""CREATE OR REPLACE TABLE idn.identity.person_key AS
                    SELECT p.person_id, p.person_key,
                           CASE WHEN p.person_key LIKE 'nhs:%' THEN substr(p.person_key, 5) END AS nhs_number
-                   FROM person_map p""")
+                   FROM person_uuid p""")
     con.execute("COMMIT")
     con.unregister("person_map")
     by_method = dict(con.execute("SELECT method, count(*) FROM link.record_person GROUP BY 1 ORDER BY 1").fetchall())
@@ -241,7 +248,7 @@ def link_records(con: duckdb.DuckDBPyConnection, store: Store, threshold: float 
     for source, method, n in con.execute(
             "SELECT source, method, count(*) FROM link.record_person GROUP BY 1, 2 ORDER BY 1, 2").fetchall():
         by_source.setdefault(source, {})[method] = n
-    for temp in ("active_records", "spine", "links", "candidates"):
+    for temp in ("active_records", "spine", "links", "candidates", "person_uuid"):
         con.execute(f"DROP TABLE IF EXISTS {temp}")  # they hold identifiers: none outlives the link
     log.info("linked records: %s", by_method)
     return LinkSummary(by_method, by_source, threshold, model_path)

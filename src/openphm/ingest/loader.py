@@ -20,7 +20,8 @@ import duckdb
 from openphm.engine.duckdb_store import Store, ident, lit
 from openphm.ingest.readers import STAGED, RejectedFile, fhir_to_tables, stage_file, stage_frame
 from openphm.ingest.validation import (
-    nhs_number_valid_sql,
+    date_column,
+    nhs_digits_valid_sql,
     normalised_nhs_number_sql,
     parsed_date_sql,
     reason_columns_sql,
@@ -95,8 +96,7 @@ def _postcode_sql(spec: SourceSpec) -> str:
 
 def _identity_select(spec: SourceSpec, file_id: int) -> str:
     cols = spec.column_names
-    dob = parsed_date_sql("date_of_birth", spec.column("date_of_birth").date_format) \
-        if "date_of_birth" in cols else "CAST(NULL AS DATE)"
+    dob = ident(date_column("date_of_birth")) if "date_of_birth" in cols else "CAST(NULL AS DATE)"
     nhs = spec.nhs_number_column
     if "client_name" in cols:
         given = "nullif(split_part(trim(client_name), ' ', 1), '')"
@@ -106,8 +106,8 @@ def _identity_select(spec: SourceSpec, file_id: int) -> str:
         family = "trim(family_name)" if "family_name" in cols else "CAST(NULL AS VARCHAR)"
     native = ident(spec.native_person_key) if spec.native_person_key else "CAST(NULL AS VARCHAR)"
     return (f"SELECT {lit(spec.name)}, {file_id}, row_number, {ident(spec.record_id)}, "
-            f"{normalised_nhs_number_sql(ident(nhs)) if nhs else 'CAST(NULL AS VARCHAR)'}, "
-            f"{nhs_number_valid_sql(ident(nhs)) if nhs else 'false'}, {given}, {family}, {dob}, "
+            f"{'nhs_digits' if nhs else 'CAST(NULL AS VARCHAR)'}, "
+            f"{'nhs_valid_flag' if nhs else 'false'}, {given}, {family}, {dob}, "
             f"{_sex_sql(spec)}, {_postcode_sql(spec)}, {native} FROM checked WHERE reason IS NULL")
 
 
@@ -119,12 +119,12 @@ def _raw_columns(spec: SourceSpec) -> list[tuple[str, str, str]]:
         if col.identifier:
             continue
         if col.kind == "date":
-            out.append((col.name, "DATE", parsed_date_sql(ident(col.name), col.date_format)))
+            out.append((col.name, "DATE", ident(date_column(col.name))))
         else:
             out.append((col.name, "VARCHAR", f"nullif(trim({ident(col.name)}), '')"))
     names = spec.column_names
     if "date_of_birth" in names:
-        dob = parsed_date_sql("date_of_birth", spec.column("date_of_birth").date_format)
+        dob = ident(date_column("date_of_birth"))
         out += [("birth_year", "SMALLINT", f"year({dob})"), ("birth_month", "TINYINT", f"month({dob})")]
     if "sex" in names:
         out.append(("sex", "VARCHAR", _sex_sql(spec)))
@@ -133,8 +133,8 @@ def _raw_columns(spec: SourceSpec) -> list[tuple[str, str, str]]:
         out.append(("care_home_code", "VARCHAR", "care_home_code"))
     nhs = spec.nhs_number_column
     if nhs:
-        out.append(("nhs_number_present", "BOOLEAN", f"{normalised_nhs_number_sql(ident(nhs))} IS NOT NULL"))
-        out.append(("nhs_number_valid", "BOOLEAN", nhs_number_valid_sql(ident(nhs))))
+        out.append(("nhs_number_present", "BOOLEAN", "nhs_digits IS NOT NULL"))
+        out.append(("nhs_number_valid", "BOOLEAN", "nhs_valid_flag"))
     return out
 
 
@@ -165,8 +165,15 @@ def load_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, di
                      "upper(regexp_replace(trim(s.postcode), '\\s', '', 'g'))")
         home_expr = "ch.home_code AS care_home_code"
     con.execute("DROP TABLE IF EXISTS checked")
-    con.execute(f"CREATE TEMP TABLE checked AS SELECT s.*, {lsoa_expr}, {home_expr}, "
-                f"{reason_columns_sql(spec, today)} FROM {STAGED} s {lsoa_join} {home_join}")
+    nhs = spec.nhs_number_column
+    dates = "".join(f", {parsed_date_sql(ident(c.name), c.date_format)} AS {ident(date_column(c.name))}"
+                    for c in spec.columns if c.kind == "date")
+    digits = f", {normalised_nhs_number_sql(ident(nhs))} AS nhs_digits" if nhs else ""
+    valid = ", " + nhs_digits_valid_sql("nhs_digits") + " AS nhs_valid_flag" if nhs else ""
+    con.execute(f"""CREATE TEMP TABLE checked AS
+        SELECT *, split_part(failure, '|', 1) AS reason, split_part(failure, '|', 2) AS reason_column
+        FROM (SELECT *{valid}, {reason_columns_sql(spec, today)}
+              FROM (SELECT s.*, {lsoa_expr}, {home_expr}{digits}{dates} FROM {STAGED} s {lsoa_join} {home_join}))""")
     file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM ingest.manifest").fetchone()[0]
     ensure_raw_table(con, spec)
     raw_cols = _raw_columns(spec)

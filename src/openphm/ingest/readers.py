@@ -65,8 +65,12 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, spec: SourceSpec) -> 
         else:
             raise RejectedFile(path, f"unsupported file type {suffix or '(none)'}; expected .csv or .parquet")
         select = ", ".join(f"CAST({ident(n)} AS VARCHAR) AS {ident(n)}" for n in spec.column_names)
-        con.execute(f"CREATE TEMP TABLE {STAGED} AS SELECT row_number() OVER () AS row_number, {select} "
-                    f"FROM {source}")
+        if suffix == ".parquet":  # Parquet numbers its rows itself, which saves a window over the file
+            source = source.replace(")", ", file_row_number = true)", 1)
+            number = "file_row_number + 1"
+        else:
+            number = "row_number() OVER ()"
+        con.execute(f"CREATE TEMP TABLE {STAGED} AS SELECT {number} AS row_number, {select} FROM {source}")
     except RejectedFile:
         raise
     except (duckdb.Error, UnicodeDecodeError, OSError) as exc:

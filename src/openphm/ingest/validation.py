@@ -22,6 +22,21 @@ def nhs_number_valid_sql(column: str) -> str:
             f"AND {check} = CAST(substr({d}, 10, 1) AS INTEGER) ELSE false END)")
 
 
+def nhs_digits_valid_sql(digits: str) -> str:
+    """SQL: modulus-11 validity of an already normalised NHS number column (integer arithmetic:
+    several times faster than taking the digits apart as strings)."""
+    n = f"TRY_CAST({digits} AS BIGINT)"
+    weighted = " + ".join(f"(({n} // {10 ** (10 - i)}) % 10) * {11 - i}" for i in range(1, 10))
+    check = f"((11 - (({weighted}) % 11)) % 11)"
+    return (f"coalesce(length({digits}) = 10 AND regexp_full_match({digits}, '[0-9]{{10}}') "
+            f"AND {check} <> 10 AND {check} = {n} % 10, false)")
+
+
+def date_column(name: str) -> str:
+    """Name of the parsed copy of a date column inside the ingest query."""
+    return f"__date_{name}"
+
+
 def normalised_nhs_number_sql(column: str) -> str:
     """SQL: the digits of an NHS number (spaces removed), NULL when blank."""
     return f"nullif(regexp_replace(trim({column}), '\\s', '', 'g'), '')"
@@ -33,7 +48,8 @@ def parsed_date_sql(column: str, date_format: str) -> str:
 
 
 def rules(spec: SourceSpec, today: dt.date) -> list[tuple[str, str, str]]:
-    """(condition, reason code, column) in the order they are checked."""
+    """(condition, reason code, column) in the order they are checked. Date columns are read from
+    their parsed copies (`date_column`), which the ingest query computes once."""
     out: list[tuple[str, str, str]] = []
     for col in spec.columns:
         c = ident(col.name)
@@ -42,7 +58,7 @@ def rules(spec: SourceSpec, today: dt.date) -> list[tuple[str, str, str]]:
     for col in spec.columns:
         c = ident(col.name)
         if col.kind == "date":
-            parsed = parsed_date_sql(c, col.date_format)
+            parsed = ident(date_column(col.name))
             out.append((f"({c} IS NOT NULL AND trim({c}) <> '' AND {parsed} IS NULL)", "BAD_DATE", col.name))
             if col.not_future:
                 out.append((f"({parsed} > DATE {lit(today.isoformat())})", "FUTURE_DATE", col.name))
@@ -50,17 +66,15 @@ def rules(spec: SourceSpec, today: dt.date) -> list[tuple[str, str, str]]:
             out.append((f"({c} IS NOT NULL AND trim({c}) <> '' AND NOT regexp_full_match(trim({c}), "
                          f"{lit(FORMATS[col.format])}))", "BAD_CODE", col.name))
     for start, end in spec.date_order:
-        s = parsed_date_sql(ident(start), spec.column(start).date_format)
-        e = parsed_date_sql(ident(end), spec.column(end).date_format)
-        out.append((f"({e} < {s})", "DATE_ORDER", end))
+        out.append((f"({ident(date_column(end))} < {ident(date_column(start))})", "DATE_ORDER", end))
     return out
 
 
 def reason_columns_sql(spec: SourceSpec, today: dt.date) -> str:
-    """SQL select-list items `reason` and `reason_column` for a source's rows."""
+    """SQL select-list item `failure`: 'REASON|column' for the first rule a row breaks, else NULL
+    (one CASE, evaluated once per row; split into reason and column afterwards)."""
     checks = rules(spec, today)
-    reason = " ".join(f"WHEN {cond} THEN {lit(code)}" for cond, code, _ in checks)
-    column = " ".join(f"WHEN {cond} THEN {lit(col)}" for cond, _, col in checks)
     if not checks:
-        return "CAST(NULL AS VARCHAR) AS reason, CAST(NULL AS VARCHAR) AS reason_column"
-    return f"CASE {reason} END AS reason, CASE {column} END AS reason_column"
+        return "CAST(NULL AS VARCHAR) AS failure"
+    branches = " ".join(f"WHEN {cond} THEN {lit(code + '|' + col)}" for cond, code, col in checks)
+    return f"CASE {branches} END AS failure"

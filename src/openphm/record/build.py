@@ -104,7 +104,7 @@ def _opted_out(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS link")
     rows = con.execute("SELECT DISTINCT k.person_id FROM idn.identity.person_key k "
                        "JOIN idn.identity.optout o USING (nhs_number)").fetchall()
-    con.execute("CREATE OR REPLACE TABLE link.opted_out (person_id VARCHAR)")
+    con.execute("CREATE OR REPLACE TABLE link.opted_out (person_id UUID)")
     if rows:
         con.executemany("INSERT INTO link.opted_out VALUES (?)", rows)
 

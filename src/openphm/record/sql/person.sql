@@ -11,12 +11,22 @@ WITH everyone AS (
     UNION ALL SELECT person_id, birth_year, birth_month, sex FROM linked_asc
     UNION ALL SELECT person_id, birth_year, birth_month, NULL AS sex FROM linked_vcse
     UNION ALL SELECT person_id, birth_year, birth_month, sex FROM linked_deaths
-    UNION ALL SELECT person_id, NULL, NULL, NULL FROM linked_gp_events
-    UNION ALL SELECT person_id, NULL, NULL, NULL FROM linked_gp_appointments
+),
+-- GP events and appointments carry no demographics; their people are registered, or added here
+everyone_else AS (
+    SELECT DISTINCT person_id, CAST(NULL AS SMALLINT) AS birth_year, CAST(NULL AS TINYINT) AS birth_month,
+           CAST(NULL AS VARCHAR) AS sex
+    FROM (SELECT person_id FROM link.record_person WHERE source IN ('gp_events', 'gp_appointments')
+          EXCEPT SELECT person_id FROM linked_gp_registrations)
 ),
 demographics AS (
-    SELECT person_id, mode(birth_year) AS birth_year, mode(birth_month) AS birth_month, mode(sex) AS sex
-    FROM everyone GROUP BY person_id
+    -- the registration's values win; otherwise the commonest across sources
+    SELECT person_id, arg_max(birth_year, weight) AS birth_year, arg_max(birth_month, weight) AS birth_month,
+           arg_max(sex, weight) AS sex
+    FROM (SELECT person_id, birth_year, birth_month, sex,
+                 count(*) OVER (PARTITION BY person_id, birth_year, birth_month, sex) AS weight
+          FROM (SELECT * FROM everyone UNION ALL SELECT * FROM everyone_else))
+    GROUP BY person_id
 ),
 latest_registration AS (
     SELECT person_id, arg_max(practice_code, registration_start) AS practice_code,
