@@ -23,7 +23,8 @@ TARGET_SECONDS, TARGET_GB = 900, 12.0
 
 # Each stage reports its own peak resident memory when it exits.
 STAGE = ("import atexit, resource, sys\n"
-         "atexit.register(lambda: sys.stderr.write('PEAK_KB %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+         "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+         "atexit.register(lambda: sys.stderr.write('PEAK_KB %d\\n' % peak()))\n"
          "from openphm.cli import main\nmain()\n")
 
 
