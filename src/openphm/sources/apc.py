@@ -1,7 +1,7 @@
 """Admitted patient care spells (SUS+ APC style): ICD-10 diagnoses, admission method and source,
 discharge-ready date (for delayed discharge), discharge method and destination."""
 
-from openphm.sources.base import Column, SourceSpec, identity_columns
+from openphm.sources.base import Column, SourceSpec, provider_extract_header
 
 DIAGNOSES = tuple(Column(f"diag_{i:02d}", "code", i == 1, "icd10") for i in range(1, 13))
 
@@ -11,10 +11,7 @@ SPEC = SourceSpec(
     table="apc",
     code_system="ICD-10",
     columns=(
-        Column("record_id", required=True),
-        *identity_columns(),
-        Column("provider_code", "code", True, "ods_trust"),
-        Column("gp_practice_code", "code", False, "ods_practice"),
+        *provider_extract_header(),
         Column("admission_date", "date", True),
         Column("discharge_ready_date", "date"),
         Column("discharge_date", "date", True),

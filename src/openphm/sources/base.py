@@ -115,3 +115,11 @@ def identity_columns(*, names: bool = False, full_name: bool = False, dob_format
         cols.append(Column("sex", "code", True, sex_format, identifier=True))
     cols.append(Column("postcode", "code", postcode_required, "postcode", identifier=True))
     return tuple(cols)
+
+
+def provider_extract_header() -> tuple[Column, ...]:
+    """The leading columns of an NHS provider's extract (SUS, ECDS, CSDS, MHSDS): record id, the
+    patient's identifiers, the provider and the registered practice."""
+    return (Column("record_id", required=True), *identity_columns(),
+            Column("provider_code", "code", True, "ods_trust"),
+            Column("gp_practice_code", "code", False, "ods_practice"))

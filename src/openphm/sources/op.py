@@ -1,16 +1,13 @@
 """Outpatient appointments (SUS+ outpatients style)."""
 
-from openphm.sources.base import Column, SourceSpec, identity_columns
+from openphm.sources.base import Column, SourceSpec, provider_extract_header
 
 SPEC = SourceSpec(
     name="op",
     description="Outpatient appointments from SUS",
     table="op",
     columns=(
-        Column("record_id", required=True),
-        *identity_columns(),
-        Column("provider_code", "code", True, "ods_trust"),
-        Column("gp_practice_code", "code", False, "ods_practice"),
+        *provider_extract_header(),
         Column("appointment_date", "date", True),
         Column("first_attendance", "code", True, "digit"),
         Column("attendance_status", "code", True, "digit"),
