@@ -1,0 +1,74 @@
+"""Intervals for proportions, counts, rates and means (PHE Technical Guide: Confidence Intervals)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+SMALL_COUNT = 10  # below this, exact Poisson limits; from this, Byar's approximation
+
+
+def _z(confidence: float) -> float:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1 (got {confidence})")
+    return float(stats.norm.ppf(1 - (1 - confidence) / 2))
+
+
+def wilson(numerator: float, denominator: float, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Proportion with Wilson score limits: (proportion, lower, upper)."""
+    if denominator <= 0:
+        raise ValueError(f"the denominator must be positive (got {denominator})")
+    if numerator < 0 or numerator > denominator:
+        raise ValueError(f"the numerator must be between 0 and the denominator (got {numerator} of {denominator})")
+    z = _z(confidence)
+    n, p = float(denominator), numerator / denominator
+    centre = 2 * n * p + z * z
+    spread = z * math.sqrt(z * z + 4 * n * p * (1 - p))
+    scale = 2 * (n + z * z)
+    return p, max(0.0, (centre - spread) / scale), min(1.0, (centre + spread) / scale)
+
+
+def poisson_exact_limits(count: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact limits for a Poisson count from the chi-squared distribution (lower 0 for a zero count)."""
+    alpha = 1 - confidence
+    lower = 0.0 if count == 0 else float(stats.chi2.ppf(alpha / 2, 2 * count) / 2)
+    upper = float(stats.chi2.ppf(1 - alpha / 2, 2 * count + 2) / 2)
+    return lower, upper
+
+
+def byar_limits(count: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Byar's approximation to the exact Poisson limits of a count."""
+    z = _z(confidence)
+    o = float(count)
+    lower = o * (1 - 1 / (9 * o) - z / (3 * math.sqrt(o))) ** 3 if o > 0 else 0.0
+    upper = (o + 1) * (1 - 1 / (9 * (o + 1)) + z / (3 * math.sqrt(o + 1))) ** 3
+    return lower, upper
+
+
+def count_limits(count: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Limits of a count: exact below 10, Byar's from 10 (PHE's convention)."""
+    if count < 0:
+        raise ValueError(f"a count cannot be negative (got {count})")
+    return poisson_exact_limits(count, confidence) if count < SMALL_COUNT else byar_limits(count, confidence)
+
+
+def rate(count: float, denominator: float, per: float = 100_000,
+         confidence: float = 0.95) -> tuple[float, float, float]:
+    """Crude rate per `per` with Poisson limits: (rate, lower, upper)."""
+    if denominator <= 0:
+        raise ValueError(f"the denominator must be positive (got {denominator})")
+    lower, upper = count_limits(count, confidence)
+    return count / denominator * per, lower / denominator * per, upper / denominator * per
+
+
+def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean with Student's t limits: (mean, lower, upper)."""
+    x = np.asarray(list(values), dtype=float)
+    x = x[~np.isnan(x)]
+    if len(x) < 2:
+        raise ValueError(f"a mean's interval needs at least two values (got {len(x)})")
+    m = float(x.mean())
+    half = float(stats.t.ppf(1 - (1 - confidence) / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    return m, m - half, m + half
