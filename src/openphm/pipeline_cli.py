@@ -210,3 +210,42 @@ def link_files_command(
         fail(str(exc))
     Console().print(f"{result['pairs']:,} pairs above {threshold} between {result['left_rows']:,} and "
                     f"{result['right_rows']:,} rows, on {', '.join(result['columns'])}: {out}")
+
+
+measures_app = typer.Typer(no_args_is_help=True, help="Indicators declared as data.")
+app.add_typer(measures_app, name="measures")
+
+
+@measures_app.command("list")
+def measures_list() -> None:
+    """Every indicator: id, title, unit and polarity."""
+    from openphm.measures.definitions import load_measures
+
+    table = Table(title="Indicators")
+    for col in ("id", "title", "unit", "polarity"):
+        table.add_column(col)
+    for mid, m in load_measures().items():
+        table.add_row(mid, m.title, m.unit, m.polarity.replace("_", " "))
+    Console().print(table)
+
+
+@measures_app.command("show")
+def measures_show(measure_id: Annotated[str, typer.Argument(help="An indicator id (see `measures list`).")]) -> None:
+    """One indicator's definition in full."""
+    from openphm.measures.definitions import load_measures, render_doc
+
+    measures = load_measures()
+    if measure_id not in measures:
+        fail(f"no indicator {measure_id!r}; `openphm measures list` shows the {len(measures)} there are")
+    print(render_doc(measures[measure_id]))
+
+
+@measures_app.command("docs")
+def measures_docs(out: Annotated[Path, typer.Option(help="Folder for the pages.")] = Path("docs/measures")) -> None:
+    """Write one documentation page per indicator (and an index) from the definitions."""
+    from openphm.measures.definitions import load_measures, render_docs
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in render_docs(load_measures()).items():
+        (out / name).write_text(text, encoding="utf-8")
+    Console().print(f"Wrote {len(load_measures())} indicator pages to {out}")

@@ -1,0 +1,122 @@
+"""Loading and checking indicator definitions, and writing their documentation.
+
+Each `definitions/<id>.yaml` is validated against `measure.schema.json`; its file name must be its
+id; every `where` filter must parse (sqlglot, DuckDB dialect) as a plain condition: columns,
+literals, comparisons, AND/OR/NOT, LIKE, IN lists, IS NULL. No subqueries, functions or
+statements, so a filter can be compiled safely into SQL for any engine. Columns prefixed `p.`
+are the person's attributes in the period (age, age_band, sex, ethnicity, imd_quintile,
+care_home_resident, has_smi, has_mental_health_condition, efi); others are the table's own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import sqlglot
+import yaml
+from sqlglot import exp
+
+ALLOWED_NODES = (exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.And, exp.Or, exp.Not,
+                 exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.In, exp.Is,
+                 exp.Tuple, exp.Neg)
+PERSON_ATTRIBUTES = {"age", "age_band", "sex", "ethnicity", "imd_quintile", "care_home_resident", "has_smi",
+                     "has_mental_health_condition", "efi"}
+
+
+class DefinitionError(ValueError):
+    """An indicator file that is not a valid definition; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One indicator definition."""
+
+    id: str
+    data: dict
+
+    def __getattr__(self, name: str):
+        try:
+            return self.data[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def definitions_dir() -> Path:
+    """The shipped definitions folder."""
+    return Path(str(resources.files("openphm.measures") / "definitions"))
+
+
+def _schema() -> dict:
+    return json.loads((resources.files("openphm.measures") / "measure.schema.json").read_text(encoding="utf-8"))
+
+
+def check_filter(where: str, context: str) -> exp.Expression:
+    """Parse a `where` filter and refuse anything but a plain condition."""
+    try:
+        tree = sqlglot.parse_one(where, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise DefinitionError(f"{context}: filter does not parse: {str(exc).splitlines()[0]}") from None
+    for node in tree.walk():
+        if not isinstance(node, ALLOWED_NODES):
+            raise DefinitionError(f"{context}: filter may not use {type(node).__name__} ({where!r})")
+        if isinstance(node, exp.Column) and node.table == "p" and node.name not in PERSON_ATTRIBUTES:
+            raise DefinitionError(f"{context}: unknown person attribute p.{node.name}")
+    return tree
+
+
+def load_measure(path: Path) -> Measure:
+    """One definition file, validated."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        jsonschema.validate(data, _schema())
+    except (yaml.YAMLError, jsonschema.ValidationError) as exc:
+        first = str(exc).splitlines()[0]
+        raise DefinitionError(f"{path.name}: {first}") from None
+    if data["id"] != path.stem:
+        raise DefinitionError(f"{path.name}: id {data['id']!r} must equal the file name")
+    for part in ("numerator", "denominator"):
+        if data[part].get("where"):
+            check_filter(data[part]["where"], f"{path.name} {part}")
+    return Measure(data["id"], data)
+
+
+@cache
+def load_measures(folder: str | None = None) -> dict[str, Measure]:
+    """Every definition in the folder (default: the shipped ones), by id."""
+    base = Path(folder) if folder else definitions_dir()
+    return {m.id: m for m in (load_measure(p) for p in sorted(base.glob("*.yaml")))}
+
+
+def render_doc(m: Measure) -> str:
+    """Markdown documentation of one indicator, generated from its file."""
+    def part(d: dict) -> str:
+        if "population" in d:
+            return f"people registered in the period{' where ' + d['where'] if d.get('where') else ''}"
+        what = f"sum of `{d['sum']}`" if d.get("sum") else ("distinct people" if d.get("persons") else "records")
+        cond = f" where `{d['where']}`" if d.get("where") else ""
+        date = f", dated by `{d['date']}`" if d.get("date") else ""
+        return f"{what} in `record.{d['table']}`{cond}{date}"
+
+    return (f"# {m.title}\n\n`{m.id}`: {m.why_it_matters}\n\n"
+            f"| | |\n|---|---|\n| kind | {m.kind.replace('_', ' ')} |\n"
+            f"| numerator | {part(m.numerator)} |\n| denominator | {part(m.denominator)} |\n"
+            f"| period | {m.period.replace('_', ' ')} |\n| unit | {m.unit} |\n"
+            f"| standardisation | {m.standardisation} |\n| confidence interval | {m.confidence} |\n"
+            f"| polarity | {m.polarity.replace('_', ' ')} |\n| levels | {', '.join(m.levels)} |\n"
+            f"| owner | {m.owner} |\n| next review | {m.next_review} |\n| source | {m.data.get('source', '')} |\n")
+
+
+def render_docs(measures: dict[str, Measure]) -> dict[str, str]:
+    """File name -> Markdown for docs/measures/: one page per indicator and an index."""
+    pages = {f"{mid}.md": render_doc(m) for mid, m in sorted(measures.items())}
+    index = "# Indicators\n\nGenerated from `src/openphm/measures/definitions/` by `openphm measures docs`.\n\n"
+    index += "| id | indicator | unit | polarity |\n|---|---|---|---|\n"
+    index += "".join(f"| [{mid}]({mid}.md) | {m.title} | {m.unit} | {m.polarity.replace('_', ' ')} |\n"
+                     for mid, m in sorted(measures.items()))
+    pages["README.md"] = index
+    return pages
