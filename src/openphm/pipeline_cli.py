@@ -249,3 +249,26 @@ def measures_docs(out: Annotated[Path, typer.Option(help="Folder for the pages."
     for name, text in render_docs(load_measures()).items():
         (out / name).write_text(text, encoding="utf-8")
     Console().print(f"Wrote {len(load_measures())} indicator pages to {out}")
+
+
+@measures_app.command("run")
+def measures_run(
+    db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
+    only: Annotated[list[str] | None, typer.Option("--only", help="Indicator ids (repeatable).")] = None,
+) -> None:
+    """Compute every indicator for every level and financial year into measures.measure_result."""
+    from openphm.ingest.loader import open_store
+    from openphm.measures.engine import run_measures
+
+    if not db.exists():
+        fail(f"{db} does not exist: run `openphm ingest` and `openphm build` first")
+    _, con = open_store(db)
+    try:
+        with console.status("computing indicators ..."):
+            skipped = run_measures(con, only)
+    except ValueError as exc:
+        fail(str(exc))
+    n = con.execute("SELECT count(*), count(DISTINCT measure_id) FROM measures.measure_result").fetchone()
+    Console().print(f"measures.measure_result: {n[0]:,} rows for {n[1]} indicators")
+    for mid, why in skipped.items():
+        Console().print(f"  not computed: {mid} ({why})")

@@ -22,6 +22,11 @@ def test_ingest_build_report_and_opt_out(tmp_path):
     result = run("build", "--db", str(db))
     assert result.returncode == 0, result.stderr
     assert "record.person" in result.stdout
+    result = run("measures", "run", "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    assert "measures.measure_result" in result.stdout and "not computed: moderate_severe_frailty" in result.stdout
+    result = run("measures", "run", "--db", str(db), "--only", "no_such_indicator")
+    assert result.returncode != 0 and "unknown indicator(s): no_such_indicator" in result.stderr
     report = tmp_path / "report.json"
     result = run("link-report", "--db", str(db), "--truth", str(ics / "truth"), "--out", str(report))
     assert result.returncode == 0, result.stderr

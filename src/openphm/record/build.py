@@ -109,6 +109,24 @@ def _opted_out(con: duckdb.DuckDBPyConnection) -> None:
         con.executemany("INSERT INTO link.opted_out VALUES (?)", rows)
 
 
+def _switch_over(con: duckdb.DuckDBPyConnection, schema: str, tables: list[str], version: int,
+                 started: dt.datetime) -> None:
+    """Point the record and planning views at the new build, in one transaction."""
+    con.execute("BEGIN")
+    con.execute("CREATE SCHEMA IF NOT EXISTS record")
+    con.execute("CREATE SCHEMA IF NOT EXISTS planning")
+    for table in tables:
+        con.execute(f"CREATE OR REPLACE VIEW record.{ident(table)} AS SELECT * FROM {ident(schema)}.{ident(table)}")
+        if table == "person":
+            con.execute("CREATE OR REPLACE VIEW planning.person AS SELECT * FROM record.person "
+                        "WHERE NOT national_data_opt_out")
+        elif "person_id" in [r[0] for r in con.execute(f"DESCRIBE {ident(schema)}.{ident(table)}").fetchall()]:
+            con.execute(f"CREATE OR REPLACE VIEW planning.{ident(table)} AS SELECT t.* FROM record.{ident(table)} t "
+                        "WHERE t.person_id NOT IN (SELECT person_id FROM link.opted_out)")
+    con.execute("INSERT INTO ingest.builds VALUES (?, 'succeeded', ?, now(), NULL)", [version, started])
+    con.execute("COMMIT")
+
+
 def build_record(con: duckdb.DuckDBPyConnection, sql_dir: Path = DEFAULT_SQL_DIR) -> dict:
     """Build a new version of the person record and switch to it; returns table row counts."""
     ensure_schema(con)
@@ -126,6 +144,7 @@ def build_record(con: duckdb.DuckDBPyConnection, sql_dir: Path = DEFAULT_SQL_DIR
     con.register("codelists_frame", load_codelists().to_arrow())
     con.execute("CREATE OR REPLACE TEMP TABLE codelists AS SELECT * FROM codelists_frame")
     con.unregister("codelists_frame")
+    con.execute(f"DROP SCHEMA IF EXISTS {ident(schema)} CASCADE")  # left by a build that crashed
     con.execute(f"CREATE SCHEMA {ident(schema)}")
     try:
         for step in steps:
@@ -137,19 +156,13 @@ def build_record(con: duckdb.DuckDBPyConnection, sql_dir: Path = DEFAULT_SQL_DIR
         log.error("build %d failed; the previous build stays in service", version)
         raise BuildFailed(f"build {version} failed at a step: {str(exc).splitlines()[0][:300]}") from None
     tables = [s.table for s in steps]
-    con.execute("BEGIN")
-    con.execute("CREATE SCHEMA IF NOT EXISTS record")
-    con.execute("CREATE SCHEMA IF NOT EXISTS planning")
-    for table in tables:
-        con.execute(f"CREATE OR REPLACE VIEW record.{ident(table)} AS SELECT * FROM {ident(schema)}.{ident(table)}")
-        if table == "person":
-            con.execute("CREATE OR REPLACE VIEW planning.person AS SELECT * FROM record.person "
-                        "WHERE NOT national_data_opt_out")
-        elif "person_id" in [r[0] for r in con.execute(f"DESCRIBE {ident(schema)}.{ident(table)}").fetchall()]:
-            con.execute(f"CREATE OR REPLACE VIEW planning.{ident(table)} AS SELECT t.* FROM record.{ident(table)} t "
-                        "WHERE t.person_id NOT IN (SELECT person_id FROM link.opted_out)")
-    con.execute("INSERT INTO ingest.builds VALUES (?, 'succeeded', ?, now(), NULL)", [version, started])
-    con.execute("COMMIT")
+    try:
+        _switch_over(con, schema, tables, version, started)
+    except duckdb.Error as exc:
+        con.execute("ROLLBACK")
+        con.execute(f"DROP SCHEMA {ident(schema)} CASCADE")
+        con.execute("INSERT INTO ingest.builds VALUES (?, 'failed', ?, now(), ?)", [version, started, str(exc)[:500]])
+        raise BuildFailed(f"build {version} failed while switching over: {str(exc).splitlines()[0][:300]}") from None
     old = [r[0] for r in con.execute("SELECT version FROM ingest.builds WHERE status = 'succeeded' "
                                      "AND version < ? ORDER BY version DESC", [version]).fetchall()]
     for v in old[1:]:  # keep the previous good build for audit and fallback
