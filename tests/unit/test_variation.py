@@ -87,3 +87,37 @@ def test_overdispersion_widens_limits_as_spiegelhalter_describes():
     w = 1 / var
     tau2 = (60 * phi - 59) / (w.sum() - (w**2).sum() / w.sum())
     assert wide["upper95"][0] == pytest.approx(theta + 1.959964 * np.sqrt(var[0] + tau2), rel=1e-6)
+
+
+def test_slope_index_of_a_straight_line_and_its_gap():
+    from openphm.variation import slope_index_of_inequality
+
+    # equal populations: ranks 0.1, 0.3, 0.5, 0.7, 0.9; values fall by 10 per 0.2 of rank -> slope -50
+    result = slope_index_of_inequality([100, 90, 80, 70, 60], [1000] * 5)
+    assert result["sii"] == pytest.approx(50.0)
+    assert result["gap"] == pytest.approx(40.0)
+    assert result["lower"] == pytest.approx(50.0) and result["upper"] == pytest.approx(50.0)
+    reversed_order = slope_index_of_inequality([60, 70, 80, 90, 100], [1000] * 5, most_deprived_first=False)
+    assert reversed_order["sii"] == pytest.approx(50.0)
+
+
+def test_slope_index_weights_groups_by_population():
+    from openphm.variation import slope_index_of_inequality
+
+    values, pops = [30.0, 22.0, 25.0, 18.0, 15.0], [5000.0, 3000.0, 4000.0, 2000.0, 1000.0]
+    share = np.array(pops) / sum(pops)
+    rank = np.cumsum(share) - share / 2
+    slope = np.polyfit(rank, values, 1, w=np.sqrt(pops))[0]  # weighted least squares, independently
+    assert slope_index_of_inequality(values, pops)["sii"] == pytest.approx(-slope)
+
+
+def test_opportunity_to_the_best_quartile():
+    from openphm.variation import opportunity
+
+    out = opportunity([10, 20, 30, 40, 50], [1000] * 5, units=list("ABCDE"))
+    # rates 0.01 .. 0.05; 25th centile 0.02; E would have 20 instead of 50: 30 fewer
+    assert out["benchmark_rate"][0] == pytest.approx(0.02)
+    assert out["opportunity"].tolist() == pytest.approx([0, 0, 10, 20, 30])
+    assert "best quartile" in out.attrs["method"]
+    up = opportunity([10, 20, 30, 40, 50], [1000] * 5, polarity="higher_is_better")
+    assert up["opportunity"].tolist() == pytest.approx([30, 20, 10, 0, 0])

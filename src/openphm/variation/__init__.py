@@ -1,6 +1,7 @@
-"""Variation tools for analysts' own data: SPC (XmR) charts and funnel plots."""
+"""Variation tools for analysts' own data: SPC (XmR) charts, funnel plots, inequality and opportunity."""
 
 from openphm.variation.funnel import funnel
+from openphm.variation.inequality import opportunity, slope_index_of_inequality
 from openphm.variation.spc import xmr
 
-__all__ = ["funnel", "xmr"]
+__all__ = ["funnel", "opportunity", "slope_index_of_inequality", "xmr"]
