@@ -165,9 +165,11 @@ def demo(
         built = build_record(con)
     with console.status("computing indicators ..."):
         from openphm.measures.engine import run_measures
+        from openphm.measures.report import write_measures_report
 
         run_measures(con)
         n_results = con.execute("SELECT count(*) FROM measures.measure_result").fetchone()[0]
+        indicators_html = write_measures_report(con, out / "reports")
     with console.status("scoring linkage against the truth ..."):
         scores = accuracy(con, ics / "truth")
         rates = link_rates(con)
@@ -185,8 +187,8 @@ def demo(
     con_out.print(f"  Person record (DuckDB, build {built['version']}): {db.resolve()} - "
                   f"{built['tables']['person']:,} people from {rows_read:,} rows")
     con_out.print(f"  Identity store (identifiers only, kept apart): {store.identity_db.resolve()}")
-    con_out.print(f"  Indicators: {n_results:,} results in measures.measure_result (same database); "
-                  "`openphm measures list` describes them")
+    con_out.print(f"  Indicators: open {indicators_html.resolve()} ({n_results:,} results in "
+                  "measures.measure_result; `openphm measures list` describes them)")
     con_out.print(f"  Linkage against the truth: precision {overall['precision']:.4f}, recall {overall['recall']:.4f}"
                   f" - {report.resolve()}")
 

@@ -272,3 +272,29 @@ def measures_run(
     Console().print(f"measures.measure_result: {n[0]:,} rows for {n[1]} indicators")
     for mid, why in skipped.items():
         Console().print(f"  not computed: {mid} ({why})")
+
+
+@measures_app.command("report")
+def measures_report(
+    db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
+    out: Annotated[Path, typer.Option(help="Folder for indicators.html.")] = Path("reports"),
+) -> None:
+    """Write an HTML report of the latest year's indicators: funnel plots and league tables."""
+    from openphm.ingest.loader import open_store
+    from openphm.measures.report import write_measures_report
+
+    if not db.exists():
+        fail(f"{db} does not exist")
+    _, con = open_store(db)
+    try:
+        path = write_measures_report(con, out)
+    except (ValueError, duckdb_error()) as exc:
+        fail(str(exc).splitlines()[0])
+    Console().print(f"Indicator report: open {path.resolve()}")
+
+
+def duckdb_error() -> type[Exception]:
+    """DuckDB's base error, imported late."""
+    import duckdb
+
+    return duckdb.Error

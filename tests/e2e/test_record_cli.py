@@ -25,6 +25,11 @@ def test_ingest_build_report_and_opt_out(tmp_path):
     result = run("measures", "run", "--db", str(db))
     assert result.returncode == 0, result.stderr
     assert "measures.measure_result" in result.stdout and "not computed: moderate_severe_frailty" in result.stdout
+    result = run("measures", "report", "--db", str(db), "--out", str(tmp_path / "reports"))
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "reports" / "indicators.html").read_text()
+    assert html.count("<svg") >= 20 and "Emergency admissions per 100,000" in html
+    assert "<script" not in html and "https://" not in html
     result = run("measures", "run", "--db", str(db), "--only", "no_such_indicator")
     assert result.returncode != 0 and "unknown indicator(s): no_such_indicator" in result.stderr
     report = tmp_path / "report.json"
