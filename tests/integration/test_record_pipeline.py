@@ -159,3 +159,18 @@ def test_failed_build_leaves_the_last_good_one_in_service(pipeline, tmp_path):
     schemas = {r[0] for r in con.execute("SELECT schema_name FROM duckdb_schemas()").fetchall()}
     assert f"record_v{failed_version}" not in schemas and f"record_v{version_before}" in schemas
     assert build_record(con)["version"] == failed_version + 1
+
+
+def test_charlson_scores_rise_with_age_on_the_record(pipeline):
+    import datetime as dt
+
+    from openphm.derive.charlson import charlson_scores
+
+    con = pipeline["con"]
+    scores = charlson_scores(con, dt.date(2024, 3, 31))
+    assert scores.height > 100
+    ages = pl.from_arrow(con.execute("SELECT person_id, 2024 - birth_year AS age FROM record.person").arrow())
+    joined = ages.join(scores, on="person_id", how="left").with_columns(pl.col("charlson_score").fill_null(0))
+    old = joined.filter(pl.col("age") >= 75)["charlson_score"].mean()
+    young = joined.filter(pl.col("age") < 40)["charlson_score"].mean()
+    assert old > 5 * young > 0

@@ -1,0 +1,1 @@
+"""Derived measures of the person: multimorbidity and frailty scores, segments, risk."""
