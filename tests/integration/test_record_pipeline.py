@@ -174,3 +174,23 @@ def test_charlson_scores_rise_with_age_on_the_record(pipeline):
     old = joined.filter(pl.col("age") >= 75)["charlson_score"].mean()
     young = joined.filter(pl.col("age") < 40)["charlson_score"].mean()
     assert old > 5 * young > 0
+
+
+def test_frailty_rises_with_age_and_is_mostly_fit_at_65_plus(pipeline):
+    import datetime as dt
+
+    from openphm.derive.efi import efi_scores
+
+    con = pipeline["con"]
+    efi = efi_scores(con, dt.date(2024, 3, 31))
+    ages = pl.from_arrow(con.execute("SELECT person_id, 2024 - birth_year AS age FROM record.person "
+                                     "WHERE registered").arrow())
+    joined = ages.join(efi, on="person_id", how="left").with_columns(
+        pl.col("efi").fill_null(0.0), pl.col("efi_category").fill_null("fit"))
+    older = joined.filter(pl.col("age") >= 65)
+    shares = older.group_by("efi_category").len().with_columns(pl.col("len") / older.height)
+    share = dict(zip(shares["efi_category"], shares["len"], strict=True))
+    # Clegg et al. 2016, people 65+: about 50% fit, 35% mild, 12% moderate, 3% severe (loose bounds)
+    assert 0.35 < share["fit"] < 0.75 and 0.15 < share["mild"] < 0.45
+    assert 0.03 < share.get("moderate", 0) < 0.25 and share.get("severe", 0) < 0.12
+    assert joined.filter(pl.col("age") >= 80)["efi"].mean() > 3 * joined.filter(pl.col("age") < 50)["efi"].mean()

@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 from sqlglot import exp
 
+from openphm.derive.efi import efi_codes, efi_sql
 from openphm.measures.definitions import Measure, check_filter, load_measures
 from openphm.stats import count_limits, dsr, wilson
 
@@ -27,7 +28,7 @@ log = logging.getLogger("openphm.measures")
 
 LEVEL_COLUMN = {"practice": "practice_code", "pcn": "pcn_code", "place": "place_code", "ics": "'ICS'",
                 "imd_quintile": "CAST(imd_quintile AS VARCHAR)", "age_band": "age_band", "ethnicity": "ethnic_group"}
-NOT_YET = {"efi"}  # person attributes a later stage provides (issue 5: frailty)
+NOT_YET: set[str] = set()  # person attributes a later stage would provide
 
 
 def _compile(where: str | None, table_alias: str) -> str:
@@ -45,6 +46,15 @@ def _compile(where: str | None, table_alias: str) -> str:
 
 def _period_population(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> None:
     mid = dt.date(start.year, 10, 1)
+    has_events = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'planning' "
+                             "AND table_name = 'gp_event'").fetchone()[0] > 0
+    if has_events:
+        con.register("efi_codes", efi_codes().to_arrow())
+        con.execute(f"CREATE OR REPLACE TEMP TABLE period_efi AS {efi_sql(mid, 'planning.gp_event')}")
+        con.unregister("efi_codes")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE period_efi AS SELECT person_id, CAST(NULL AS DOUBLE) AS efi "
+                    "FROM planning.person WHERE false")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE period_people AS
         WITH reg AS (
@@ -71,9 +81,10 @@ def _period_population(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.d
                r.care_home_code IS NOT NULL AS care_home_resident,
                coalesce(c.has_smi, false) AS has_smi,
                coalesce(c.has_mental_health_condition, false) AS has_mental_health_condition,
-               CAST(NULL AS DOUBLE) AS efi
+               coalesce(f.efi, 0.0) AS efi
         FROM reg r JOIN planning.person p USING (person_id)
         LEFT JOIN conditions c USING (person_id)
+        LEFT JOIN period_efi f USING (person_id)
         LEFT JOIN reference.lsoa_imd2019 imd ON imd.lsoa_code = r.lsoa_code
         WHERE p.date_of_death IS NULL OR p.date_of_death > DATE '{mid}'""")
     con.execute("""CREATE OR REPLACE TEMP TABLE period_people AS SELECT *,
@@ -193,7 +204,7 @@ def run_measures(con: duckdb.DuckDBPyConnection, only: list[str] | None = None) 
         for mid, m in chosen.items():
             if mid not in skipped:
                 frames.append(compute_measure(con, m, start, end))
-    con.execute("DROP TABLE IF EXISTS period_people")
+    con.execute("DROP TABLE IF EXISTS period_people; DROP TABLE IF EXISTS period_efi")
     result = pl.concat(frames) if frames else pl.DataFrame()
     con.execute("CREATE SCHEMA IF NOT EXISTS measures")
     con.register("measure_frame", result.to_arrow())
