@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -288,13 +289,7 @@ def measures_report(
     _, con = open_store(db)
     try:
         path = write_measures_report(con, out)
-    except (ValueError, duckdb_error()) as exc:
+    except (ValueError, duckdb.Error) as exc:
         fail(str(exc).splitlines()[0])
     Console().print(f"Indicator report: open {path.resolve()}")
 
-
-def duckdb_error() -> type[Exception]:
-    """DuckDB's base error, imported late."""
-    import duckdb
-
-    return duckdb.Error

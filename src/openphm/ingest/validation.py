@@ -13,13 +13,9 @@ from openphm.sources.base import FORMATS, SourceSpec
 
 
 def nhs_number_valid_sql(column: str) -> str:
-    """SQL: true when the value, spaces removed, is ten digits with a correct modulus-11 check digit."""
-    d = f"regexp_replace(coalesce({column}, ''), '\\s', '', 'g')"
-    weighted = " + ".join(f"CAST(substr({d}, {i}, 1) AS INTEGER) * {11 - i}" for i in range(1, 10))
-    check = f"((11 - (({weighted}) % 11)) % 11)"
-    return (f"(regexp_full_match({d}, '[0-9]{{10}}') AND "
-            f"CASE WHEN regexp_full_match({d}, '[0-9]{{10}}') THEN {check} <> 10 "
-            f"AND {check} = CAST(substr({d}, 10, 1) AS INTEGER) ELSE false END)")
+    """SQL: true when the value, spaces removed, is ten digits with a correct modulus-11 check digit
+    (the same expression ingest uses, applied to a raw column)."""
+    return nhs_digits_valid_sql(normalised_nhs_number_sql(column))
 
 
 def nhs_digits_valid_sql(digits: str) -> str:

@@ -98,7 +98,8 @@ def _numerator_sql(m: Measure, start: dt.date, end: dt.date) -> str:
     num = m.numerator
     where = _compile(num.get("where"), "t")
     if num["table"] == "person":
-        return f"SELECT p.person_id, 1 AS n FROM period_people p AS t WHERE {where}".replace(" AS t", "")
+        # a numerator over the person: unqualified columns are the person's own (alias p)
+        return f"SELECT p.person_id, 1 AS n FROM period_people p WHERE {_compile(num.get('where'), 'p')}"
     date = f"AND t.{num['date']} >= DATE '{start}' AND t.{num['date']} < DATE '{end}'" if num.get("date") else ""
     if num["table"] == "condition":
         date = f"AND t.{num['date']} < DATE '{end}'" if num.get("date") else ""  # prevalence: diagnosed by the end
