@@ -257,22 +257,25 @@ def measures_run(
     db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
     only: Annotated[list[str] | None, typer.Option("--only", help="Indicator ids (repeatable).")] = None,
 ) -> None:
-    """Compute every indicator for every level and financial year into measures.measure_result."""
+    """Compute every indicator for every level and period (financial years; months or rolling 12 months
+    where the indicator declares them) into measures.measure_result."""
     from openphm.ingest.loader import open_store
-    from openphm.measures.engine import run_measures
+    from openphm.measures.definitions import load_measures
+    from openphm.measures.engine import financial_years, run_measures
 
     if not db.exists():
         fail(f"{db} does not exist: run `openphm ingest` and `openphm build` first")
     _, con = open_store(db)
+    chosen = [m for m in load_measures() if not only or m in only]
     try:
-        with console.status("computing indicators ..."):
-            skipped = run_measures(con, only)
-    except ValueError as exc:
-        fail(str(exc))
-    n = con.execute("SELECT count(*), count(DISTINCT measure_id) FROM measures.measure_result").fetchone()
-    Console().print(f"measures.measure_result: {n[0]:,} rows for {n[1]} indicators")
-    for mid, why in skipped.items():
-        Console().print(f"  not computed: {mid} ({why})")
+        with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("computing indicators", total=len(chosen) * max(1, len(financial_years(con))))
+            result = run_measures(con, only, progress=lambda mid: bar.advance(task))
+    except (ValueError, duckdb.Error) as exc:
+        fail(str(exc).splitlines()[0])
+    counts = result.group_by("period_type").len().sort("period_type")
+    Console().print(f"measures.measure_result: {len(result):,} rows for {result['measure_id'].n_unique()} "
+                    "indicators (" + ", ".join(f"{n:,} {t.replace('_', ' ')}" for t, n in counts.iter_rows()) + ")")
 
 
 @measures_app.command("report")

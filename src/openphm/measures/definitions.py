@@ -4,7 +4,7 @@ Each `definitions/<id>.yaml` is validated against `measure.schema.json`; its fil
 id; every `where` filter must parse (sqlglot, DuckDB dialect) as a plain condition: columns,
 literals, comparisons, AND/OR/NOT, LIKE, IN lists, IS NULL. No subqueries, functions or
 statements, so a filter can be compiled safely into SQL for any engine. Columns prefixed `p.`
-are the person's attributes in the period (age, age_band, sex, ethnicity, imd_quintile,
+are the person's attributes in the period (age, age_band, sex, ethnicity, imd_quintile, core20,
 care_home_resident, has_smi, has_mental_health_condition, efi); others are the table's own.
 """
 
@@ -24,7 +24,7 @@ from sqlglot import exp
 ALLOWED_NODES = (exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.And, exp.Or, exp.Not,
                  exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.In, exp.Is,
                  exp.Tuple, exp.Neg)
-PERSON_ATTRIBUTES = {"age", "age_band", "sex", "ethnicity", "imd_quintile", "care_home_resident", "has_smi",
+PERSON_ATTRIBUTES = {"age", "age_band", "sex", "ethnicity", "imd_quintile", "core20", "care_home_resident", "has_smi",
                      "has_mental_health_condition", "efi"}
 
 
@@ -79,6 +79,10 @@ def load_measure(path: Path) -> Measure:
         raise DefinitionError(f"{path.name}: {first}") from None
     if data["id"] != path.stem:
         raise DefinitionError(f"{path.name}: id {data['id']!r} must equal the file name")
+    if data["kind"] == "person_proportion" and data["period"] != "financial_year":
+        raise DefinitionError(f"{path.name}: a proportion of people is taken once a year (period: financial_year)")
+    if data["standardisation"] in ("dsr_esp2013", "isr_ics") and data["kind"] != "event_rate":
+        raise DefinitionError(f"{path.name}: {data['standardisation']} applies to event rates only")
     for part in ("numerator", "denominator"):
         if data[part].get("where"):
             check_filter(data[part]["where"], f"{path.name} {part}")

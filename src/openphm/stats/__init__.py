@@ -7,8 +7,17 @@ approximation from 10; Dobson's method for directly standardised rates; the same
 for indirectly standardised ratios; Student's t for means.
 """
 
-from openphm.stats.intervals import byar_limits, count_limits, mean_ci, poisson_exact_limits, rate, wilson
+from openphm.stats.intervals import (
+                                    byar_limits,
+                                    count_limits,
+                                    count_limits_arrays,
+                                    mean_ci,
+                                    poisson_exact_limits,
+                                    rate,
+                                    wilson,
+                                    wilson_arrays,
+)
 from openphm.stats.standardised import ESP2013, dsr, isr
 
-__all__ = ["ESP2013", "byar_limits", "count_limits", "dsr", "isr", "mean_ci", "poisson_exact_limits", "rate",
-           "wilson"]
+__all__ = ["ESP2013", "byar_limits", "count_limits", "count_limits_arrays", "dsr", "isr", "mean_ci",
+           "poisson_exact_limits", "rate", "wilson", "wilson_arrays"]

@@ -72,3 +72,32 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, float]:
     m = float(x.mean())
     half = float(stats.t.ppf(1 - (1 - confidence) / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
     return m, m - half, m + half
+
+
+def wilson_arrays(numerator, denominator, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`wilson` over arrays (for many units at once): proportions, lowers, uppers; NaN where the
+    denominator is not positive."""
+    num = np.asarray(numerator, dtype=float)
+    n = np.asarray(denominator, dtype=float)
+    z = _z(confidence)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(n > 0, np.minimum(num, n) / n, np.nan)
+        centre = 2 * n * p + z * z
+        spread = z * np.sqrt(z * z + 4 * n * p * (1 - p))
+        scale = 2 * (n + z * z)
+        return p, np.clip((centre - spread) / scale, 0, 1), np.clip((centre + spread) / scale, 0, 1)
+
+
+def count_limits_arrays(counts, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """`count_limits` over an array of counts: exact below 10, Byar's from 10."""
+    o = np.asarray(counts, dtype=float)
+    if (o < 0).any():
+        raise ValueError("a count cannot be negative")
+    z, alpha = _z(confidence), 1 - confidence
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exact_lo = np.where(o > 0, stats.chi2.ppf(alpha / 2, 2 * o) / 2, 0.0)
+        exact_hi = stats.chi2.ppf(1 - alpha / 2, 2 * o + 2) / 2
+        byar_lo = np.where(o > 0, o * (1 - 1 / (9 * o) - z / (3 * np.sqrt(o))) ** 3, 0.0)
+        byar_hi = (o + 1) * (1 - 1 / (9 * (o + 1)) + z / (3 * np.sqrt(o + 1))) ** 3
+    small = o < SMALL_COUNT
+    return np.where(small, exact_lo, byar_lo), np.where(small, exact_hi, byar_hi)

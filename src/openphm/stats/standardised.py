@@ -9,11 +9,10 @@ ISR: observed / expected, with the observed count's limits divided by the expect
 
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import polars as pl
 
-from openphm.stats.intervals import count_limits
+from openphm.stats.intervals import count_limits, count_limits_arrays
 
 # European Standard Population 2013 (Eurostat 2013), 19 bands, summing to 100,000.
 ESP2013: dict[str, int] = {
@@ -60,20 +59,18 @@ def dsr(frame, count: str = "count", population: str = "population", by: str | l
         pl.col("__o").sum().alias("count"), pl.col("__n").sum().alias("population"),
         ((pl.col("__w") * pl.col("__o") / pl.col("__n")).sum() / pl.col("__w").sum()).alias("__dsr"),
         ((pl.col("__w") ** 2 * pl.col("__o") / pl.col("__n") ** 2).sum() / pl.col("__w").sum() ** 2).alias("__var"))
-    values, lowers, uppers = [], [], []
-    for o, d, var in agg.select("count", "__dsr", "__var").iter_rows():
-        if o < 10:
-            values.append(math.nan)
-            lowers.append(math.nan)
-            uppers.append(math.nan)
-            continue
-        lo, hi = count_limits(o, confidence)
-        step = math.sqrt(var / o)
-        values.append(d * per)
-        lowers.append((d + step * (lo - o)) * per)
-        uppers.append((d + step * (hi - o)) * per)
+    o = agg["count"].to_numpy()
+    d = agg["__dsr"].to_numpy()
+    var = agg["__var"].to_numpy()
+    lo, hi = count_limits_arrays(o, confidence)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = np.sqrt(var / o)
+        computed = o >= 10
+        value = np.where(computed, d * per, np.nan)
+        lower = np.where(computed, (d + step * (lo - o)) * per, np.nan)
+        upper = np.where(computed, (d + step * (hi - o)) * per, np.nan)
     out = agg.drop("__dsr", "__var", "__all", strict=False).with_columns(
-        pl.Series("value", values), pl.Series("lower", lowers), pl.Series("upper", uppers))
+        pl.Series("value", value), pl.Series("lower", lower), pl.Series("upper", upper))
     return _back(out, was_pandas)
 
 

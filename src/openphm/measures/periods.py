@@ -1,0 +1,178 @@
+"""From counts by stratum to indicator values for financial years, months and rolling 12 months.
+
+The engine gives, per financial year, numerators and denominators by level, unit, ESP2013 age
+band, sex and month (events) or with no month (a population denominator, counted once at
+mid-year). This module turns them into periods and values:
+
+- financial year: every event in the year over the mid-year population (or the year's events);
+- month: the month's events over the month's share of the year's population in person-years
+  (population x days in month / 365.25), so a monthly rate is an annual rate and months of
+  different length compare fairly; event denominators are the month's own events;
+- rolling 12 months: the sums of the 12 months ending with each month (from the twelfth month on).
+
+Standardisation: crude or none; directly standardised to ESP2013 by age band and sex (Dobson
+limits, openphm.stats.dsr; not computed at the age-band level, where the crude rate is given);
+indirectly standardised against the ICS (the ICS's rate in each age band and sex in the same
+period gives each unit's expected count; value = observed / expected x multiplier, exact or
+Byar's limits of the observed count over the expected; the denominator column holds the
+expected count).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+from openphm.measures.definitions import Measure
+from openphm.stats import ESP2013, count_limits_arrays, dsr, wilson_arrays
+
+KEYS = ["level", "unit", "period_type", "period", "period_start", "period_end"]
+STRATA = ["esp_band", "sex"]
+DAYS_IN_YEAR = 365.25
+
+
+def fy_label(start: dt.date) -> str:
+    """'2023-24' for the financial year starting 1 April 2023."""
+    return f"{start.year}-{(start.year + 1) % 100:02d}"
+
+
+def _add_months(d: dt.date, months: int) -> dt.date:
+    y, m = divmod(d.month - 1 + months, 12)
+    return dt.date(d.year + y, m + 1, 1)
+
+
+def _financial_years(strata: pl.DataFrame) -> pl.DataFrame:
+    fy = strata.group_by("level", "unit", "fy_start", *STRATA).agg(pl.col("numerator").sum(),
+                                                                   pl.col("denominator").sum())
+    starts = fy["fy_start"].unique().to_list()
+    labels = pl.DataFrame({"fy_start": starts, "period": [fy_label(s) for s in starts],
+                           "period_end": [dt.date(s.year + 1, 3, 31) for s in starts]},
+                          schema={"fy_start": pl.Date, "period": pl.Utf8, "period_end": pl.Date})
+    return (fy.join(labels, on="fy_start").rename({"fy_start": "period_start"})
+            .with_columns(pl.lit("financial_year").alias("period_type")))
+
+
+def _months(m: Measure, strata: pl.DataFrame) -> pl.DataFrame:
+    """Counts by month and stratum, with population denominators spread over the year's months."""
+    events = strata.filter(pl.col("month").is_not_null())
+    if "population" not in m.denominator:
+        return events.group_by("level", "unit", "month", *STRATA).agg(pl.col("numerator").sum(),
+                                                                       pl.col("denominator").sum())
+    starts = strata["fy_start"].unique().to_list()
+    months = [(s, _add_months(s, i)) for s in starts for i in range(12)]
+    shares = pl.DataFrame({"fy_start": [s for s, _ in months], "month": [mo for _, mo in months],
+                           "share": [calendar.monthrange(mo.year, mo.month)[1] / DAYS_IN_YEAR for _, mo in months]},
+                          schema={"fy_start": pl.Date, "month": pl.Date, "share": pl.Float64})
+    population = (strata.filter(pl.col("month").is_null()).drop("month", "numerator")
+                  .join(shares, on="fy_start").with_columns((pl.col("denominator") * pl.col("share"))
+                                                            .alias("denominator")))
+    both = pl.concat([events.select("level", "unit", "month", *STRATA, "numerator", pl.lit(0.0).alias("denominator")),
+                      population.select("level", "unit", "month", *STRATA, pl.lit(0.0).alias("numerator"),
+                                        "denominator")], how="vertical_relaxed")
+    return both.group_by("level", "unit", "month", *STRATA).agg(pl.col("numerator").sum(),
+                                                                 pl.col("denominator").sum())
+
+
+def _monthly_periods(months: pl.DataFrame) -> pl.DataFrame:
+    labels = months.select("month").unique().with_columns(
+        pl.col("month").dt.strftime("%Y-%m").alias("period"),
+        pl.col("month").dt.month_end().alias("period_end"))
+    return (months.join(labels, on="month").rename({"month": "period_start"})
+            .with_columns(pl.lit("month").alias("period_type")))
+
+
+def _rolling_periods(months: pl.DataFrame, fy_starts: list[dt.date]) -> pl.DataFrame:
+    """Sums over the 12 months ending with each month, from the twelfth month of the first year."""
+    ends = [_add_months(min(fy_starts), 11 + k) for k in range(12 * (len(fy_starts) - 1) + 1)]
+    windows = pl.DataFrame({"month": [_add_months(e, -k) for e in ends for k in range(12)],
+                            "end_month": [e for e in ends for _ in range(12)]},
+                           schema={"month": pl.Date, "end_month": pl.Date})
+    summed = (months.join(windows, on="month").group_by("level", "unit", "end_month", *STRATA)
+              .agg(pl.col("numerator").sum(), pl.col("denominator").sum()))
+    return summed.with_columns(
+        pl.lit("rolling_12_months").alias("period_type"),
+        ("12 months to " + pl.col("end_month").dt.strftime("%Y-%m")).alias("period"),
+        pl.col("end_month").dt.offset_by("-11mo").alias("period_start"),
+        pl.col("end_month").dt.month_end().alias("period_end")).drop("end_month")
+
+
+def _crude(m: Measure, totals: pl.DataFrame) -> pl.DataFrame:
+    mult = m.data.get("multiplier", 1)
+    num, den = totals["numerator"].to_numpy(), totals["denominator"].to_numpy()
+    if m.kind in ("person_proportion", "event_proportion"):
+        value, lo, hi = wilson_arrays(num, den)
+        _, lo9, hi9 = wilson_arrays(num, den, 0.998)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            safe = np.where(den > 0, den, np.nan)
+            value = num / safe
+            lo, hi = (x / safe for x in count_limits_arrays(num))
+            lo9, hi9 = (x / safe for x in count_limits_arrays(num, 0.998))
+    return totals.with_columns(*(pl.Series(name, np.asarray(x, dtype=float) * mult) for name, x in
+                                 (("value", value), ("lower95", lo), ("upper95", hi), ("lower998", lo9),
+                                  ("upper998", hi9))))
+
+
+def _direct(m: Measure, strata: pl.DataFrame, totals: pl.DataFrame) -> pl.DataFrame:
+    weights = pl.DataFrame({"esp_band": list(ESP2013), "standard": [float(w) for w in ESP2013.values()]})
+    data = strata.filter(pl.col("denominator") > 0).join(weights, on="esp_band")
+    per = m.data.get("multiplier", 100_000)
+    d95 = dsr(data, count="numerator", population="denominator", by=KEYS, standard="standard", per=per)
+    d998 = dsr(data, count="numerator", population="denominator", by=KEYS, standard="standard", per=per,
+               confidence=0.998)
+    values = d95.select(*KEYS, "value", pl.col("lower").alias("lower95"), pl.col("upper").alias("upper95")).join(
+        d998.select(*KEYS, pl.col("lower").alias("lower998"), pl.col("upper").alias("upper998")), on=KEYS,
+        nulls_equal=True)
+    return totals.join(values, on=KEYS, how="left", nulls_equal=True)
+
+
+def _indirect(m: Measure, strata: pl.DataFrame, totals: pl.DataFrame) -> pl.DataFrame:
+    period = ["period_type", "period", "period_start", "period_end"]
+    ics = (strata.filter(pl.col("level") == "ics").group_by(*period, *STRATA)
+           .agg(pl.col("numerator").sum(), pl.col("denominator").sum())
+           .select(*period, *STRATA, pl.when(pl.col("denominator") > 0)
+                   .then(pl.col("numerator") / pl.col("denominator")).otherwise(0.0).alias("ics_rate")))
+    # events in a stratum with no mid-year population (people who died or joined) have no rate
+    expected = (strata.join(ics, on=[*period, *STRATA], how="left")
+                .group_by(KEYS).agg((pl.col("denominator") * pl.col("ics_rate").fill_null(0.0)).sum()
+                                    .alias("expected")))
+    joined = totals.join(expected, on=KEYS, how="left", nulls_equal=True)
+    mult = m.data.get("multiplier", 100)
+    obs, exp_ = joined["numerator"].to_numpy(), joined["expected"].fill_null(0).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        safe = np.where(exp_ > 0, exp_, np.nan)
+        cols = {"value": obs / safe}
+        cols["lower95"], cols["upper95"] = (x / safe for x in count_limits_arrays(obs))
+        cols["lower998"], cols["upper998"] = (x / safe for x in count_limits_arrays(obs, 0.998))
+    return joined.with_columns(pl.col("expected").alias("denominator"),
+                               *(pl.Series(k, v * mult) for k, v in cols.items())).drop("expected")
+
+
+def _values(m: Measure, strata: pl.DataFrame) -> pl.DataFrame:
+    totals = strata.group_by(KEYS).agg(pl.col("numerator").sum(), pl.col("denominator").sum())
+    if m.standardisation == "dsr_esp2013":
+        crude = _crude(m, totals.filter(pl.col("level") == "age_band"))
+        direct = _direct(m, strata.filter(pl.col("level") != "age_band"), totals.filter(pl.col("level") != "age_band"))
+        return pl.concat([direct, crude.select(direct.columns)])
+    if m.standardisation == "isr_ics":
+        return _indirect(m, strata, totals)
+    return _crude(m, totals)
+
+
+def measure_values(m: Measure, strata: pl.DataFrame) -> pl.DataFrame:
+    """Every period the indicator declares (always its financial years) at every level, with
+    values and 95% and 99.8% limits. `strata` has level, unit, fy_start, month, esp_band, sex,
+    numerator, denominator."""
+    parts = [_financial_years(strata)]
+    if m.period in ("monthly", "rolling_12_months") and m.kind != "person_proportion":
+        months = _months(m, strata)
+        parts.append(_monthly_periods(months) if m.period == "monthly"
+                     else _rolling_periods(months, strata["fy_start"].unique().to_list()))
+    columns = [*KEYS, *STRATA, "numerator", "denominator"]
+    stacked = pl.concat([p.select(columns) for p in parts if len(p)], how="vertical_relaxed")
+    out = _values(m, stacked).with_columns(pl.lit(m.id).alias("measure_id"))
+    return out.select("measure_id", *KEYS, "numerator", "denominator", "value", "lower95", "upper95", "lower998",
+                      "upper998").sort(KEYS)
