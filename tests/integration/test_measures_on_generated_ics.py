@@ -1,0 +1,207 @@
+"""Indicators on a generated ICS: recomputed independently with plain pandas from the raw files,
+the injected place variation found and flagged, and the care model's step change seen by SPC."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from openphm.identity.linkage import link_records
+from openphm.ingest.loader import extract_files, ingest_file, load_reference, open_store
+from openphm.measures.engine import run_measures
+from openphm.record.build import build_record
+from openphm.variation import funnel, xmr
+
+
+@pytest.fixture(scope="module")
+def engine(care_model_ics, tmp_path_factory):
+    """The 40,000-person care-model ICS ingested, linked, built, and every indicator computed."""
+    store, con = open_store(tmp_path_factory.mktemp("measures") / "openphm.duckdb")
+    load_reference(con, care_model_ics / "reference")
+    for f in extract_files(care_model_ics):
+        ingest_file(con, f)
+    link_records(con, store, 0.9)
+    build_record(con)
+    run_measures(con)
+    results = con.execute("SELECT * FROM measures.measure_result").df()
+    return {"con": con, "results": results, "ics": care_model_ics}
+
+
+# ---- an independent recomputation in plain pandas --------------------------------------------------
+
+def _linked(con, ics: Path, source: str) -> pd.DataFrame:
+    """A source's raw extract files read with pandas, each row given the person the linkage chose
+    (linkage itself is scored against the truth in test_record_pipeline)."""
+    links = con.execute("""SELECT m.path, l.row_number, CAST(l.person_id AS VARCHAR) AS person_id
+                           FROM link.record_person l JOIN ingest.manifest m USING (file_id)
+                           WHERE l.source = ? AND m.status = 'active'""", [source]).df()
+    frames = []
+    for path in sorted((ics / "extracts" / source).glob("*.parquet")):
+        raw = pd.read_parquet(path)
+        raw["row_number"] = np.arange(1, len(raw) + 1)
+        raw["path"] = str(path)
+        frames.append(raw)
+    return pd.concat(frames).merge(links, on=["path", "row_number"], how="inner")
+
+
+def _population(regs: pd.DataFrame, deaths: pd.DataFrame, start: dt.date) -> pd.DataFrame:
+    """Everyone registered in the year and alive at its start: practice, place and mid-year membership."""
+    mid, end = pd.Timestamp(start.year, 10, 1), pd.Timestamp(start.year + 1, 4, 1)
+    r = regs[(regs["registration_start"] < end)
+             & (regs["registration_end"].isna() | (regs["registration_end"] > pd.Timestamp(start)))].copy()
+    r["covers_mid"] = (r["registration_start"] <= mid) & (r["registration_end"].isna() | (r["registration_end"] > mid))
+    r = r.sort_values(["person_id", "covers_mid", "registration_start"])
+    people = r.groupby("person_id").agg(practice=("practice_code", "last"), place=("place_code", "last"),
+                                        registered_mid=("covers_mid", "any")).reset_index()
+    people = people.merge(deaths, on="person_id", how="left")
+    people = people[people["date_of_death"].isna() | (people["date_of_death"] >= pd.Timestamp(start))]
+    people["in_population"] = people["registered_mid"] & (people["date_of_death"].isna()
+                                                          | (people["date_of_death"] > mid))
+    return people
+
+
+@pytest.fixture(scope="module")
+def raw(engine):
+    con, ics = engine["con"], engine["ics"]
+    organisations = pd.read_csv(ics / "reference" / "organisations.csv", dtype=str)
+    regs = _linked(con, ics, "gp_registrations").merge(
+        organisations[["practice_code", "place_code"]].drop_duplicates(), on="practice_code", how="left")
+    for col in ("registration_start", "registration_end"):
+        regs[col] = pd.to_datetime(regs[col])
+    deaths = _linked(con, ics, "deaths")
+    deaths = deaths.assign(date_of_death=pd.to_datetime(deaths["date_of_death"])).groupby(
+        "person_id", as_index=False)["date_of_death"].min()
+    return {"regs": regs, "deaths": deaths, "ecds": _linked(con, ics, "ecds"), "apc": _linked(con, ics, "apc"),
+            "op": _linked(con, ics, "op")}
+
+
+def _engine_rows(results: pd.DataFrame, measure: str, level: str, period_type: str = "financial_year"):
+    rows = results[(results["measure_id"] == measure) & (results["level"] == level)
+                   & (results["period_type"] == period_type)]
+    return {(r.period, r.unit): (r.numerator, r.denominator) for r in rows.itertuples()}
+
+
+def _fy_starts(results: pd.DataFrame) -> list[dt.date]:
+    labels = sorted(results.loc[results["period_type"] == "financial_year", "period"].unique())
+    return [dt.date(int(label[:4]), 4, 1) for label in labels]
+
+
+def _in_year(dates: pd.Series, start: dt.date) -> pd.Series:
+    d = pd.to_datetime(dates)
+    return (d >= pd.Timestamp(start)) & (d < pd.Timestamp(start.year + 1, 4, 1))
+
+
+def test_ae_attendances_by_practice_match_a_pandas_recomputation(engine, raw):
+    expected = {}
+    for start in _fy_starts(engine["results"]):
+        people = _population(raw["regs"], raw["deaths"], start)
+        label = f"{start.year}-{(start.year + 1) % 100:02d}"
+        ae = raw["ecds"][_in_year(raw["ecds"]["arrival_date"], start)].merge(people, on="person_id")
+        num = ae.groupby("practice").size()
+        den = people[people["in_population"]].groupby("practice").size()
+        for practice in den.index.union(num.index):
+            expected[(label, practice)] = (float(num.get(practice, 0)), float(den.get(practice, 0)))
+    assert _engine_rows(engine["results"], "ae_attendances", "practice") == expected
+    assert len(expected) >= 20
+
+
+def test_first_outpatient_attendances_monthly_for_the_ics_match(engine, raw):
+    start = _fy_starts(engine["results"])[2]
+    people = _population(raw["regs"], raw["deaths"], start)
+    op = raw["op"][_in_year(raw["op"]["appointment_date"], start) & (raw["op"]["first_attendance"] == "1")
+                   & raw["op"]["attendance_status"].isin(["5", "6"])].merge(people, on="person_id")
+    months = pd.to_datetime(op["appointment_date"]).dt.strftime("%Y-%m").value_counts()
+    got = _engine_rows(engine["results"], "first_outpatient_attendances", "ics", "month")
+    population = int(people["in_population"].sum())
+    for month, count in months.items():
+        days = pd.Period(month).days_in_month
+        assert got[(month, "ICS")] == (pytest.approx(float(count)), pytest.approx(population * days / 365.25))
+    assert len(months) == 12
+
+
+def test_delayed_discharge_by_place_matches_a_pandas_recomputation(engine, raw):
+    expected = {}
+    apc = raw["apc"].copy()
+    for col in ("admission_date", "discharge_date", "discharge_ready_date"):
+        apc[col] = pd.to_datetime(apc[col])
+    apc["los"] = (apc["discharge_date"] - apc["admission_date"]).dt.days
+    apc["delayed"] = (apc["discharge_date"] - apc["discharge_ready_date"].fillna(apc["discharge_date"])).dt.days
+    apc["delayed"] = apc["delayed"].clip(lower=0)
+    for start in _fy_starts(engine["results"]):
+        people = _population(raw["regs"], raw["deaths"], start)
+        label = f"{start.year}-{(start.year + 1) % 100:02d}"
+        spells = apc[_in_year(apc["discharge_date"], start)].merge(people, on="person_id")
+        sums = spells.groupby("place")[["delayed", "los"]].sum()
+        for place, row in sums.iterrows():
+            expected[(label, place)] = (float(row["delayed"]), float(row["los"]))
+    assert _engine_rows(engine["results"], "delayed_discharge_bed_days", "place") == expected
+
+
+# ---- the injected variation, found ------------------------------------------------------------------
+
+def _places(engine, measure: str, period: str) -> pd.DataFrame:
+    r = engine["results"]
+    rows = r[(r["measure_id"] == measure) & (r["level"] == "place") & (r["period"] == period)]
+    truth = pd.read_csv(engine["ics"] / "truth" / "places.csv")
+    return rows.merge(truth, left_on="unit", right_on="place_code").reset_index(drop=True)
+
+
+def test_delayed_discharge_variation_between_places_is_found_and_flagged(engine):
+    places = _places(engine, "delayed_discharge_bed_days", "2023-24")
+    assert len(places) >= 3
+    # the engine orders places as the generator's targets do, and the spread is about the injected 9x
+    assert list(places.sort_values("value")["unit"]) == list(places.sort_values("delayed_bed_day_share_target")["unit"])
+    ratio = places["value"].max() / places["value"].min()
+    injected = places["delayed_bed_day_share_target"].max() / places["delayed_bed_day_share_target"].min()
+    assert injected == pytest.approx(9.0)
+    assert 5.0 < ratio < 15.0
+    flags = funnel(places["numerator"], places["denominator"], kind="rate")["flag"]
+    assert flags[places["value"].idxmax()] == "high_998"
+    assert flags[places["value"].idxmin()] == "low_998"
+
+
+def test_smi_care_coordination_variation_between_places_is_found_and_flagged(engine):
+    places = _places(engine, "smi_care_coordinator", "2023-24")
+    assert list(places.sort_values("value")["unit"]) == list(
+        places.sort_values("smi_care_coordinator_coverage")["unit"])
+    ratio = places["value"].max() / places["value"].min()
+    assert 2.0 < ratio < 6.0  # injected about 3x; small numbers of people with SMI per place
+    flags = funnel(places["numerator"], places["denominator"], kind="proportion")["flag"]
+    assert flags[places["value"].idxmax()] in ("high_95", "high_998")
+    assert flags[places["value"].idxmin()] == "low_998"
+
+
+# ---- the care model's step change, seen by SPC ------------------------------------------------------
+
+def _monthly_rate(engine, practices: list[str]) -> pd.DataFrame:
+    r = engine["results"]
+    rows = r[(r["measure_id"] == "emergency_admissions_75plus") & (r["level"] == "practice")
+             & (r["period_type"] == "month") & r["unit"].isin(practices)]
+    monthly = rows.groupby("period_start")[["numerator", "denominator"]].sum().sort_index()
+    monthly["rate"] = monthly["numerator"] / monthly["denominator"] * 1000
+    return monthly
+
+
+def test_spc_on_the_care_model_practices_shows_the_step_change(engine):
+    model = json.loads((engine["ics"] / "truth" / "care_model.json").read_text())
+    start = pd.Timestamp(model["start_date"])
+    joined = _monthly_rate(engine, model["practices"])
+    assert len(joined) == 60
+    after = np.asarray(joined.index >= start)
+    chart = xmr(joined["rate"].to_numpy())
+    low = chart["special_cause"].to_numpy() & (chart["value"] < chart["mean"]).to_numpy()
+    assert low[after].sum() >= 7  # at least a shift of 7 months below the mean after the start
+    assert not low[~after].any()  # and no low special cause before it
+    rebased = xmr(joined["rate"].to_numpy(), rebase_at=int(np.argmax(after)))
+    before_mean, after_mean = rebased["mean"].iloc[0], rebased["mean"].iloc[-1]
+    assert after_mean < 0.9 * before_mean
+    # the practices that did not join show no such step
+    others = engine["results"].query("measure_id == 'emergency_admissions_75plus' and level == 'practice'")["unit"]
+    rest = _monthly_rate(engine, sorted(set(others) - set(model["practices"])))
+    rest_after = rest.loc[rest.index >= start, "rate"].mean() / rest.loc[rest.index < start, "rate"].mean()
+    assert after_mean / before_mean < rest_after - 0.08
