@@ -205,3 +205,23 @@ def test_spc_on_the_care_model_practices_shows_the_step_change(engine):
     rest = _monthly_rate(engine, sorted(set(others) - set(model["practices"])))
     rest_after = rest.loc[rest.index >= start, "rate"].mean() / rest.loc[rest.index < start, "rate"].mean()
     assert after_mean / before_mean < rest_after - 0.08
+
+
+# ---- inequality and opportunity ------------------------------------------------------------------
+
+def test_inequality_and_opportunity_tables(engine):
+    con = engine["con"]
+    inequality = con.execute("SELECT * FROM measures.inequality WHERE measure_id = 'emergency_admissions_dsr'").df()
+    assert len(inequality) == 5
+    # the generator makes emergency admissions likelier with deprivation: a positive slope, Core20 higher
+    assert (inequality["sii_lower95"] > 0).all() and (inequality["core20_ratio"] > 1.2).all()
+    sar = con.execute("SELECT * FROM measures.opportunity WHERE measure_id = 'emergency_admissions_sar'").df()
+    assert len(sar) > 0 and (sar["opportunity"] > 0).all() and (sar["value"] > sar["best_quartile_value"]).all()
+    stay = con.execute("""SELECT avg(length_of_stay) FROM planning.inpatient_spell
+                          WHERE admission_type = 'emergency' AND admission_date >= DATE '2023-04-01'
+                          AND admission_date < DATE '2024-04-01'""").fetchone()[0]
+    year = sar[sar["period"] == "2023-24"]
+    assert year["bed_days"].to_numpy() == pytest.approx(year["opportunity"].to_numpy() * stay)
+    # a practice's opportunity is its observed minus its expected at the best quartile's ratio
+    row = year.iloc[0]
+    assert row["opportunity"] == pytest.approx(row["numerator"] - row["denominator"] * row["best_quartile_value"] / 100)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from openphm.variation import funnel, xmr
+from openphm.variation import assurance_icon, funnel, variation_icon, xmr
 
 
 def test_xmr_limits_by_hand():
@@ -121,3 +121,21 @@ def test_opportunity_to_the_best_quartile():
     assert "best quartile" in out.attrs["method"]
     up = opportunity([10, 20, 30, 40, 50], [1000] * 5, polarity="higher_is_better")
     assert up["opportunity"].tolist() == pytest.approx([30, 20, 10, 0, 0])
+
+
+def test_variation_and_assurance_icons():
+    # ten points at 10 +/- 1 then a drop to 2: the last point is outside the lower limit
+    values = [10, 11, 9, 10, 11, 9, 10, 11, 9, 10, 2]
+    chart = xmr(values)
+    assert chart["rule"].iloc[-1] == "outside"
+    assert variation_icon(chart, "lower_is_better") == "special cause improvement (low)"
+    assert variation_icon(chart, "higher_is_better") == "special cause concern (low)"
+    assert variation_icon(chart) == "special cause (low)"
+    steady = xmr(values[:10])
+    assert variation_icon(steady, "lower_is_better") == "common cause"
+    # limits of the steady series: mean 10, moving ranges 1,2,1,1,2,1,1,2,1 (mean 12/9), so 6.45 to 13.55
+    assert steady["lower"].iloc[0] == pytest.approx(10 - 2.66 * 12 / 9)
+    assert assurance_icon(steady, 20, "lower_is_better") == "consistently pass"
+    assert assurance_icon(steady, 20, "higher_is_better") == "consistently fail"
+    assert assurance_icon(steady, 12, "higher_is_better") == "hit and miss"
+    assert assurance_icon(steady, 4, "higher_is_better") == "consistently pass"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,15 +19,19 @@ import duckdb
 from sqlglot import exp
 
 
-def duckdb_config(share: float = 0.35) -> dict[str, str]:
+def duckdb_config(share: float = 0.35, in_memory: bool = False) -> dict[str, str]:
     """DuckDB settings: a memory limit (OPENPHM_MEMORY_LIMIT, default a share of this machine's
     memory) beyond which DuckDB spills to disk instead of growing, so that a build keeps to its
-    budget on a shared machine."""
+    budget on a shared machine. An in-memory database spills to the system's temporary folder
+    (DuckDB's default would be `.tmp` in the working directory)."""
     limit = os.environ.get("OPENPHM_MEMORY_LIMIT")
     if not limit:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         limit = f"{max(1, int(total * share / 1024**3))}GB"
-    return {"memory_limit": limit, "preserve_insertion_order": "true"}
+    config = {"memory_limit": limit, "preserve_insertion_order": "true"}
+    if in_memory:
+        config["temp_directory"] = str(Path(tempfile.gettempdir()) / f"openphm-duckdb-{os.getpid()}")
+    return config
 
 
 def ident(name: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from openphm.engine.duckdb_store import lit
+from openphm.engine.duckdb_store import duckdb_config, lit
 
 NAME_ALIASES = {
     "given_name": ("given_name", "first_name", "forename", "firstname"),
@@ -35,7 +35,7 @@ class LinkFilesError(Exception):
 def _read(path: Path, columns: list[str] | None) -> pl.DataFrame:
     if not path.is_file():
         raise LinkFilesError(f"{path} is not a file")
-    con = duckdb.connect()
+    con = duckdb.connect(config=duckdb_config(0.25, in_memory=True))
     fn = "read_parquet" if path.suffix.lower() == ".parquet" else "read_csv"
     opts = "" if fn == "read_parquet" else ", all_varchar = true, header = true"
     try:
@@ -112,7 +112,7 @@ def link_files(left: Path, right: Path, out: Path, columns: list[str] | None = N
         blocks.append(block_on("nhs_number"))
     settings = SettingsCreator(link_type="link_only", unique_id_column_name="row_id", comparisons=comparisons,
                                blocking_rules_to_generate_predictions=blocks or [block_on(shared[0])])
-    mem = duckdb.connect()
+    mem = duckdb.connect(config=duckdb_config(0.25, in_memory=True))
     db_api = DuckDBAPI(mem)
     linker = Linker([db_api.register(a, table_name="left_file"), db_api.register(b, table_name="right_file")],
                     settings, log_level=logging.WARNING)

@@ -151,7 +151,7 @@ def train_and_predict(con: duckdb.DuckDBPyConnection, threshold: float, model_pa
         FROM (SELECT * FROM active_records WHERE nhs_number_valid AND date_of_birth IS NOT NULL
               AND source <> 'gp_registrations' USING SAMPLE reservoir({int(training_sample)} ROWS) REPEATABLE (7)) r
         SEMI JOIN spine USING (nhs_number)""").pl()
-    mem = duckdb.connect(config=duckdb_config(0.25))
+    mem = duckdb.connect(config=duckdb_config(0.25, in_memory=True))
     db_api = DuckDBAPI(mem)
     settings = _settings(1.0 / max(n_people, 1))
     if labelled.height > 100:
@@ -167,7 +167,7 @@ def train_and_predict(con: duckdb.DuckDBPyConnection, threshold: float, model_pa
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model_path.write_text(json.dumps(model, indent=1, default=str), encoding="utf-8")
     mem.close()
-    mem2 = duckdb.connect(config=duckdb_config(0.25))
+    mem2 = duckdb.connect(config=duckdb_config(0.25, in_memory=True))
     db_api2 = DuckDBAPI(mem2)
     linker = Linker([db_api2.register(left.with_columns(pl.lit(None, pl.Utf8).alias("label")), table_name="cand"),
                      db_api2.register(right, table_name="spine_rows")], model, log_level=logging.WARNING)

@@ -26,6 +26,7 @@ from sqlglot import exp
 from openphm.measures.definitions import Measure, check_filter, load_measures
 from openphm.measures.periods import measure_values
 from openphm.measures.population import LEVEL_COLUMN, build_period_population, drop_period_population
+from openphm.measures.summaries import write_summaries
 
 log = logging.getLogger("openphm.measures")
 
@@ -162,5 +163,6 @@ def run_measures(con: duckdb.DuckDBPyConnection, only: list[str] | None = None,
         con.execute("CREATE OR REPLACE TABLE measures.measure_result AS SELECT * FROM measure_frame")
     con.execute("COMMIT")
     con.unregister("measure_frame")
+    write_summaries(con, con.execute("SELECT * FROM measures.measure_result").df(), measures)
     log.info("computed %d indicators", len(chosen))
     return result

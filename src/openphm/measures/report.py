@@ -1,16 +1,81 @@
-"""An HTML report of every indicator for the latest year: a funnel plot across practices, a league
-table of places with intervals, and the ICS figure. Self-contained: no scripts or fonts fetched."""
+"""An HTML report of every indicator: for the latest financial year a funnel plot across practices,
+a league table of places, inequality by deprivation and the opportunity at the best quartile; for
+indicators with months, an SPC chart of the ICS's monthly series with its Making Data Count
+icons. Self-contained: no scripts or fonts fetched."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
-from openphm.measures.definitions import load_measures
-from openphm.reports.charts import funnel_svg, league_svg
-from openphm.reports.html import page, table
-from openphm.variation import funnel
+from openphm.measures.definitions import Measure, load_measures
+from openphm.reports.charts import funnel_svg, league_svg, spc_svg
+from openphm.reports.html import page, paired_bars, table
+from openphm.variation import funnel, variation_icon, xmr
+
+FUNNEL_KIND = {"person_proportion": "proportion", "event_proportion": "proportion"}
+
+
+def _funnel_section(m: Measure, practices: pd.DataFrame, period: str) -> str:
+    kind = "ratio" if m.standardisation == "isr_ics" else FUNNEL_KIND.get(m.kind, "rate")
+    practices = practices[practices["denominator"] > 0]
+    if len(practices) < 3 or m.standardisation == "dsr_esp2013":
+        return ""
+    num = practices["numerator"].clip(upper=practices["denominator"]) if kind == "proportion" \
+        else practices["numerator"]
+    f = funnel(num, practices["denominator"], kind=kind, overdispersion=True)
+    f["denominator"] = practices["denominator"].to_numpy()
+    mult = m.data.get("multiplier", 1)
+    for col in ("value", "lower95", "upper95", "lower998", "upper998"):
+        f[col] = f[col] * mult
+    target = float(num.sum() / practices["denominator"].sum()) * mult
+    flagged = f["flag"].isin(["high_998", "low_998"]).sum()
+    return (funnel_svg(f, practices["unit"].tolist(), target, f"Practices, {period} (random-effects funnel)", m.unit)
+            + f"<p class='note'>{flagged} of {len(f)} practices outside the 99.8% limits after allowing for "
+              "overdispersion (Spiegelhalter 2005).</p>")
+
+
+def _spc_section(m: Measure, results: pd.DataFrame) -> str:
+    months = results[(results["measure_id"] == m.id) & (results["level"] == "ics")
+                     & (results["period_type"] == "month")].sort_values("period_start")
+    months = months[months["value"].notna()]
+    if len(months) < 12:
+        return ""
+    chart = xmr(months["value"].to_numpy())
+    icon = variation_icon(chart, m.polarity)
+    return (spc_svg(chart, months["period"].tolist(), f"ICS by month (XmR chart): {icon}", m.unit)
+            + "<p class='note'>Monthly rates are annualised (person-years in the month). Orange points are "
+              "special causes: outside the limits, a shift of 7, a trend of 7, or 2 of 3 beyond 2 sigma.</p>")
+
+
+def _inequality_section(m: Measure, rows: pd.DataFrame, inequality: pd.DataFrame) -> str:
+    q = rows[rows["level"] == "imd_quintile"].sort_values("unit")
+    ineq = inequality[inequality["measure_id"] == m.id]
+    if len(q) < 5 or ineq.empty:
+        return ""
+    r = ineq.iloc[0]
+    labels = [f"Q{u}{' (most deprived)' if u == '1' else ' (least)' if u == '5' else ''}" for u in q["unit"]]
+    return (paired_bars(f"By IMD quintile ({m.unit})", labels, {"value": q["value"].fillna(0).tolist()})
+            + f"<p>Slope index of inequality {r['sii']:,.2f} (95% CI {r['sii_lower95']:,.2f} to "
+              f"{r['sii_upper95']:,.2f}); gap between the most and least deprived quintile "
+              f"{r['gap_most_minus_least_deprived']:,.2f}; Core20 {r['core20']:,.2f} against {r['rest']:,.2f} "
+              f"for the rest (ratio {r['core20_ratio']:,.2f}).</p>")
+
+
+def _opportunity_section(m: Measure, opportunity: pd.DataFrame) -> str:
+    opp = opportunity[opportunity["measure_id"] == m.id].sort_values("opportunity", ascending=False)
+    if opp.empty:
+        return ""
+    total = opp["opportunity"].sum()
+    beds = opp["bed_days"].sum() if opp["bed_days"].notna().any() else None
+    head = (f"<p><strong>Opportunity:</strong> {total:,.0f} {m.data['counts']} a year"
+            + (f" ({beds:,.0f} bed days)" if beds is not None and m.data["counts"] != "bed days" else "")
+            + f" if every practice worse than the best quartile matched it. Method: {opp['method'].iloc[0]}.</p>")
+    rows = [[r.unit, float(r.value), float(r.best_quartile_value), float(r.opportunity)] for r in opp.head(10)
+            .itertuples()]
+    return head + table(["practice", "value", "best quartile", m.data["counts"]], rows)
 
 
 def write_measures_report(con: duckdb.DuckDBPyConnection, out_dir: Path) -> Path:
@@ -18,10 +83,14 @@ def write_measures_report(con: duckdb.DuckDBPyConnection, out_dir: Path) -> Path
     results = con.execute("SELECT * FROM measures.measure_result").df()
     if results.empty:
         raise ValueError("measures.measure_result is empty: run `openphm measures run` first")
-    period = sorted(results["period"].unique())[-1]
-    latest = results[results["period"] == period]
-    sections = []
-    summary_rows = []
+    inequality = con.execute("SELECT * FROM measures.inequality").df()
+    opportunity = con.execute("SELECT * FROM measures.opportunity").df()
+    years = results[results["period_type"] == "financial_year"]
+    period = sorted(years["period"].unique())[-1]
+    latest = years[years["period"] == period]
+    inequality = inequality[inequality["period"] == period] if len(inequality) else inequality
+    opportunity = opportunity[opportunity["period"] == period] if len(opportunity) else opportunity
+    sections, summary_rows = [], []
     for mid, m in load_measures().items():
         rows = latest[latest["measure_id"] == mid]
         if rows.empty:
@@ -31,24 +100,15 @@ def write_measures_report(con: duckdb.DuckDBPyConnection, out_dir: Path) -> Path
             r = ics.iloc[0]
             summary_rows.append([m.title, float(r["value"]), f"{r['lower95']:,.2f} to {r['upper95']:,.2f}", m.unit,
                                  int(r["denominator"])])
-        parts = [f"<h2 id='{mid}'>{m.title}</h2><p>{m.why_it_matters}</p>"]
-        practices = rows[rows["level"] == "practice"]
-        kind = {"person_proportion": "proportion", "event_proportion": "proportion"}.get(m.kind, "rate")
-        if len(practices) >= 3 and m.standardisation != "dsr_esp2013" and (practices["denominator"] > 0).all():
-            num = practices["numerator"].clip(upper=practices["denominator"]) if kind == "proportion" \
-                else practices["numerator"]
-            f = funnel(num, practices["denominator"], kind=kind, overdispersion=True)
-            f["denominator"] = practices["denominator"].to_numpy()
-            mult = m.data.get("multiplier", 1)
-            for col in ("value", "lower95", "upper95", "lower998", "upper998"):
-                f[col] = f[col] * mult
-            target = float(num.sum() / practices["denominator"].sum()) * mult
-            parts.append(funnel_svg(f, practices["unit"].tolist(), target,
-                                    f"Practices, {period} (random-effects funnel)", m.unit))
-        places = rows[rows["level"] == "place"]
+        parts = [f"<h2 id='{mid}'>{m.title}</h2><p>{m.why_it_matters}</p>",
+                 _funnel_section(m, rows[rows["level"] == "practice"], period),
+                 _spc_section(m, results)]
+        places = rows[(rows["level"] == "place") & rows["value"].notna()]
         if len(places) >= 2:
             parts.append(league_svg(places.reset_index(drop=True), places["unit"].tolist(),
                                     f"Places, {period}, with 95% intervals", m.unit))
+        parts.append(_inequality_section(m, rows, inequality))
+        parts.append(_opportunity_section(m, opportunity))
         sections.append("".join(parts))
     body = (f"<p>Indicators for {period}, computed from the linked person record (people who opted out of "
             "secondary use excluded). Every figure carries its interval and denominator.</p>"

@@ -93,3 +93,29 @@ def xmr(values: Iterable[float], screen_outliers: bool = True,
                                                                            np.where(shift, "shift", ""))))
     return pd.DataFrame({"value": x, "mean": mean, "lower": lower, "upper": upper, "rule": rule,
                          "special_cause": rule != ""})
+
+
+def variation_icon(chart: pd.DataFrame, polarity: str = "no_judgement") -> str:
+    """The Making Data Count variation icon for an XmR chart, from its latest point: "common cause",
+    or "special cause" with "improvement" or "concern" (or "neither" without a polarity) and
+    "high" or "low"."""
+    last = chart.iloc[-1]
+    if not last["special_cause"]:
+        return "common cause"
+    side = "high" if last["value"] > last["mean"] else "low"
+    if polarity == "no_judgement":
+        return f"special cause ({side})"
+    good = (side == "high") == (polarity == "higher_is_better")
+    return f"special cause {'improvement' if good else 'concern'} ({side})"
+
+
+def assurance_icon(chart: pd.DataFrame, target: float, polarity: str) -> str:
+    """The Making Data Count assurance icon: whether the current process limits (the latest phase)
+    mean the target will "consistently pass", "consistently fail", or be "hit and miss"."""
+    if polarity not in ("higher_is_better", "lower_is_better"):
+        raise ValueError("assurance needs a polarity: higher_is_better or lower_is_better")
+    last = chart.iloc[-1]
+    lower, upper = float(last["lower"]), float(last["upper"])
+    if polarity == "higher_is_better":
+        return "consistently pass" if lower > target else "consistently fail" if upper < target else "hit and miss"
+    return "consistently pass" if upper < target else "consistently fail" if lower > target else "hit and miss"

@@ -1,0 +1,98 @@
+"""Inequality and opportunity from computed indicators, for each financial year.
+
+Inequality (`measures.inequality`): for every indicator computed by IMD quintile, the slope index
+of inequality across the five quintiles (weighted by each quintile's denominator), the gap
+between the most and least deprived quintile, and Core20 (IMD 2019 deciles 1-2) against the rest.
+
+Opportunity (`measures.opportunity`): for every indicator where lower is better and the numerator
+counts events, each practice's events above the best quartile of practices (openphm.variation.
+opportunity), and the total. Standardised admission ratios are used rather than DSRs, so the
+opportunity allows for age and sex: a practice's expected admissions at the best quartile are
+its expected count times the best quartile's ratio. Emergency admissions avoided are turned into
+bed days at the ICS's mean emergency length of stay in the year. Costs in pounds are not given:
+the record carries no costs yet.
+"""
+
+from __future__ import annotations
+
+import math
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from openphm.measures.definitions import Measure
+from openphm.variation import opportunity, slope_index_of_inequality
+
+QUINTILES = ["1", "2", "3", "4", "5"]  # 1 = most deprived
+
+
+def inequality_table(results: pd.DataFrame, measures: dict[str, Measure]) -> pd.DataFrame:
+    """One row per indicator and financial year with the SII, the gap and Core20 against the rest."""
+    years = results[results["period_type"] == "financial_year"]
+    rows = []
+    for (mid, period), frame in years.groupby(["measure_id", "period"]):
+        if mid not in measures or "imd_quintile" not in measures[mid].levels:
+            continue
+        q = frame[frame["level"] == "imd_quintile"].set_index("unit").reindex(QUINTILES)
+        usable = q["value"].notna().all() and np.isfinite(q["value"]).all() and (q["denominator"] > 0).all()
+        sii = slope_index_of_inequality(q["value"], q["denominator"]) if usable else \
+            {"sii": math.nan, "lower": math.nan, "upper": math.nan, "gap": math.nan}
+        core = frame[frame["level"] == "core20"].set_index("unit")["value"]
+        core20, rest = core.get("Core20", math.nan), core.get("Rest", math.nan)
+        rows.append({"measure_id": mid, "period": period, "sii": sii["sii"], "sii_lower95": sii["lower"],
+                     "sii_upper95": sii["upper"], "gap_most_minus_least_deprived": sii["gap"],
+                     "most_deprived_quintile": q["value"].iloc[0], "least_deprived_quintile": q["value"].iloc[-1],
+                     "core20": core20, "rest": rest, "core20_ratio": core20 / rest if rest else math.nan})
+    return pd.DataFrame(rows)
+
+
+def _emergency_mean_stay(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    rows = con.execute("""
+        SELECT CAST(year(admission_date - INTERVAL 3 MONTH) AS INTEGER) AS y, avg(length_of_stay)
+        FROM planning.inpatient_spell WHERE admission_type = 'emergency' GROUP BY y""").fetchall()
+    return {f"{y}-{(y + 1) % 100:02d}": float(v) for y, v in rows}
+
+
+def opportunity_table(con: duckdb.DuckDBPyConnection, results: pd.DataFrame,
+                      measures: dict[str, Measure]) -> pd.DataFrame:
+    """One row per indicator, financial year and practice worse than the best quartile of practices."""
+    stay = _emergency_mean_stay(con)
+    years = results[(results["period_type"] == "financial_year") & (results["level"] == "practice")]
+    frames = []
+    for (mid, period), frame in years.groupby(["measure_id", "period"]):
+        m = measures.get(mid)
+        if m is None or m.polarity != "lower_is_better" or "counts" not in m.data:
+            continue
+        if m.standardisation == "dsr_esp2013" or m.kind == "person_proportion":
+            continue  # the standardised ratio gives the age- and sex-adjusted opportunity
+        frame = frame[frame["denominator"] > 0]
+        if len(frame) < 4:
+            continue
+        gap = opportunity(frame["numerator"], frame["denominator"], m.polarity, units=frame["unit"])
+        gap = gap[gap["opportunity"] > 0].copy()
+        mult = m.data.get("multiplier", 1)
+        gap["value"] = gap["rate"] * mult
+        gap["best_quartile_value"] = gap["benchmark_rate"] * mult
+        gap.insert(0, "measure_id", mid)
+        gap.insert(1, "period", period)
+        gap["counts"] = m.data["counts"]
+        gap["bed_days"] = gap["opportunity"] * stay.get(period, math.nan) \
+            if m.data["counts"] == "emergency admissions" else (gap["opportunity"] if m.data["counts"] == "bed days"
+                                                                else math.nan)
+        gap["method"] = gap.attrs["method"] + (
+            "; bed days at the ICS's mean emergency length of stay" if m.data["counts"] == "emergency admissions"
+            else "") + "; not costed (no costs in the record yet)"
+        frames.append(gap.drop(columns=["rate", "benchmark_rate"]))
+    columns = ["measure_id", "period", "unit", "numerator", "denominator", "value", "best_quartile_value",
+               "opportunity", "counts", "bed_days", "method"]
+    return pd.concat(frames)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def write_summaries(con: duckdb.DuckDBPyConnection, results: pd.DataFrame, measures: dict[str, Measure]) -> None:
+    """Replace measures.inequality and measures.opportunity from the results given."""
+    for name, frame in (("inequality", inequality_table(results, measures)),
+                        ("opportunity", opportunity_table(con, results, measures))):
+        con.register("summary_frame", frame)
+        con.execute(f"CREATE OR REPLACE TABLE measures.{name} AS SELECT * FROM summary_frame")
+        con.unregister("summary_frame")
