@@ -195,9 +195,11 @@ def demo(
 
 def main() -> None:
     """Entry point for the console script."""
+    import openphm.analyst_cli  # noqa: F401  (registers `variation`)
     import openphm.pipeline_cli  # noqa: F401  (registers the record commands)
+    from openphm import cli  # the registered app, also when this file runs as __main__
 
-    app()
+    cli.app()
 
 
 if __name__ == "__main__":

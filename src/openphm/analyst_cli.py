@@ -1,0 +1,46 @@
+"""`openphm variation`: funnel, SPC and league table for an analyst's own aggregate CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from openphm.cli import app, fail
+
+
+@app.command("variation")
+def variation(
+    file: Annotated[Path, typer.Argument(help="CSV with one row per organisation and period.")],
+    org: Annotated[str, typer.Option(help="Column naming the organisation.")],
+    period: Annotated[str, typer.Option(help="Column naming the period (sorts in time order, e.g. 2019-03-01).")],
+    numerator: Annotated[str, typer.Option(help="Column with the numerator.")],
+    denominator: Annotated[str, typer.Option(help="Column with the denominator.")],
+    out: Annotated[Path, typer.Option(help="Folder for variation.html and the CSV files.")],
+    kind: Annotated[str, typer.Option(help="proportion, rate or ratio.")] = "proportion",
+    per: Annotated[float, typer.Option(help="Multiplier for values: 100 for %, 1000 for per 1,000.")] = 100.0,
+    unit: Annotated[str, typer.Option(help="Label for values on the charts.")] = "%",
+    polarity: Annotated[str, typer.Option(help="higher_is_better, lower_is_better or no_judgement.")] = "no_judgement",
+) -> None:
+    """Funnel plot (latest period), SPC per organisation and league table, as charts and CSV."""
+    from openphm.variation.dataset import Columns, DatasetError, analyse, read_dataset, write_outputs
+
+    if not file.exists():
+        fail(f"{file} does not exist")
+    try:
+        data = read_dataset(file, Columns(org, period, numerator, denominator))
+        if polarity not in ("higher_is_better", "lower_is_better", "no_judgement"):
+            raise DatasetError(f"--polarity must be higher_is_better, lower_is_better or no_judgement "
+                               f"(got {polarity!r})")
+        results = analyse(data, kind, per, polarity=polarity)
+        page = write_outputs(results, out, file, unit, per)
+    except DatasetError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{out}: cannot write ({exc.strerror})")
+    flagged = results["funnel"]["flag"].isin(["high_998", "low_998"]).sum()
+    Console().print(f"{data['org'].nunique()} organisations, {data['period'].nunique()} periods; latest period "
+                    f"{results['funnel']['period'].iloc[0]}: {flagged} outside the 99.8% limits.\n"
+                    f"Open {page.resolve()} (funnel.csv, league.csv, spc.csv beside it)")
