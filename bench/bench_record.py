@@ -9,34 +9,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 
+from stages import run_stage
+
 PEOPLE = int(os.environ.get("OPENPHM_BENCH_PEOPLE", "1000000"))
 TARGET_SECONDS, TARGET_GB = 900, 12.0
-
-
-# Each stage reports its own peak resident memory when it exits.
-STAGE = ("import atexit, resource, sys\n"
-         "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-         "atexit.register(lambda: sys.stderr.write('PEAK_KB %d\\n' % peak()))\n"
-         "from openphm.cli import main\nmain()\n")
-
-
-def _run(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident GB of one openphm command in its own process."""
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", STAGE, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"openphm {' '.join(args)} failed: {proc.stderr[-2000:]}")
-    peak_kb = max(int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("PEAK_KB"))
-    return time.perf_counter() - start, peak_kb / 1024**2
 
 
 def _floor(ics: Path) -> float:
@@ -52,11 +34,11 @@ def run() -> str:
     try:
         ics = Path(os.environ["OPENPHM_BENCH_ICS"]) if os.environ.get("OPENPHM_BENCH_ICS") else work / "ics"
         if not ics.exists():
-            _run(["generate", "--people", str(PEOPLE), "--format", "parquet", "--out", str(ics), "--quiet"])
+            run_stage(["generate", "--people", str(PEOPLE), "--format", "parquet", "--out", str(ics), "--quiet"])
         db = work / "db" / "openphm.duckdb"
-        t_ingest, m_ingest = _run(["ingest", str(ics), "--db", str(db), "--no-link"])
-        t_link, m_link = _run(["link", "--db", str(db)])
-        t_build, m_build = _run(["build", "--db", str(db)])
+        t_ingest, m_ingest = run_stage(["ingest", str(ics), "--db", str(db), "--no-link"])
+        t_link, m_link = run_stage(["link", "--db", str(db)])
+        t_build, m_build = run_stage(["build", "--db", str(db)])
         floor = _floor(ics)
         con = duckdb.connect(str(db), read_only=True)
         rows = con.execute("SELECT sum(rows_read) FROM ingest.manifest").fetchone()[0]

@@ -195,7 +195,7 @@ def demo(
 
 def main() -> None:
     """Entry point for the console script."""
-    import openphm.analyst_cli  # noqa: F401  (registers `variation`)
+    import openphm.analyst_cli
     import openphm.pipeline_cli  # noqa: F401  (registers the record commands)
     from openphm import cli  # the registered app, also when this file runs as __main__
 

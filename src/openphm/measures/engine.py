@@ -72,36 +72,56 @@ def _numerator_sql(m: Measure, start: dt.date, end: dt.date) -> str:
 
 
 def _denominator_sql(m: Measure, start: dt.date, end: dt.date) -> str:
+    """Per person and month: the denominator events (a population denominator is `_population_strata`)."""
     den = m.denominator
-    if "population" in den:
-        return (f"SELECT p.person_id, CAST(NULL AS DATE) AS month, 1.0 AS v FROM period_people p "
-                f"WHERE p.in_population AND {_compile(den.get('where'), 'p')}")
     value = f"sum(t.{den['sum']})" if den.get("sum") else "count(*)"
     return _events_sql(den, value, start, end)
 
 
-def measure_strata(con: duckdb.DuckDBPyConnection, m: Measure, start: dt.date, end: dt.date) -> pl.DataFrame:
+def _aggregate(con: duckdb.DuckDBPyConnection, rows_sql: str, levels: list[str], restrict: str) -> pl.DataFrame:
+    """Sum per-person rows (person_id, month, n, d) by each level's unit, month, age band and sex."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE measure_rows AS
+        SELECT {', '.join(f"CAST({LEVEL_COLUMN[lv]} AS VARCHAR) AS lv_{lv}" for lv in levels)},
+               p.age_band AS esp_band, p.sex_stratum AS sex, r.month, r.n, r.d
+        FROM ({rows_sql}) r JOIN period_people p USING (person_id) WHERE {restrict}""")
+    selects = " UNION ALL ".join(
+        f"SELECT '{lv}' AS level, lv_{lv} AS unit, month, esp_band, sex, sum(n) AS numerator, sum(d) AS denominator "
+        f"FROM measure_rows GROUP BY ALL" for lv in levels)
+    frame = con.execute(selects).pl()
+    con.execute("DROP TABLE measure_rows")
+    return frame.with_columns(pl.col("numerator").cast(pl.Float64), pl.col("denominator").cast(pl.Float64),
+                              pl.col("month").cast(pl.Date))
+
+
+def _population_strata(con: duckdb.DuckDBPyConnection, where: str, cache: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """The mid-year population meeting `where`, by every level (computed once per year and filter)."""
+    if where not in cache:
+        cache[where] = _aggregate(con, "SELECT person_id, CAST(NULL AS DATE) AS month, 0.0 AS n, 1.0 AS d "
+                                       "FROM period_people", list(LEVEL_COLUMN), f"p.in_population AND {where}")
+    return cache[where]
+
+
+def measure_strata(con: duckdb.DuckDBPyConnection, m: Measure, start: dt.date, end: dt.date,
+                   cache: dict[str, pl.DataFrame] | None = None) -> pl.DataFrame:
     """Numerators and denominators of one indicator in one year (period population built) by level,
     unit, month, ESP2013 age band and sex. For proportions and ratios a person's numerator counts
     only if they are in the denominator; a rate counts the events of everyone registered in the
-    year over the mid-year population."""
-    within = "" if m.kind == "event_rate" else "WHERE person_id IN (SELECT person_id FROM den)"
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE measure_rows AS
-        WITH num AS ({_numerator_sql(m, start, end)}), den AS ({_denominator_sql(m, start, end)})
-        SELECT person_id, month, v AS n, 0.0 AS d FROM num {within}
-        UNION ALL SELECT person_id, month, 0.0 AS n, v AS d FROM den""")
-    selects = " UNION ALL ".join(
-        f"SELECT '{level}' AS level, CAST({LEVEL_COLUMN[level]} AS VARCHAR) AS unit, month, age_band AS esp_band, "
-        f"sex_stratum AS sex, sum(n) AS numerator, sum(d) AS denominator FROM joined GROUP BY ALL"
-        for level in m.levels)
-    frame = con.execute(f"""
-        WITH joined AS MATERIALIZED (SELECT p.*, r.month, r.n, r.d FROM measure_rows r
-                                     JOIN period_people p USING (person_id))
-        {selects}""").pl()
-    con.execute("DROP TABLE measure_rows")
-    return frame.with_columns(pl.lit(start).alias("fy_start"), pl.col("numerator").cast(pl.Float64),
-                              pl.col("denominator").cast(pl.Float64))
+    year over the mid-year population. `cache` keeps population denominators for the year."""
+    den = m.denominator
+    numerator = f"SELECT person_id, month, v AS n, 0.0 AS d FROM ({_numerator_sql(m, start, end)})"
+    if "population" in den:
+        where = _compile(den.get("where"), "p")
+        restrict = "TRUE" if m.kind == "event_rate" else f"p.in_population AND {where}"
+        population = _population_strata(con, where, {} if cache is None else cache)
+        frame = pl.concat([_aggregate(con, numerator, m.levels, restrict),
+                           population.filter(pl.col("level").is_in(m.levels))], how="vertical_relaxed")
+    else:
+        denominator = _denominator_sql(m, start, end)
+        rows = (f"WITH den AS ({denominator}) {numerator} WHERE person_id IN (SELECT person_id FROM den) "
+                "UNION ALL SELECT person_id, month, 0.0 AS n, v AS d FROM den")
+        frame = _aggregate(con, rows, m.levels, "TRUE")
+    return frame.with_columns(pl.lit(start).alias("fy_start"))
 
 
 def compute_measure(con: duckdb.DuckDBPyConnection, m: Measure, start: dt.date, end: dt.date) -> pl.DataFrame:
@@ -128,8 +148,9 @@ def compute_measures(con: duckdb.DuckDBPyConnection, measures: dict[str, Measure
         end = dt.date(start.year + 1, 4, 1)
         n = build_period_population(con, start)
         log.info("financial year %s: %d people in the mid-year population", start.year, n)
+        cache: dict[str, pl.DataFrame] = {}
         for mid, m in measures.items():
-            strata[mid].append(measure_strata(con, m, start, end))
+            strata[mid].append(measure_strata(con, m, start, end, cache))
             if progress:
                 progress(mid)
     drop_period_population(con)

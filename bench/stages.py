@@ -1,0 +1,24 @@
+"""Running one openphm command in its own process, with its wall time and peak memory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+# Each stage reports its own peak resident memory when it exits.
+STAGE = ("import atexit, resource, sys\n"
+         "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+         "atexit.register(lambda: sys.stderr.write('PEAK_KB %d\\n' % peak()))\n"
+         "from openphm.cli import main\nmain()\n")
+
+
+def run_stage(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident GB of one openphm command in its own process."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", STAGE, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"openphm {' '.join(args)} failed: {proc.stderr[-2000:]}")
+    peak_kb = max(int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("PEAK_KB"))
+    return time.perf_counter() - start, peak_kb / 1024**2
