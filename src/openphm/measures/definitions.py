@@ -100,7 +100,7 @@ def render_doc(m: Measure) -> str:
     """Markdown documentation of one indicator, generated from its file."""
     def part(d: dict) -> str:
         if "population" in d:
-            return f"people registered in the period{' where ' + d['where'] if d.get('where') else ''}"
+            return f"people registered on 1 October (mid-year){' where ' + d['where'] if d.get('where') else ''}"
         what = f"sum of `{d['sum']}`" if d.get("sum") else ("distinct people" if d.get("persons") else "records")
         cond = f" where `{d['where']}`" if d.get("where") else ""
         date = f", dated by `{d['date']}`" if d.get("date") else ""
@@ -109,6 +109,7 @@ def render_doc(m: Measure) -> str:
     return (f"# {m.title}\n\n`{m.id}`: {m.why_it_matters}\n\n"
             f"| | |\n|---|---|\n| kind | {m.kind.replace('_', ' ')} |\n"
             f"| numerator | {part(m.numerator)} |\n| denominator | {part(m.denominator)} |\n"
+            f"| population | {m.population} |\n"
             f"| period | {m.period.replace('_', ' ')} |\n| unit | {m.unit} |\n"
             f"| standardisation | {m.standardisation} |\n| confidence interval | {m.confidence} |\n"
             f"| polarity | {m.polarity.replace('_', ' ')} |\n| levels | {', '.join(m.levels)} |\n"
