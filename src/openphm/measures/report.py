@@ -53,12 +53,13 @@ def _spc_section(m: Measure, results: pd.DataFrame) -> str:
 def _inequality_section(m: Measure, rows: pd.DataFrame, inequality: pd.DataFrame) -> str:
     q = rows[rows["level"] == "imd_quintile"].sort_values("unit")
     ineq = inequality[inequality["measure_id"] == m.id]
-    if len(q) < 5 or ineq.empty:
+    if len(q) < 3 or ineq.empty or pd.isna(ineq.iloc[0]["sii"]):
         return ""
     r = ineq.iloc[0]
     labels = [f"Q{u}{' (most deprived)' if u == '1' else ' (least)' if u == '5' else ''}" for u in q["unit"]]
     return (paired_bars(f"By IMD quintile ({m.unit})", labels, {"value": q["value"].fillna(0).tolist()})
-            + f"<p>Slope index of inequality {r['sii']:,.2f} (95% CI {r['sii_lower95']:,.2f} to "
+            + f"<p>Slope index of inequality (quintiles {r['quintiles']}) {r['sii']:,.2f} "
+              f"(95% CI {r['sii_lower95']:,.2f} to "
               f"{r['sii_upper95']:,.2f}); gap between the most and least deprived quintile "
               f"{r['gap_most_minus_least_deprived']:,.2f}; Core20 {r['core20']:,.2f} against {r['rest']:,.2f} "
               f"for the rest (ratio {r['core20_ratio']:,.2f}).</p>")

@@ -1,8 +1,9 @@
 """Inequality and opportunity from computed indicators, for each financial year.
 
 Inequality (`measures.inequality`): for every indicator computed by IMD quintile, the slope index
-of inequality across the five quintiles (weighted by each quintile's denominator), the gap
-between the most and least deprived quintile, and Core20 (IMD 2019 deciles 1-2) against the rest.
+of inequality across the national quintiles the ICS has (at least 3; weighted by each quintile's
+denominator), the gap between the most and least deprived of them, and Core20 (IMD 2019 deciles
+1-2) against the rest.
 
 Opportunity (`measures.opportunity`): for every indicator where lower is better and the numerator
 counts events, each practice's events above the best quartile of practices (openphm.variation.
@@ -35,14 +36,17 @@ def inequality_table(results: pd.DataFrame, measures: dict[str, Measure]) -> pd.
         if mid not in measures or "imd_quintile" not in measures[mid].levels:
             continue
         q = frame[frame["level"] == "imd_quintile"].set_index("unit").reindex(QUINTILES)
-        usable = q["value"].notna().all() and np.isfinite(q["value"]).all() and (q["denominator"] > 0).all()
-        sii = slope_index_of_inequality(q["value"], q["denominator"]) if usable else \
+        q = q[q["value"].notna() & np.isfinite(q["value"]) & (q["denominator"] > 0)]
+        # an ICS need not have all five national quintiles: the slope uses those it has (3 or more)
+        sii = slope_index_of_inequality(q["value"], q["denominator"]) if len(q) >= 3 else \
             {"sii": math.nan, "lower": math.nan, "upper": math.nan, "gap": math.nan}
         core = frame[frame["level"] == "core20"].set_index("unit")["value"]
         core20, rest = core.get("Core20", math.nan), core.get("Rest", math.nan)
-        rows.append({"measure_id": mid, "period": period, "sii": sii["sii"], "sii_lower95": sii["lower"],
+        rows.append({"measure_id": mid, "period": period, "quintiles": ",".join(q.index),
+                     "sii": sii["sii"], "sii_lower95": sii["lower"],
                      "sii_upper95": sii["upper"], "gap_most_minus_least_deprived": sii["gap"],
-                     "most_deprived_quintile": q["value"].iloc[0], "least_deprived_quintile": q["value"].iloc[-1],
+                     "most_deprived_quintile": q["value"].iloc[0] if len(q) else math.nan,
+                     "least_deprived_quintile": q["value"].iloc[-1] if len(q) else math.nan,
                      "core20": core20, "rest": rest, "core20_ratio": core20 / rest if rest else math.nan})
     return pd.DataFrame(rows)
 
