@@ -44,3 +44,30 @@ def variation(
     Console().print(f"{data['org'].nunique()} organisations, {data['period'].nunique()} periods; latest period "
                     f"{results['funnel']['period'].iloc[0]}: {flagged} outside the 99.8% limits.\n"
                     f"Open {page.resolve()} (funnel.csv, league.csv, spc.csv beside it)")
+
+
+codelists_app = typer.Typer(help="Versioned code lists (conditions and frailty deficits).", no_args_is_help=True)
+app.add_typer(codelists_app, name="codelists")
+
+
+@codelists_app.command("list")
+def codelists_list() -> None:
+    """Every code list with its kind, version, date and number of codes."""
+    from rich.table import Table
+
+    from openphm.codelists import data_dir, load_manifest
+
+    table = Table("id", "kind", "version", "updated", "codes")
+    for e in load_manifest():
+        rows = sum(1 for _ in (data_dir() / e["file"]).open(encoding="utf-8")) - 1
+        table.add_row(e["id"], e["kind"], str(e["version"]), e["updated"], str(rows))
+    Console().print(table)
+
+
+@codelists_app.command("stamp")
+def codelists_stamp() -> None:
+    """After editing code-list files: raise the version of each changed file in the manifest."""
+    from openphm.codelists import stamp
+
+    changed = stamp()
+    Console().print("\n".join(changed) if changed else "No code list has changed.")

@@ -1,28 +1,67 @@
 """Code lists are well-formed data; build steps are ordered and retargeted by the runner."""
 
 import re
+import shutil
 from pathlib import Path
 
+import polars as pl
 import pytest
 
-from openphm.codelists import COLUMNS, SYSTEMS, load_codelists
+from openphm.codelists import (
+    COLUMNS,
+    SYSTEMS,
+    data_dir,
+    load_codelists,
+    load_manifest,
+    snomed_check_digit_ok,
+    stale_entries,
+    stamp,
+)
 from openphm.record.build import DEFAULT_SQL_DIR, BuildFailed, Step, compile_step, read_steps
 
 
 def test_every_code_list_is_well_formed():
     lists = load_codelists()
-    assert lists.columns == ["condition", *COLUMNS]
+    assert lists.columns == ["condition", *COLUMNS, "version"]
     assert lists["condition"].n_unique() >= 15
-    for row in lists.iter_rows(named=True):
+    deficits = load_codelists("frailty_deficit")
+    assert deficits["deficit"].n_unique() == 36  # the electronic Frailty Index's deficits (Clegg 2016)
+    for row in [*lists.iter_rows(named=True), *deficits.iter_rows(named=True)]:
         assert row["code_system"] in SYSTEMS, row
         if row["code_system"] == "SNOMED CT":
-            assert re.fullmatch(r"[0-9]{6,18}", row["code"]), row
+            assert snomed_check_digit_ok(row["code"]), row
         else:
             assert re.fullmatch(r"[A-Z]([0-9]{1,2}[0-9X]?)?", row["code"]), row
         assert row["term"] and row["source"], row
     # every condition has codes for both primary care and hospital data
     per = {c: set(lists.filter(lists["condition"] == c)["code_system"]) for c in lists["condition"].unique()}
     assert all(s == set(SYSTEMS) for s in per.values()), per
+
+
+def test_every_file_is_in_the_manifest_at_its_current_version():
+    assert stale_entries() == []
+    assert {e["kind"] for e in load_manifest()} == {"condition", "frailty_deficit"}
+
+
+def test_a_changed_file_must_have_its_version_raised(tmp_path: Path):
+    shutil.copytree(data_dir(), tmp_path / "data")
+    folder = tmp_path / "data"
+    with (folder / "conditions" / "asthma.csv").open("a", encoding="utf-8") as f:
+        f.write("SNOMED CT,195967001,Asthma,test\n")
+    assert stale_entries(folder) == ["conditions/asthma.csv: changed since version 1 (run `openphm codelists stamp`)"]
+    (folder / "conditions" / "gout.csv").write_text("code_system,code,term,source\nICD-10,M10,Gout,test\n")
+    assert any("gout.csv: not in the manifest" in p for p in stale_entries(folder))
+    changed = stamp(folder)
+    assert sorted(changed) == ["conditions/asthma.csv: now version 2", "conditions/gout.csv: added at version 1"]
+    assert stale_entries(folder) == []
+    assert load_codelists(folder=folder).filter(pl.col("condition") == "asthma")["version"][0] == 2
+
+
+def test_snomed_check_digits():
+    # Verhoeff check digits of well-known concepts: diabetes mellitus 73211009, asthma 195967001
+    assert snomed_check_digit_ok("73211009") and snomed_check_digit_ok("195967001")
+    assert not snomed_check_digit_ok("73211008") and not snomed_check_digit_ok("195967010")
+    assert not snomed_check_digit_ok("12A45") and not snomed_check_digit_ok("12345")
 
 
 def test_steps_are_ordered_by_their_dependencies():

@@ -1,24 +1,25 @@
 """Electronic Frailty Index (Clegg et al., Age and Ageing 2016): deficits present / 36, at any date.
 
-A deficit is present when any of its codes (data/efi_deficits.csv) was recorded on or before the
+A deficit is present when any of its codes (one versioned code list per deficit in
+openphm.codelists, kind frailty_deficit) was recorded on or before the
 date. Categories: fit <= 0.12, mild > 0.12 to 0.24, moderate > 0.24 to 0.36, severe > 0.36.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from importlib import resources
 
 import duckdb
 import polars as pl
+
+from openphm.codelists import load_codelists
 
 N_DEFICITS = 36
 
 
 def efi_codes() -> pl.DataFrame:
     """The deficit code list."""
-    raw = (resources.files("openphm.derive") / "data" / "efi_deficits.csv").read_bytes()
-    return pl.read_csv(raw, schema_overrides={"code": pl.Utf8})
+    return load_codelists("frailty_deficit").drop("version")
 
 
 def efi_sql(as_of: dt.date, events: str = "record.gp_event") -> str:
