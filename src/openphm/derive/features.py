@@ -1,0 +1,150 @@
+"""Person features at an index date, from the record, with no look-ahead.
+
+Everyone registered with an ICS practice and alive on the index date gets one row. Every feature
+uses only information dated before the index date (events strictly earlier; scores taken the
+day before), so a model trained on them cannot see the future. The same features feed the
+population segments, the risk models and their plain-words explanations (FEATURES).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import polars as pl
+
+from openphm.codelists import load_codelists
+from openphm.derive.cms import cms_weights
+from openphm.derive.efi import efi_codes, efi_sql
+from openphm.derive.hfrs import hfrs_sql, hfrs_weights
+
+CONDITIONS = ("asthma", "atrial_fibrillation", "autism", "cancer", "chd", "ckd", "copd", "dementia", "depression",
+              "diabetes", "epilepsy", "heart_failure", "hypertension", "hypothyroidism", "learning_disability",
+              "osteoporosis", "pad", "parkinsons", "rheumatoid_arthritis", "smi", "stroke_tia")
+
+# (table, date column, filter, value) for counts of activity over windows of months before the date
+ACTIVITY = {
+    "emergency_admissions": ("inpatient_spell", "admission_date", "admission_type = 'emergency'", "count(*)"),
+    "elective_admissions": ("inpatient_spell", "admission_date", "admission_type = 'elective'", "count(*)"),
+    "maternity_admissions": ("inpatient_spell", "admission_date", "admission_type IN ('maternity', 'birth')",
+                             "count(*)"),
+    "emergency_bed_days": ("inpatient_spell", "admission_date", "admission_type = 'emergency'",
+                           "sum(length_of_stay)"),
+    "ae_attendances": ("ae_attendance", "arrival_date", "TRUE", "count(*)"),
+    "outpatient_attendances": ("outpatient_appointment", "appointment_date", "attended", "count(*)"),
+    "outpatient_missed": ("outpatient_appointment", "appointment_date", "NOT attended", "count(*)"),
+    "gp_appointments": ("gp_appointment", "appointment_date", "attended", "count(*)"),
+    "community_contacts": ("community_contact", "contact_date", "TRUE", "count(*)"),
+    "mental_health_contacts": ("mental_health_contact", "contact_date", "TRUE", "count(*)"),
+}
+WINDOWS = {"emergency_admissions": (3, 12, 24), "ae_attendances": (3, 12), "maternity_admissions": (9,)}
+
+# plain words for explanations: feature -> a template filled with the value
+FEATURES: dict[str, str] = {
+    "age": "aged {v:.0f}", "male": "male", "imd_quintile": "IMD quintile {v:.0f}",
+    "care_home_resident": "lives in a care home", "efi": "electronic Frailty Index {v:.2f}",
+    "hfrs": "Hospital Frailty Risk Score {v:.1f}", "cms": "Cambridge Multimorbidity Score {v:.2f}",
+    "condition_count": "{v:.0f} long-term conditions", "polypharmacy": "polypharmacy recorded",
+    "days_since_emergency_admission": "last emergency admission {v:.0f} days ago",
+    **{f"has_{c}": c.replace("_", " ") for c in CONDITIONS},
+}
+for _name in ACTIVITY:
+    for _months in WINDOWS.get(_name, (12,)):
+        FEATURES[f"{_name}_{_months}m"] = "{v:.0f} " + _name.replace("_", " ") + f" in the last {_months} months"
+
+
+def _months_before(d: dt.date, months: int) -> dt.date:
+    y, m = divmod(d.month - 1 - months, 12)
+    return dt.date(d.year + y, m + 1, min(d.day, 28))
+
+
+def feature_names() -> list[str]:
+    """The model features, in a fixed order."""
+    return list(FEATURES)
+
+
+def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str = "planning",
+                   table: str = "features") -> int:
+    """Create temporary table `table`: one row per person registered and alive on `as_of`, with
+    person_id, practice_code, pcn_code, sex, ethnic_group and every feature. Returns the rows."""
+    if schema not in ("record", "planning"):
+        raise ValueError("schema must be record or planning")
+    day_before = as_of - dt.timedelta(days=1)
+    con.register("efi_codes", efi_codes().to_arrow())
+    con.register("hfrs_w", hfrs_weights().to_arrow())
+    cms = cms_weights().filter(pl.col("openphm_condition").is_not_null()
+                               & ~pl.col("openphm_condition").str.starts_with("efi:"))
+    con.register("cms_w", cms.select("openphm_condition", "general").to_arrow())
+    polypharmacy = load_codelists("frailty_deficit").filter(pl.col("deficit") == "polypharmacy")["code"].to_list()
+    tables: dict[str, list[str]] = {}
+    earliest: dict[str, dt.date] = {}
+    outputs = []
+    for name, (tbl, date_col, where, value) in ACTIVITY.items():
+        for months in WINDOWS.get(name, (12,)):
+            since = _months_before(as_of, months)
+            earliest[tbl] = min(earliest.get(tbl, since), since)
+            tables.setdefault(tbl, []).append(
+                f"{value} FILTER (WHERE {where} AND {date_col} >= DATE '{since}') AS {name}_{months}m")
+            outputs.append(f"CAST(coalesce({name}_{months}m, 0) AS DOUBLE) AS {name}_{months}m")
+    date_of = {tbl: date_col for tbl, date_col, _, _ in ACTIVITY.values()}
+    activity_ctes = "".join(
+        f", act_{tbl} AS (SELECT person_id, {', '.join(aggs)} FROM {schema}.{tbl} "
+        f"WHERE {date_of[tbl]} >= DATE '{earliest[tbl]}' AND {date_of[tbl]} < DATE '{as_of}' GROUP BY person_id)"
+        for tbl, aggs in tables.items())
+    activity_joins = " ".join(f"LEFT JOIN act_{tbl} USING (person_id)" for tbl in tables)
+    has = ", ".join(f"coalesce(bool_or(condition = '{c}'), false) AS has_{c}" for c in CONDITIONS)
+    codes = ", ".join(f"'{c}'" for c in polypharmacy) or "''"
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {table} AS
+            WITH base AS (
+                SELECT r.person_id, arg_max(r.practice_code, r.registration_start) AS practice_code,
+                       arg_max(r.pcn_code, r.registration_start) AS pcn_code,
+                       arg_max(r.lsoa_code, r.registration_start) AS lsoa_code,
+                       arg_max(r.care_home_code, r.registration_start) AS care_home_code
+                FROM {schema}.registration r JOIN {schema}.person p USING (person_id)
+                WHERE r.registration_start < DATE '{as_of}'
+                  AND (r.registration_end IS NULL OR r.registration_end >= DATE '{as_of}')
+                  AND (p.date_of_death IS NULL OR p.date_of_death >= DATE '{as_of}')
+                GROUP BY r.person_id),
+            conditions AS (SELECT person_id, {has}, count(DISTINCT condition) AS condition_count
+                           FROM {schema}.condition WHERE first_date < DATE '{as_of}' GROUP BY person_id),
+            cms AS (SELECT c.person_id, sum(w.general) AS cms FROM
+                        (SELECT DISTINCT person_id, condition FROM {schema}.condition
+                         WHERE first_date < DATE '{as_of}' AND (condition <> 'cancer'
+                               OR first_date >= DATE '{_months_before(as_of, 60)}')) c
+                    JOIN cms_w w ON w.openphm_condition = c.condition GROUP BY c.person_id),
+            efi AS ({efi_sql(day_before, f'{schema}.gp_event')}),
+            hfrs AS ({hfrs_sql(day_before, f'{schema}.hospital_diagnosis')}),
+            poly AS (SELECT DISTINCT person_id FROM {schema}.gp_event
+                     WHERE snomed_code IN ({codes}) AND event_date < DATE '{as_of}'),
+            last_emergency AS (SELECT person_id, max(admission_date) AS last_date FROM {schema}.inpatient_spell
+                               WHERE admission_type = 'emergency' AND admission_date < DATE '{as_of}'
+                               GROUP BY person_id){activity_ctes}
+            SELECT b.person_id, b.practice_code, b.pcn_code, p.sex,
+                   CASE WHEN p.ethnic_category IN ('A', 'B', 'C') THEN 'White'
+                        WHEN p.ethnic_category IN ('D', 'E', 'F', 'G') THEN 'Mixed'
+                        WHEN p.ethnic_category IN ('H', 'J', 'K', 'L') THEN 'Asian'
+                        WHEN p.ethnic_category IN ('M', 'N', 'P') THEN 'Black'
+                        WHEN p.ethnic_category IN ('R', 'S') THEN 'Other' ELSE 'Not stated' END AS ethnic_group,
+                   CAST({as_of.year} - p.birth_year - CASE WHEN p.birth_month > {as_of.month} THEN 1 ELSE 0 END
+                        AS DOUBLE) AS age,
+                   CAST(p.sex = 'M' AS DOUBLE) AS male,
+                   CAST(coalesce(ceil(CAST(imd.imd_decile AS INTEGER) / 2.0), 3) AS DOUBLE) AS imd_quintile,
+                   CAST(b.care_home_code IS NOT NULL AS DOUBLE) AS care_home_resident,
+                   coalesce(f.efi, 0.0) AS efi, coalesce(h.hfrs, 0.0) AS hfrs, coalesce(m.cms, 0.0) AS cms,
+                   CAST(coalesce(c.condition_count, 0) AS DOUBLE) AS condition_count,
+                   CAST(y.person_id IS NOT NULL AS DOUBLE) AS polypharmacy,
+                   CAST(coalesce(date_diff('day', le.last_date, DATE '{as_of}'), 3650) AS DOUBLE)
+                       AS days_since_emergency_admission,
+                   {', '.join(f'CAST(coalesce(c.has_{c}, false) AS DOUBLE) AS has_{c}' for c in CONDITIONS)},
+                   {', '.join(outputs)}
+            FROM base b JOIN {schema}.person p USING (person_id)
+            LEFT JOIN conditions c USING (person_id) LEFT JOIN cms m USING (person_id)
+            LEFT JOIN efi f USING (person_id) LEFT JOIN hfrs h USING (person_id)
+            LEFT JOIN poly y USING (person_id) LEFT JOIN last_emergency le USING (person_id) {activity_joins}
+            LEFT JOIN reference.lsoa_imd2019 imd ON imd.lsoa_code = b.lsoa_code""")
+    finally:
+        for name in ("efi_codes", "hfrs_w", "cms_w"):
+            con.unregister(name)
+    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
