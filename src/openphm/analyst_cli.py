@@ -71,3 +71,35 @@ def codelists_stamp() -> None:
 
     changed = stamp()
     Console().print("\n".join(changed) if changed else "No code list has changed.")
+
+
+segments_app = typer.Typer(help="Population segments (Bridges to Health).", no_args_is_help=True)
+app.add_typer(segments_app, name="segments")
+
+
+@segments_app.command("run")
+def segments_run(
+    db: Annotated[Path, typer.Option(help="The OpenPHM database.")] = Path("openphm.duckdb"),
+) -> None:
+    """Give every registered person a segment at the start of each month the record covers, and write
+    segment sizes, activity per segment and year-on-year transitions (schema `segments`)."""
+    from rich.progress import Progress, TimeElapsedColumn
+
+    from openphm.ingest.loader import open_store
+    from openphm.segments.run import record_months, run_segments
+
+    if not db.exists():
+        fail(f"{db} does not exist: run `openphm ingest` and `openphm build` first")
+    _, con = open_store(db)
+    months = record_months(con)
+    with Progress(*Progress.get_default_columns(), TimeElapsedColumn()) as bar:
+        task = bar.add_task("segmenting the population", total=len(months))
+        try:
+            run_segments(con, months=months, progress=lambda month: bar.advance(task))
+        except ValueError as exc:
+            fail(str(exc))
+    latest = con.execute("SELECT segment, people, share FROM segments.size WHERE month = "
+                         "(SELECT max(month) FROM segments.size) ORDER BY people DESC").fetchall()
+    Console().print(f"{len(months)} months segmented. Latest month:")
+    for segment, people, share in latest:
+        Console().print(f"  {segment:<28} {people:>10,} ({share:.1%})")

@@ -227,3 +227,33 @@ def test_inequality_and_opportunity_tables(engine):
     # a practice's opportunity is its observed minus its expected at the best quartile's ratio
     row = year.iloc[0]
     assert row["opportunity"] == pytest.approx(row["numerator"] - row["denominator"] * row["best_quartile_value"] / 100)
+
+
+# ---- population segments ----------------------------------------------------------------------------
+
+def test_everyone_registered_is_in_exactly_one_segment_each_month(engine):
+    from openphm.segments.run import run_segments
+
+    con = engine["con"]
+    months = [dt.date(2023, 4, 1), dt.date(2023, 5, 1), dt.date(2024, 4, 1)]
+    assert run_segments(con, months=months) == 3
+    for month in months:
+        registered = con.execute(f"""
+            SELECT count(DISTINCT r.person_id) FROM planning.registration r JOIN planning.person p USING (person_id)
+            WHERE r.registration_start < DATE '{month}'
+              AND (r.registration_end IS NULL OR r.registration_end >= DATE '{month}')
+              AND (p.date_of_death IS NULL OR p.date_of_death >= DATE '{month}')""").fetchone()[0]
+        in_spells = con.execute(f"""SELECT count(*), count(DISTINCT person_id) FROM segments.person_segment
+                                    WHERE from_month <= DATE '{month}' AND to_month >= DATE '{month}'""").fetchone()
+        assert in_spells == (registered, registered)
+        assert con.execute(f"SELECT sum(people) FROM segments.size WHERE month = DATE '{month}'").fetchone()[0] \
+            == registered
+    # transitions account for everyone segmented in April 2023
+    moved = con.execute("SELECT sum(people) FROM segments.transition WHERE from_year = DATE '2023-04-01'").fetchone()
+    segmented = con.execute("SELECT sum(people) FROM segments.size WHERE month = DATE '2023-04-01'").fetchone()
+    assert moved == segmented
+    # need rises across the segments: the frail have several times the emergency admissions of the healthy
+    rates = dict(con.execute("SELECT segment, emergency_admissions_per_1000 FROM segments.activity "
+                             "WHERE year_start = DATE '2023-04-01'").fetchall())
+    assert rates["frailty"] > 4 * rates["healthy"]
+    assert rates["short_period_of_decline"] > rates["frailty"]

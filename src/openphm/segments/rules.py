@@ -1,0 +1,78 @@
+"""Loading and checking segmentations: ordered segments with rules over person features.
+
+A rule is a plain condition (sqlglot, DuckDB dialect: columns, numbers, comparisons, AND/OR/NOT,
+parentheses) over the features of openphm.derive.features; the last segment's rule must be TRUE
+so that everyone falls in exactly one segment.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import sqlglot
+import yaml
+from sqlglot import exp
+
+from openphm.derive.features import feature_names
+
+ALLOWED = (exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.And, exp.Or, exp.Not, exp.Paren, exp.EQ,
+           exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Neg)
+
+
+class SegmentationError(ValueError):
+    """A segmentation file that is not valid; the message names the file and segment."""
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """An ordered list of segments (id, label, description, rule)."""
+
+    id: str
+    title: str
+    segments: list[dict]
+
+    def case_sql(self) -> str:
+        """SQL CASE giving each row's segment id: the first rule that holds."""
+        whens = " ".join(f"WHEN {s['rule']} THEN '{s['id']}'" for s in self.segments)
+        return f"CASE {whens} END"
+
+
+def definitions_dir() -> Path:
+    """The shipped segmentations."""
+    return Path(str(resources.files("openphm.segments") / "definitions"))
+
+
+def _check_rule(rule: str, where: str) -> None:
+    try:
+        tree = sqlglot.parse_one(rule, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise SegmentationError(f"{where}: rule does not parse: {str(exc).splitlines()[0]}") from None
+    names = set(feature_names())
+    for node in tree.walk():
+        if not isinstance(node, ALLOWED):
+            raise SegmentationError(f"{where}: rules may not use {type(node).__name__} ({rule!r})")
+        if isinstance(node, exp.Column) and node.name not in names:
+            raise SegmentationError(f"{where}: unknown feature {node.name!r}")
+
+
+def load_segmentation(path: Path | None = None) -> Segmentation:
+    """A segmentation file (default: Bridges to Health), validated."""
+    path = path or definitions_dir() / "bridges_to_health.yaml"
+    schema = json.loads((resources.files("openphm.segments") / "segment.schema.json").read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        jsonschema.validate(data, schema)
+    except (yaml.YAMLError, jsonschema.ValidationError) as exc:
+        raise SegmentationError(f"{path.name}: {str(exc).splitlines()[0]}") from None
+    ids = [s["id"] for s in data["segments"]]
+    if len(set(ids)) != len(ids):
+        raise SegmentationError(f"{path.name}: segment ids must be unique")
+    for s in data["segments"]:
+        _check_rule(s["rule"], f"{path.name} segment {s['id']}")
+    if data["segments"][-1]["rule"].strip().upper() != "TRUE":
+        raise SegmentationError(f"{path.name}: the last segment's rule must be TRUE, so everyone has a segment")
+    return Segmentation(data["id"], data["title"], data["segments"])

@@ -1,0 +1,113 @@
+"""Assigning every registered person a segment at the start of each month, and the summary tables.
+
+Tables written (schema `segments`):
+- `person_segment`: person_id, segment, from_month, to_month (inclusive): each person's spells in
+  a segment, so every registered person is in exactly one segment at each month;
+- `size`: month, segment, people, share;
+- `activity`: for people in each segment on 1 April, their emergency admissions, A&E attendances,
+  emergency bed days, outpatient attendances and GP appointments in the following 12 months, per
+  1,000 people (costs once the record carries them);
+- `transition`: people by segment on 1 April one year and 1 April the next (`not registered` for
+  those who died or left).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable
+
+import duckdb
+
+from openphm.derive.features import build_features
+from openphm.segments.rules import Segmentation, load_segmentation
+
+ACTIVITY = {  # name: (table, date column, filter, value)
+    "emergency_admissions": ("inpatient_spell", "admission_date", "admission_type = 'emergency'", "count(*)"),
+    "emergency_bed_days": ("inpatient_spell", "admission_date", "admission_type = 'emergency'",
+                           "sum(length_of_stay)"),
+    "ae_attendances": ("ae_attendance", "arrival_date", "TRUE", "count(*)"),
+    "outpatient_attendances": ("outpatient_appointment", "appointment_date", "attended", "count(*)"),
+    "gp_appointments": ("gp_appointment", "appointment_date", "attended", "count(*)"),
+}
+
+
+def record_months(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
+    """First days of the months the record covers (from the first financial year it spans)."""
+    lo, hi = con.execute("SELECT min(admission_date), max(admission_date) FROM planning.inpatient_spell").fetchone()
+    if lo is None:
+        return []
+    month = dt.date(lo.year if lo.month >= 4 else lo.year - 1, 4, 1)
+    out = []
+    while month <= hi:
+        out.append(month)
+        month = dt.date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+    return out
+
+
+def run_segments(con: duckdb.DuckDBPyConnection, segmentation: Segmentation | None = None,
+                 months: list[dt.date] | None = None, progress: Callable[[dt.date], None] | None = None) -> int:
+    """Segment everyone at each month and write the segments tables; returns the months done."""
+    seg = segmentation or load_segmentation()
+    months = months if months is not None else record_months(con)
+    if not months:
+        raise ValueError("the record has no activity to date a month: run `openphm build` first")
+    con.execute("CREATE OR REPLACE TEMP TABLE segment_month (person_id UUID, month DATE, segment VARCHAR)")
+    for month in months:
+        build_features(con, month, table="segment_features")
+        con.execute(f"INSERT INTO segment_month SELECT person_id, DATE '{month}', {seg.case_sql()} "
+                    "FROM segment_features")
+        if progress:
+            progress(month)
+    con.execute("DROP TABLE segment_features")
+    order = ", ".join(f"('{s['id']}', {i}, '{s['label']}')" for i, s in enumerate(seg.segments))
+    con.execute("CREATE SCHEMA IF NOT EXISTS segments")
+    con.execute("BEGIN")
+    con.execute(f"CREATE OR REPLACE TABLE segments.definition AS SELECT * FROM (VALUES {order}) "
+                "t(segment, position, label)")
+    # spells: consecutive months in the same segment collapse to one row
+    con.execute("""
+        CREATE OR REPLACE TABLE segments.person_segment AS
+        WITH marked AS (
+            SELECT *, CASE WHEN lag(segment) OVER w = segment
+                            AND lag(month) OVER w = month - INTERVAL 1 MONTH THEN 0 ELSE 1 END AS starts
+            FROM segment_month WINDOW w AS (PARTITION BY person_id ORDER BY month)),
+        numbered AS (SELECT *, sum(starts) OVER (PARTITION BY person_id ORDER BY month) AS spell FROM marked)
+        SELECT person_id, segment, min(month) AS from_month, max(month) AS to_month
+        FROM numbered GROUP BY person_id, segment, spell""")
+    con.execute("""
+        CREATE OR REPLACE TABLE segments.size AS
+        SELECT month, segment, count(*) AS people, count(*) / sum(count(*)) OVER (PARTITION BY month) AS share
+        FROM segment_month GROUP BY month, segment ORDER BY month, segment""")
+    aprils = [m for m in months if m.month == 4]
+    _activity(con, aprils)
+    _transitions(con, aprils)
+    con.execute("COMMIT")
+    con.execute("DROP TABLE segment_month")
+    return len(months)
+
+
+def _activity(con: duckdb.DuckDBPyConnection, aprils: list[dt.date]) -> None:
+    parts = []
+    for april in aprils:
+        after = dt.date(april.year + 1, 4, 1)
+        sums = ", ".join(
+            f"(SELECT coalesce({value}, 0) FROM planning.{tbl} t JOIN segment_month s2 USING (person_id) "
+            f"WHERE s2.month = DATE '{april}' AND s2.segment = s.segment AND {where} "
+            f"AND t.{col} >= DATE '{april}' AND t.{col} < DATE '{after}') * 1000.0 / count(*) AS {name}_per_1000"
+            for name, (tbl, col, where, value) in ACTIVITY.items())
+        parts.append(f"SELECT DATE '{april}' AS year_start, s.segment, count(*) AS people, {sums} "
+                     f"FROM segment_month s WHERE s.month = DATE '{april}' GROUP BY s.segment")
+    sql = " UNION ALL ".join(parts) if parts else "SELECT NULL AS year_start WHERE false"
+    con.execute(f"CREATE OR REPLACE TABLE segments.activity AS {sql} ORDER BY 1, 2")
+
+
+def _transitions(con: duckdb.DuckDBPyConnection, aprils: list[dt.date]) -> None:
+    parts = [f"""SELECT DATE '{a}' AS from_year, DATE '{b}' AS to_year, f.segment AS from_segment,
+                        coalesce(t.segment, 'not registered') AS to_segment, count(*) AS people
+                 FROM segment_month f LEFT JOIN segment_month t ON t.person_id = f.person_id
+                      AND t.month = DATE '{b}'
+                 WHERE f.month = DATE '{a}' GROUP BY ALL"""
+             for a, b in itertools.pairwise(aprils)]
+    sql = " UNION ALL ".join(parts) if parts else "SELECT NULL AS from_year WHERE false"
+    con.execute(f"CREATE OR REPLACE TABLE segments.transition AS {sql} ORDER BY 1, 3, 4")
