@@ -46,11 +46,18 @@ FEATURES: dict[str, str] = {
     "hfrs": "Hospital Frailty Risk Score {v:.1f}", "cms": "Cambridge Multimorbidity Score {v:.2f}",
     "condition_count": "{v:.0f} long-term conditions", "polypharmacy": "polypharmacy recorded",
     "days_since_emergency_admission": "last emergency admission {v:.0f} days ago",
+    "imd_decile": "IMD decile {v:.0f}",
+    "practice_admission_ratio": "registered with a practice whose emergency admissions are {v:.2f} times expected",
     **{f"has_{c}": c.replace("_", " ") for c in CONDITIONS},
 }
+WORDS = {"emergency_admissions": "emergency admission(s)", "elective_admissions": "planned admission(s)",
+         "maternity_admissions": "maternity admission(s)", "emergency_bed_days": "days in hospital after emergencies",
+         "ae_attendances": "A&E attendance(s)", "outpatient_attendances": "outpatient appointment(s) attended",
+         "outpatient_missed": "outpatient appointment(s) missed", "gp_appointments": "GP appointment(s)",
+         "community_contacts": "community health contact(s)", "mental_health_contacts": "mental health contact(s)"}
 for _name in ACTIVITY:
     for _months in WINDOWS.get(_name, (12,)):
-        FEATURES[f"{_name}_{_months}m"] = "{v:.0f} " + _name.replace("_", " ") + f" in the last {_months} months"
+        FEATURES[f"{_name}_{_months}m"] = "{v:.0f} " + WORDS[_name] + f" in the last {_months} months"
 
 
 def _months_before(d: dt.date, months: int) -> dt.date:
@@ -131,6 +138,7 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str =
                         AS DOUBLE) AS age,
                    CAST(p.sex = 'M' AS DOUBLE) AS male,
                    CAST(coalesce(ceil(CAST(imd.imd_decile AS INTEGER) / 2.0), 3) AS DOUBLE) AS imd_quintile,
+                   CAST(coalesce(CAST(imd.imd_decile AS INTEGER), 5) AS DOUBLE) AS imd_decile,
                    CAST(b.care_home_code IS NOT NULL AS DOUBLE) AS care_home_resident,
                    coalesce(f.efi, 0.0) AS efi, coalesce(h.hfrs, 0.0) AS hfrs, coalesce(m.cms, 0.0) AS cms,
                    CAST(coalesce(c.condition_count, 0) AS DOUBLE) AS condition_count,
@@ -147,4 +155,14 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str =
     finally:
         for name in ("efi_codes", "hfrs_w", "cms_w"):
             con.unregister(name)
+    # the practice's emergency admissions in the last 12 months against those expected from the
+    # ICS's rates by age band (an indirectly standardised ratio): practice-level context
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {table} AS
+        WITH banded AS (SELECT *, least(CAST(age // 5 AS INTEGER), 18) AS band FROM {table}),
+        rates AS (SELECT band, avg(emergency_admissions_12m) AS rate FROM banded GROUP BY band),
+        ratio AS (SELECT practice_code, sum(b.emergency_admissions_12m) / greatest(sum(r.rate), 1e-9) AS ratio
+                  FROM banded b JOIN rates r USING (band) GROUP BY practice_code)
+        SELECT t.*, coalesce(x.ratio, 1.0) AS practice_admission_ratio
+        FROM {table} t LEFT JOIN ratio x USING (practice_code)""")
     return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

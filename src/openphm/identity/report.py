@@ -107,3 +107,18 @@ def accuracy(con: duckdb.DuckDBPyConnection, truth: Path) -> dict[str, pl.DataFr
     for temp in ("scored", "truth_records", "truth_people"):
         con.execute(f"DROP TABLE IF EXISTS {temp}")  # scored holds postcodes and dates of birth
     return result
+
+
+def true_person_map(con: duckdb.DuckDBPyConnection, truth: Path) -> pl.DataFrame:
+    """For a synthetic ICS: each record person_id and the true person most of its records belong to
+    (needs the identity store attached as `idn`; for scoring models against the truth only)."""
+    _load_truth(con, truth)
+    frame = con.execute("""
+        SELECT CAST(person_id AS VARCHAR) AS person_id, arg_max(true_person, n) AS true_person
+        FROM (SELECT l.person_id, t.true_person, count(*) AS n
+              FROM link.record_person l JOIN idn.identity.records i USING (source, file_id, row_number)
+              JOIN truth_records t ON t.source = l.source AND t.record_id = i.record_id
+              GROUP BY 1, 2)
+        GROUP BY 1""").pl()
+    con.execute("DROP TABLE truth_records; DROP TABLE truth_people")
+    return frame

@@ -1,0 +1,91 @@
+"""`openphm risk` (train, score) and `openphm lists` commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.console import Console
+
+from openphm.cli import app, console, fail
+
+DB_OPTION = typer.Option(help="The OpenPHM database.")
+risk_app = typer.Typer(help="Risk of emergency admission within 12 months.", no_args_is_help=True)
+app.add_typer(risk_app, name="risk")
+
+
+def _open(db: Path):
+    from openphm.ingest.loader import open_store
+
+    if not db.exists():
+        fail(f"{db} does not exist: run `openphm ingest` and `openphm build` first")
+    return open_store(db)[1]
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"{name} must be a date as YYYY-MM-DD (got {value!r})")
+    return None
+
+
+@risk_app.command("train")
+def risk_train(
+    out: Annotated[Path, typer.Option(help="Folder for the models, report.html and report.json.")],
+    db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
+    truth: Annotated[Path | None, typer.Option(help="A synthetic ICS's truth folder, for the ceiling.")] = None,
+    train_date: Annotated[str | None, typer.Option(help="Index date for training (default: two years "
+                                                         "before the last complete year).")] = None,
+    validation_date: Annotated[str | None, typer.Option(help="Later index date for validation.")] = None,
+) -> None:
+    """Train the logistic and LightGBM models at one date, validate them on a later one, and report."""
+    from openphm.risk.train import train_and_report
+
+    if truth is not None and not truth.is_dir():
+        fail(f"{truth} is not a folder (give the synthetic ICS's truth folder)")
+    con = _open(db)
+    try:
+        with console.status("building features, training and validating ..."):
+            report = train_and_report(con, out, truth, _date(train_date, "--train-date"),
+                                      _date(validation_date, "--validation-date"))
+    except (ValueError, duckdb.Error) as exc:
+        fail(str(exc).splitlines()[0])
+    for name, m in report["models"].items():
+        ceiling = f", {m['ceiling_ratio']:.1%} of the ceiling {m['ceiling_auroc']:.3f}" if m["ceiling_auroc"] else ""
+        Console().print(f"{name}: AUROC {m['auroc']:.3f} ({m['auroc_ci'][0]:.3f} to {m['auroc_ci'][1]:.3f}), "
+                        f"calibration slope {m['calibration_slope']:.2f}{ceiling}")
+    Console().print(f"Report: open {(out / 'report.html').resolve()} (report.json beside it)")
+
+
+@risk_app.command("score")
+def risk_score(
+    model_dir: Annotated[Path, typer.Option("--models", help="Folder written by `openphm risk train`.")],
+    db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
+    as_of: Annotated[str | None, typer.Option(help="Date to score at (default: the day after the last "
+                                                   "hospital spell).")] = None,
+    model: Annotated[str | None, typer.Option(help="logistic or lightgbm (default: the better one).")] = None,
+) -> None:
+    """Score everyone registered, with reasons, into risk.score; rising risk into risk.rising."""
+    from openphm.risk.score import score_population
+
+    con = _open(db)
+    when = _date(as_of, "--as-of")
+    if when is None:
+        last = con.execute("SELECT max(admission_date) FROM planning.inpatient_spell").fetchone()[0]
+        if last is None:
+            fail("the record has no hospital spells: run `openphm build` first")
+        when = last + dt.timedelta(days=1)
+    try:
+        with console.status(f"scoring everyone registered on {when} ..."):
+            scores = score_population(con, model_dir, when, model)
+    except (ValueError, duckdb.Error) as exc:
+        fail(str(exc).splitlines()[0])
+    rising = con.execute("SELECT count(*) FROM risk.rising").fetchone()[0]
+    Console().print(f"risk.score: {len(scores):,} people scored on {when} with {scores['model'][0]}; "
+                    f"risk.rising: {rising:,} compared with the previous scoring")

@@ -1,0 +1,84 @@
+"""`openphm risk score`: everyone's risk at a date, with reasons in plain words, and rising risk.
+
+Tables (schema `risk`):
+- `score`: person_id, practice_code, pcn_code, as_of, model, risk, centile (100 = the highest
+  1%), reasons (up to three plain-words factors that raise this person's risk the most);
+  one set of rows per date scored, so earlier scorings are kept;
+- `rising`: for the latest date, each person's risk and centile against the previous scoring,
+  largest rise first.
+
+Reasons come from each model's per-person contributions to the log odds: coefficient times
+standardised value for the logistic model, TreeSHAP values for LightGBM. Only factors present
+in the person (a count above zero, a condition recorded) and raising the risk are given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from openphm.derive.features import FEATURES, build_features, feature_names
+from openphm.risk.train import load_models
+
+TOP_REASONS = 3
+
+
+def explain(contributions: np.ndarray, x: np.ndarray, top: int = TOP_REASONS) -> list[list[str]]:
+    """Plain-words reasons per person: the largest positive contributions of factors present."""
+    names = feature_names()
+    templates = [FEATURES[n] for n in names]
+    present = x != 0
+    present[:, names.index("days_since_emergency_admission")] = x[:, names.index("days_since_emergency_admission")] \
+        < 3650
+    scored = np.where(present & (contributions > 0), contributions, 0.0)
+    order = np.argsort(-scored, axis=1)[:, :top]
+    reasons = []
+    for i in range(len(x)):
+        reasons.append([templates[j].format(v=x[i, j]) for j in order[i] if scored[i, j] > 0])
+    return reasons
+
+
+def score_population(con: duckdb.DuckDBPyConnection, model_dir: Path, as_of: dt.date,
+                     model: str | None = None) -> pl.DataFrame:
+    """Score everyone registered on `as_of`, keep the scores in risk.score and update risk.rising."""
+    saved = load_models(model_dir)
+    name = model or saved["best"]
+    if name not in saved["models"]:
+        raise ValueError(f"no model {name!r}; trained: {', '.join(saved['models'])}")
+    chosen = saved["models"][name]
+    build_features(con, as_of, table="score_features")
+    frame = con.execute("SELECT CAST(person_id AS VARCHAR) AS person_id, practice_code, pcn_code, "
+                        f"{', '.join(feature_names())} FROM score_features").pl()
+    con.execute("DROP TABLE score_features")
+    x = frame.select(feature_names()).to_numpy().astype(float)
+    risk = chosen.predict(x)
+    reasons = explain(chosen.contributions(x), x)
+    rank = np.argsort(np.argsort(risk, kind="stable"), kind="stable")
+    centile = np.floor(rank / max(len(risk), 1) * 100).astype(int) + 1
+    scores = frame.select("person_id", "practice_code", "pcn_code").with_columns(
+        pl.lit(as_of).alias("as_of"), pl.lit(name).alias("model"), pl.Series("risk", risk),
+        pl.Series("centile", centile), pl.Series("reasons", reasons, dtype=pl.List(pl.Utf8)))
+    con.execute("CREATE SCHEMA IF NOT EXISTS risk")
+    con.register("new_scores", scores.to_arrow())
+    con.execute("BEGIN")
+    con.execute("CREATE TABLE IF NOT EXISTS risk.score AS SELECT CAST(person_id AS UUID) AS person_id, "
+                "* EXCLUDE (person_id) FROM new_scores LIMIT 0")
+    con.execute(f"DELETE FROM risk.score WHERE as_of = DATE '{as_of}' AND model = '{name}'")
+    con.execute("INSERT INTO risk.score SELECT CAST(person_id AS UUID), * EXCLUDE (person_id) FROM new_scores")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE risk.rising AS
+        WITH previous AS (SELECT max(as_of) AS as_of FROM risk.score
+                          WHERE model = '{name}' AND as_of < DATE '{as_of}')
+        SELECT n.person_id, n.practice_code, n.pcn_code, n.as_of, p.as_of AS previous_as_of, n.risk,
+               p.risk AS previous_risk, n.risk - p.risk AS change, n.centile, p.centile AS previous_centile,
+               n.reasons
+        FROM risk.score n JOIN risk.score p ON p.person_id = n.person_id AND p.model = n.model
+        WHERE n.model = '{name}' AND n.as_of = DATE '{as_of}' AND p.as_of = (SELECT as_of FROM previous)
+        ORDER BY change DESC""")
+    con.execute("COMMIT")
+    con.unregister("new_scores")
+    return scores

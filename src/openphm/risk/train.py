@@ -1,0 +1,87 @@
+"""`openphm risk train`: both models trained, validated on the next year, reported, saved."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import joblib
+import numpy as np
+import polars as pl
+
+from openphm.derive.features import feature_names
+from openphm.identity.report import true_person_map
+from openphm.risk.metrics import auroc_with_ci, evaluate
+from openphm.risk.model import examples, predict, train_models
+from openphm.risk.report import fairness, write_report
+
+
+def default_dates(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date]:
+    """Validation at the start of the last financial year with 12 months of outcomes in the record,
+    training a year earlier."""
+    last = con.execute("SELECT max(admission_date) FROM planning.inpatient_spell").fetchone()[0]
+    if last is None:
+        raise ValueError("the record has no hospital spells: run `openphm build` first")
+    year = last.year if last.month >= 4 else last.year - 1
+    if dt.date(year + 1, 3, 31) > last + dt.timedelta(days=31):
+        year -= 1  # the last year is not complete
+    return dt.date(year - 1, 4, 1), dt.date(year, 4, 1)
+
+
+def _ceiling(con: duckdb.DuckDBPyConnection, truth: Path, valid: pl.DataFrame, start: dt.date) -> float:
+    """AUROC of the true risk (the synthetic ICS's person_year_risk) for the validation outcome."""
+    fy = f"{start.year}-{(start.year + 1) % 100:02d}"
+    files = sorted((truth / "person_year_risk").glob("*")) if (truth / "person_year_risk").is_dir() else \
+        [p for p in (truth / "person_year_risk.parquet", truth / "person_year_risk.csv") if p.exists()]
+    if not files:
+        raise ValueError(f"{truth}: no person_year_risk truth file")
+    read = pl.read_parquet if files[0].suffix == ".parquet" else pl.read_csv
+    risk = (pl.concat([read(f) for f in files]).filter(pl.col("financial_year") == fy)
+            .select(pl.col("person_id").cast(pl.Int64).alias("true_person"), "risk_of_emergency_admission"))
+    joined = (valid.select("person_id", "outcome").join(true_person_map(con, truth), on="person_id", how="left")
+              .join(risk, on="true_person", how="left").drop_nulls("risk_of_emergency_admission"))
+    return auroc_with_ci(joined["outcome"].to_numpy(), joined["risk_of_emergency_admission"].to_numpy())[0]
+
+
+def train_and_report(con: duckdb.DuckDBPyConnection, out: Path, truth: Path | None = None,
+                     train_date: dt.date | None = None, validation_date: dt.date | None = None) -> dict:
+    """Train at one date, validate at a later one, write report.json/html and the models; returns the report."""
+    default_train, default_valid = default_dates(con)
+    train_date, validation_date = train_date or default_train, validation_date or default_valid
+    if validation_date <= train_date:
+        raise ValueError("the validation date must come after the training date (temporal validation)")
+    train, valid = examples(con, train_date), examples(con, validation_date)
+    models = train_models(train)
+    predictions = predict(models, valid)
+    y = valid["outcome"].to_numpy()
+    ceiling = _ceiling(con, truth, valid, validation_date) if truth else None
+    report = {"train_date": str(train_date), "validation_date": str(validation_date), "train_people": len(train),
+              "train_events": int(train["outcome"].sum()), "validation_people": len(valid),
+              "validation_events": int(y.sum()), "features": feature_names(), "ceiling_auroc": ceiling,
+              "models": {}}
+    for name, p in predictions.items():
+        metrics = evaluate(y, p)
+        metrics["ceiling_auroc"] = ceiling
+        metrics["ceiling_ratio"] = metrics["auroc"] / ceiling if ceiling else None
+        metrics["fairness"] = fairness(valid, p, metrics["auroc"])
+        report["models"][name] = metrics
+    best = max(report["models"], key=lambda k: report["models"][k]["auroc"])
+    report["best_model"] = best
+    out.mkdir(parents=True, exist_ok=True)
+    joblib.dump({"models": models, "features": feature_names(), "best": best, "train_date": str(train_date),
+                 "feature_means": train.select(feature_names()).mean().row(0)}, out / "models.joblib")
+    write_report(report, out)
+    return report
+
+
+def load_models(model_dir: Path) -> dict:
+    """The saved models and their metadata."""
+    path = model_dir / "models.joblib"
+    if not path.exists():
+        raise ValueError(f"{model_dir}: no models.joblib (run `openphm risk train --out {model_dir}` first)")
+    saved = joblib.load(path)
+    if saved["features"] != feature_names():
+        raise ValueError(f"{path}: trained on different features; train again")
+    saved["feature_means"] = np.asarray(saved["feature_means"], dtype=float)
+    return saved
