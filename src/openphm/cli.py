@@ -195,9 +195,9 @@ def demo(
 
 def main() -> None:
     """Entry point for the console script."""
-    import openphm.analyst_cli  # noqa: F401  (registers variation, codelists, segments)
-    import openphm.care_cli  # noqa: F401  (registers risk and lists)
-    import openphm.pipeline_cli  # noqa: F401  (registers the record commands)
+    import openphm.analyst_cli  # registers variation, codelists, segments
+    import openphm.care_cli  # registers risk and lists
+    import openphm.pipeline_cli  # registers the record commands
     from openphm import cli  # the registered app, also when this file runs as __main__
 
     cli.app()
