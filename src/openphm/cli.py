@@ -197,7 +197,7 @@ def main() -> None:
     """Entry point for the console script."""
     import openphm.analyst_cli  # registers variation, codelists, segments
     import openphm.care_cli  # registers risk and lists
-    import openphm.pipeline_cli  # registers the record commands
+    import openphm.pipeline_cli  # noqa: F401 (registers the record commands)
     from openphm import cli  # the registered app, also when this file runs as __main__
 
     cli.app()
