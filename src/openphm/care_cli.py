@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import duckdb
+import polars as pl
 import typer
 from rich.console import Console
 
@@ -89,3 +90,49 @@ def risk_score(
     rising = con.execute("SELECT count(*) FROM risk.rising").fetchone()[0]
     Console().print(f"risk.score: {len(scores):,} people scored on {when} with {scores['model'][0]}; "
                     f"risk.rising: {rising:,} compared with the previous scoring")
+
+
+lists_app = typer.Typer(help="Case-finding lists for multidisciplinary teams.", no_args_is_help=True)
+app.add_typer(lists_app, name="lists")
+
+
+@lists_app.command("run")
+def lists_run(
+    db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
+    only: Annotated[list[str] | None, typer.Option("--only", help="List ids (repeatable).")] = None,
+) -> None:
+    """Run every list at the latest risk scoring into lists.member (pseudonymous), ordered by risk."""
+    from openphm.lists.run import ListError, run_lists
+
+    con = _open(db)
+    try:
+        with console.status("running the case-finding lists ..."):
+            counts = run_lists(con, only)
+    except (ListError, duckdb.Error) as exc:
+        fail(str(exc).splitlines()[0])
+    totals = counts.group_by("list_id").agg(pl.col("people").sum(), pl.len().alias("units")).sort("list_id")
+    for list_id, people, units in totals.iter_rows():
+        Console().print(f"  {list_id:<36} {people:>7,} people across {units} practices")
+    Console().print("Export one practice's list for direct care: openphm lists export ID --practice CODE "
+                    "--out FILE.csv --purpose direct_care")
+
+
+@lists_app.command("export")
+def lists_export(
+    list_id: Annotated[str, typer.Argument(help="The list's id.")],
+    practice: Annotated[str, typer.Option(help="The practice's ODS code.")],
+    out: Annotated[Path, typer.Option(help="CSV file to write.")],
+    purpose: Annotated[str | None, typer.Option(help="Must be direct_care: the export identifies people.")] = None,
+    user: Annotated[str | None, typer.Option(help="Who is exporting (for the audit log).")] = None,
+    db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
+) -> None:
+    """Export a practice's list with NHS numbers for direct care; audit-logged, refused without the purpose."""
+    from openphm.lists.run import ListError, export_list
+
+    con = _open(db)
+    try:
+        rows = export_list(con, list_id, practice, out, purpose, user)
+    except (ListError, duckdb.Error) as exc:
+        fail(str(exc).splitlines()[0])
+    Console().print(f"Wrote {rows:,} people to {out.resolve()} (recorded in audit.export_log)")
+

@@ -37,7 +37,7 @@ ACTIVITY = {
     "community_contacts": ("community_contact", "contact_date", "TRUE", "count(*)"),
     "mental_health_contacts": ("mental_health_contact", "contact_date", "TRUE", "count(*)"),
 }
-WINDOWS = {"emergency_admissions": (3, 12, 24), "ae_attendances": (3, 12), "maternity_admissions": (9,)}
+WINDOWS = {"emergency_admissions": (3, 6, 12, 24), "ae_attendances": (3, 12), "maternity_admissions": (9,)}
 
 # plain words for explanations: feature -> a template filled with the value
 FEATURES: dict[str, str] = {
@@ -47,6 +47,7 @@ FEATURES: dict[str, str] = {
     "condition_count": "{v:.0f} long-term conditions", "polypharmacy": "polypharmacy recorded",
     "days_since_emergency_admission": "last emergency admission {v:.0f} days ago",
     "imd_decile": "IMD decile {v:.0f}",
+    "has_care_coordinator": "has a care coordinator",
     "practice_admission_ratio": "registered with a practice whose emergency admissions are {v:.2f} times expected",
     **{f"has_{c}": c.replace("_", " ") for c in CONDITIONS},
 }
@@ -125,6 +126,9 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str =
             hfrs AS ({hfrs_sql(day_before, f'{schema}.hospital_diagnosis')}),
             poly AS (SELECT DISTINCT person_id FROM {schema}.gp_event
                      WHERE snomed_code IN ({codes}) AND event_date < DATE '{as_of}'),
+            coordinated AS (SELECT DISTINCT person_id FROM {schema}.mental_health_contact
+                            WHERE has_care_coordinator AND contact_date < DATE '{as_of}'
+                              AND contact_date >= DATE '{_months_before(as_of, 12)}'),
             last_emergency AS (SELECT person_id, max(admission_date) AS last_date FROM {schema}.inpatient_spell
                                WHERE admission_type = 'emergency' AND admission_date < DATE '{as_of}'
                                GROUP BY person_id){activity_ctes}
@@ -143,6 +147,7 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str =
                    coalesce(f.efi, 0.0) AS efi, coalesce(h.hfrs, 0.0) AS hfrs, coalesce(m.cms, 0.0) AS cms,
                    CAST(coalesce(c.condition_count, 0) AS DOUBLE) AS condition_count,
                    CAST(y.person_id IS NOT NULL AS DOUBLE) AS polypharmacy,
+                   CAST(cc.person_id IS NOT NULL AS DOUBLE) AS has_care_coordinator,
                    CAST(coalesce(date_diff('day', le.last_date, DATE '{as_of}'), 3650) AS DOUBLE)
                        AS days_since_emergency_admission,
                    {', '.join(f'CAST(coalesce(c.has_{c}, false) AS DOUBLE) AS has_{c}' for c in CONDITIONS)},
@@ -150,7 +155,8 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str =
             FROM base b JOIN {schema}.person p USING (person_id)
             LEFT JOIN conditions c USING (person_id) LEFT JOIN cms m USING (person_id)
             LEFT JOIN efi f USING (person_id) LEFT JOIN hfrs h USING (person_id)
-            LEFT JOIN poly y USING (person_id) LEFT JOIN last_emergency le USING (person_id) {activity_joins}
+            LEFT JOIN poly y USING (person_id) LEFT JOIN coordinated cc USING (person_id)
+            LEFT JOIN last_emergency le USING (person_id) {activity_joins}
             LEFT JOIN reference.lsoa_imd2019 imd ON imd.lsoa_code = b.lsoa_code""")
     finally:
         for name in ("efi_codes", "hfrs_w", "cms_w"):

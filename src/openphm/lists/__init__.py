@@ -1,0 +1,1 @@
+"""Case-finding lists for multidisciplinary teams, declared as data."""

@@ -1,0 +1,175 @@
+"""Running case-finding lists and exporting them for direct care, with an audit record.
+
+A list is a YAML file in `definitions/` (schema `list.schema.json`): people meeting every
+criterion, each criterion a plain condition over the person features (openphm.derive.features)
+and `risk`, `risk_centile` from the latest `openphm risk score`, with a reason in plain words.
+`run_lists` writes `lists.member` (list, practice, PCN, pseudonymous person, risk, rank within the
+practice or PCN, the reasons they are on the list, and the factors behind their risk), ordered by risk: no identifiers, so analysts can see list sizes.
+
+Exports that identify people are for direct care only: `export_list` refuses unless the purpose
+is stated as direct care, adds the NHS number from the identity store, and writes an audit record
+(`audit.export_log`: when, who, purpose, list, practice, people, file) before returning. The web
+application will add role checks on top of this.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import getpass
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import jsonschema
+import polars as pl
+import sqlglot
+import yaml
+from sqlglot import exp
+
+from openphm.derive.features import build_features, feature_names
+
+DIRECT_CARE = "direct_care"
+EXTRA_FIELDS = ("risk", "risk_centile")
+ALLOWED = (exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.And, exp.Or, exp.Not, exp.Paren, exp.EQ,
+           exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Neg)
+
+
+class ListError(ValueError):
+    """A list definition or request that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class CaseList:
+    """One case-finding list definition."""
+
+    id: str
+    title: str
+    run_by: str
+    criteria: list[dict]
+
+
+def definitions_dir() -> Path:
+    """The shipped list definitions."""
+    return Path(str(resources.files("openphm.lists") / "definitions"))
+
+
+def _check(rule: str, reason: str, where: str) -> None:
+    names = set(feature_names()) | set(EXTRA_FIELDS)
+    try:
+        tree = sqlglot.parse_one(rule, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise ListError(f"{where}: rule does not parse: {str(exc).splitlines()[0]}") from None
+    for node in tree.walk():
+        if not isinstance(node, ALLOWED):
+            raise ListError(f"{where}: rules may not use {type(node).__name__} ({rule!r})")
+        if isinstance(node, exp.Column) and node.name not in names:
+            raise ListError(f"{where}: unknown field {node.name!r}")
+    for field in re.findall(r"{(\w+)", reason):
+        if field not in names:
+            raise ListError(f"{where}: the reason names unknown field {field!r}")
+
+
+def load_lists(folder: Path | None = None) -> dict[str, CaseList]:
+    """Every list definition, validated, by id."""
+    schema = json.loads((resources.files("openphm.lists") / "list.schema.json").read_text(encoding="utf-8"))
+    out = {}
+    for path in sorted((folder or definitions_dir()).glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            jsonschema.validate(data, schema)
+        except (yaml.YAMLError, jsonschema.ValidationError) as exc:
+            raise ListError(f"{path.name}: {str(exc).splitlines()[0]}") from None
+        if data["id"] != path.stem:
+            raise ListError(f"{path.name}: id {data['id']!r} must equal the file name")
+        for i, c in enumerate(data["criteria"], 1):
+            _check(c["rule"], c["reason"], f"{path.name} criterion {i}")
+        out[data["id"]] = CaseList(data["id"], data["title"], data["run_by"], data["criteria"])
+    return out
+
+
+def latest_scoring(con: duckdb.DuckDBPyConnection) -> dt.date:
+    """The date of the latest risk scoring."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'risk' "
+                         "AND table_name = 'score'").fetchone()[0]
+    when = con.execute("SELECT max(as_of) FROM risk.score").fetchone()[0] if exists else None
+    if when is None:
+        raise ListError("no risk scores yet: run `openphm risk train` and `openphm risk score` first")
+    return when
+
+
+def run_lists(con: duckdb.DuckDBPyConnection, only: list[str] | None = None) -> pl.DataFrame:
+    """Run every list (or `only` these) at the latest risk scoring into lists.member; returns counts
+    per list and practice or PCN."""
+    lists = load_lists()
+    unknown = set(only or []) - set(lists)
+    if unknown:
+        raise ListError(f"unknown list(s): {', '.join(sorted(unknown))}")
+    as_of = latest_scoring(con)
+    build_features(con, as_of, table="list_features")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE list_people AS
+                    SELECT f.*, s.risk, CAST(s.centile AS DOUBLE) AS risk_centile, s.reasons AS risk_factors
+                    FROM list_features f JOIN risk.score s ON s.person_id = f.person_id
+                         AND s.as_of = DATE '{as_of}'""")
+    frames = []
+    for lid, case_list in lists.items():
+        if only and lid not in only:
+            continue
+        where = " AND ".join(f"({c['rule']})" for c in case_list.criteria)
+        unit = "practice_code" if case_list.run_by == "practice" else "pcn_code"
+        fields = sorted({f for c in case_list.criteria for f in re.findall(r"{(\w+)", c["reason"])})
+        rows = con.execute(f"""SELECT CAST(person_id AS VARCHAR) AS person_id, practice_code, pcn_code, risk,
+                                      risk_factors,
+                                      {', '.join(fields) if fields else 'NULL AS none'},
+                                      row_number() OVER (PARTITION BY {unit} ORDER BY risk DESC) AS rank
+                               FROM list_people WHERE {where}""").pl()
+        reasons = [[c["reason"].format(**r) for c in case_list.criteria] for r in rows.iter_rows(named=True)]
+        frames.append(rows.select("person_id", "practice_code", "pcn_code", "risk", "rank", "risk_factors").with_columns(
+            pl.lit(lid).alias("list_id"), pl.lit(as_of).alias("as_of"),
+            pl.Series("reasons", reasons, dtype=pl.List(pl.Utf8))))
+    con.execute("DROP TABLE list_features; DROP TABLE list_people")
+    members = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
+    con.execute("CREATE SCHEMA IF NOT EXISTS lists")
+    con.register("members", members.to_arrow())
+    con.execute("BEGIN")
+    con.execute("CREATE TABLE IF NOT EXISTS lists.member AS SELECT list_id, as_of, practice_code, pcn_code, "
+                "CAST(person_id AS UUID) AS person_id, risk, rank, reasons, risk_factors FROM members LIMIT 0")
+    con.execute("DELETE FROM lists.member WHERE list_id IN (SELECT DISTINCT list_id FROM members)")
+    con.execute("INSERT INTO lists.member SELECT list_id, as_of, practice_code, pcn_code, CAST(person_id AS UUID), "
+                "risk, rank, reasons, risk_factors FROM members")
+    con.execute("COMMIT")
+    con.unregister("members")
+    return con.execute("SELECT list_id, practice_code, count(*) AS people FROM lists.member "
+                       "GROUP BY ALL ORDER BY 1, 2").pl()
+
+
+def export_list(con: duckdb.DuckDBPyConnection, list_id: str, practice: str, out: Path, purpose: str | None,
+                user: str | None = None) -> int:
+    """Write one practice's list with NHS numbers to a CSV for direct care, after writing the audit
+    record. Refuses without the direct-care purpose."""
+    if purpose != DIRECT_CARE:
+        raise ListError(f"an export that identifies people is for direct care only: give --purpose {DIRECT_CARE} "
+                        "(the request is refused and nothing is written)")
+    if list_id not in load_lists():
+        raise ListError(f"no list {list_id!r}; `openphm lists run` shows the lists")
+    rows = con.execute("""
+        SELECT k.nhs_number, m.practice_code, m.rank, round(m.risk, 3) AS risk, array_to_string(m.reasons, '; ')
+               AS reasons, array_to_string(m.risk_factors, '; ') AS risk_factors, m.as_of
+        FROM lists.member m LEFT JOIN idn.identity.person_key k ON k.person_id = m.person_id
+        WHERE m.list_id = ? AND m.practice_code = ? ORDER BY m.rank""", [list_id, practice]).fetchall()
+    if not rows:
+        raise ListError(f"no one on {list_id} at practice {practice} (run `openphm lists run`, check the code)")
+    con.execute("CREATE SCHEMA IF NOT EXISTS audit")
+    con.execute("CREATE TABLE IF NOT EXISTS audit.export_log (exported_at TIMESTAMP, user_name VARCHAR, purpose VARCHAR, "
+                "list_id VARCHAR, practice_code VARCHAR, people INTEGER, file VARCHAR)")
+    con.execute("INSERT INTO audit.export_log VALUES (current_timestamp, ?, ?, ?, ?, ?, ?)",
+                [user or getpass.getuser(), purpose, list_id, practice, len(rows), str(out.resolve())])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["nhs_number", "practice_code", "rank", "risk", "reasons", "risk_factors", "as_of"])
+        writer.writerows(rows)
+    return len(rows)
