@@ -4,7 +4,8 @@ A list is a YAML file in `definitions/` (schema `list.schema.json`): people meet
 criterion, each criterion a plain condition over the person features (openphm.derive.features)
 and `risk`, `risk_centile` from the latest `openphm risk score`, with a reason in plain words.
 `run_lists` writes `lists.member` (list, practice, PCN, pseudonymous person, risk, rank within the
-practice or PCN, the reasons they are on the list, and the factors behind their risk), ordered by risk: no identifiers, so analysts can see list sizes.
+practice or PCN, the reasons they are on the list, and the factors behind their risk), ordered by
+risk: no identifiers, so analysts can see list sizes.
 
 Exports that identify people are for direct care only: `export_list` refuses unless the purpose
 is stated as direct care, adds the NHS number from the identity store, and writes an audit record
@@ -127,7 +128,8 @@ def run_lists(con: duckdb.DuckDBPyConnection, only: list[str] | None = None) -> 
                                       row_number() OVER (PARTITION BY {unit} ORDER BY risk DESC) AS rank
                                FROM list_people WHERE {where}""").pl()
         reasons = [[c["reason"].format(**r) for c in case_list.criteria] for r in rows.iter_rows(named=True)]
-        frames.append(rows.select("person_id", "practice_code", "pcn_code", "risk", "rank", "risk_factors").with_columns(
+        kept = rows.select("person_id", "practice_code", "pcn_code", "risk", "rank", "risk_factors")
+        frames.append(kept.with_columns(
             pl.lit(lid).alias("list_id"), pl.lit(as_of).alias("as_of"),
             pl.Series("reasons", reasons, dtype=pl.List(pl.Utf8))))
     con.execute("DROP TABLE list_features; DROP TABLE list_people")
@@ -163,8 +165,8 @@ def export_list(con: duckdb.DuckDBPyConnection, list_id: str, practice: str, out
     if not rows:
         raise ListError(f"no one on {list_id} at practice {practice} (run `openphm lists run`, check the code)")
     con.execute("CREATE SCHEMA IF NOT EXISTS audit")
-    con.execute("CREATE TABLE IF NOT EXISTS audit.export_log (exported_at TIMESTAMP, user_name VARCHAR, purpose VARCHAR, "
-                "list_id VARCHAR, practice_code VARCHAR, people INTEGER, file VARCHAR)")
+    con.execute("CREATE TABLE IF NOT EXISTS audit.export_log (exported_at TIMESTAMP, user_name VARCHAR, "
+                "purpose VARCHAR, list_id VARCHAR, practice_code VARCHAR, people INTEGER, file VARCHAR)")
     con.execute("INSERT INTO audit.export_log VALUES (current_timestamp, ?, ?, ?, ?, ?, ?)",
                 [user or getpass.getuser(), purpose, list_id, practice, len(rows), str(out.resolve())])
     out.parent.mkdir(parents=True, exist_ok=True)
