@@ -37,7 +37,10 @@ ACTIVITY = {
     "community_contacts": ("community_contact", "contact_date", "TRUE", "count(*)"),
     "mental_health_contacts": ("mental_health_contact", "contact_date", "TRUE", "count(*)"),
 }
-WINDOWS = {"emergency_admissions": (3, 6, 12, 24), "ae_attendances": (3, 12), "maternity_admissions": (9,)}
+# months of history per activity: long windows estimate a person's own level of use, short ones recent change
+WINDOWS = {"emergency_admissions": (3, 6, 12, 24, 36), "ae_attendances": (3, 12, 24, 36), "maternity_admissions": (9,),
+           "emergency_bed_days": (12, 36), "outpatient_attendances": (12, 36), "gp_appointments": (12, 36),
+           "community_contacts": (12, 36), "mental_health_contacts": (12, 36), "elective_admissions": (12, 36)}
 
 # plain words for explanations: feature -> a template filled with the value
 FEATURES: dict[str, str] = {
