@@ -7,8 +7,10 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 
 from openphm.identity.linkage import link_records
@@ -257,3 +259,92 @@ def test_everyone_registered_is_in_exactly_one_segment_each_month(engine):
                              "WHERE year_start = DATE '2023-04-01'").fetchall())
     assert rates["frailty"] > 4 * rates["healthy"]
     assert rates["short_period_of_decline"] > rates["frailty"]
+
+
+# ---- risk, explanations and case-finding lists --------------------------------------------------------
+
+def test_no_feature_uses_information_from_on_or_after_the_index_date(engine):
+    """Features at a date from the whole record equal those from a record cut off the day before."""
+    from openphm.derive.features import build_features, feature_names
+
+    con = engine["con"]
+    index = dt.date(2024, 1, 1)
+    build_features(con, index, table="full_features")
+    full = con.execute(f"SELECT CAST(person_id AS VARCHAR) AS person_id, {', '.join(feature_names())} "
+                       "FROM full_features ORDER BY 1").df()
+    cut = duckdb.connect()
+    cut.execute("CREATE SCHEMA planning; CREATE SCHEMA reference")
+    dates = {"inpatient_spell": "admission_date", "hospital_diagnosis": "admission_date",
+             "ae_attendance": "arrival_date", "outpatient_appointment": "appointment_date",
+             "gp_appointment": "appointment_date", "gp_event": "event_date", "community_contact": "contact_date",
+             "mental_health_contact": "contact_date", "condition": "first_date"}
+    for table in ("person", "registration", *dates):
+        frame = con.execute(f"SELECT * FROM planning.{table}").arrow()
+        cut.register("t", frame)
+        keep = f"WHERE {dates[table]} < DATE '{index}'" if table in dates else ""
+        cut.execute(f"CREATE TABLE planning.{table} AS SELECT * FROM t {keep}")
+        cut.unregister("t")
+    # what is known about a person's registration and death before the date stays; after it, nothing
+    cut.execute(f"""UPDATE planning.registration SET registration_end = NULL
+                    WHERE registration_end >= DATE '{index}'""")
+    cut.execute(f"DELETE FROM planning.registration WHERE registration_start >= DATE '{index}'")
+    cut.execute(f"UPDATE planning.person SET date_of_death = NULL WHERE date_of_death >= DATE '{index}'")
+    cut.register("imd", con.execute("SELECT * FROM reference.lsoa_imd2019").arrow())
+    cut.execute("CREATE TABLE reference.lsoa_imd2019 AS SELECT * FROM imd")
+    assert build_features(cut, index, table="cut_features") == len(full)
+    truncated = cut.execute(f"SELECT CAST(person_id AS VARCHAR) AS person_id, {', '.join(feature_names())} "
+                            "FROM cut_features ORDER BY 1").df()
+    pd.testing.assert_frame_equal(full, truncated)
+    # and something did happen on or after the date, so the comparison is not empty
+    assert con.execute(f"SELECT count(*) FROM planning.inpatient_spell WHERE admission_date >= DATE '{index}'"
+                       ).fetchone()[0] > 1000
+
+
+def test_risk_models_report_and_scores_with_reasons(engine, tmp_path):
+    from openphm.risk.score import score_population
+    from openphm.risk.train import train_and_report
+
+    con, out = engine["con"], tmp_path / "risk"
+    report = train_and_report(con, out, truth=engine["ics"] / "truth")
+    saved = json.loads((out / "report.json").read_text())
+    for name in ("logistic", "lightgbm"):
+        m = saved["models"][name]
+        for key in ("auroc", "auroc_ci", "auprc", "calibration_intercept", "calibration_slope", "ppv_top_1pct",
+                    "sensitivity_top_5pct", "ceiling_auroc"):
+            assert key in m, (name, key)
+        assert 0.68 < m["auroc"] <= m["ceiling_auroc"] + 0.01
+        assert m["auroc_ci"][0] < m["auroc"] < m["auroc_ci"][1]
+        assert abs(m["calibration_slope"] - 1) < 0.35 and {r["by"] for r in m["fairness"]} == {
+            "sex", "age band", "ethnicity", "IMD quintile"}
+    assert report["train_date"] < report["validation_date"]
+    html = (out / "report.html").read_text()
+    assert "Model card" in html and "Fairness" in html and "<script" not in html
+    scores = score_population(con, out, dt.date(2025, 10, 1))
+    registered = con.execute("SELECT count(*) FROM risk.score WHERE as_of = DATE '2025-10-01'").fetchone()[0]
+    assert registered == len(scores) > 30_000
+    top = scores.filter(pl.col("centile") == 100)
+    assert top["reasons"].list.len().min() >= 1  # everyone at the top has a reason in words
+    assert top["risk"].min() > scores["risk"].median()
+
+
+def test_case_finding_lists_and_the_audited_direct_care_export(engine, tmp_path):
+    from openphm.lists.run import ListError, export_list, run_lists
+
+    con = engine["con"]
+    counts = run_lists(con)
+    assert set(counts["list_id"]) >= {"frail_high_risk_no_coordinator", "rising_risk_multimorbidity"}
+    members = con.execute("SELECT * FROM lists.member WHERE list_id = 'frail_high_risk_no_coordinator'").df()
+    # everyone on it meets every criterion at the scoring date, ordered by risk within each practice
+    assert (members.groupby("practice_code")["risk"].apply(lambda r: r.is_monotonic_decreasing)).all()
+    assert all(len(r) == 3 for r in members["reasons"])
+    practice = members["practice_code"].iloc[0]
+    out = tmp_path / "list.csv"
+    with pytest.raises(ListError, match="direct care only"):
+        export_list(con, "frail_high_risk_no_coordinator", practice, out, purpose=None)
+    assert not out.exists()
+    n = export_list(con, "frail_high_risk_no_coordinator", practice, out, purpose="direct_care", user="test")
+    exported = pd.read_csv(out, dtype=str)
+    assert len(exported) == n == (members["practice_code"] == practice).sum()
+    assert exported["nhs_number"].str.fullmatch(r"\d{10}").all()
+    audit = con.execute("SELECT user_name, purpose, list_id, practice_code, people FROM audit.export_log").fetchall()
+    assert audit == [("test", "direct_care", "frail_high_risk_no_coordinator", practice, n)]
