@@ -170,6 +170,17 @@ def demo(
         run_measures(con)
         n_results = con.execute("SELECT count(*) FROM measures.measure_result").fetchone()[0]
         indicators_html = write_measures_report(con, out / "reports")
+    with console.status("segments, risk models and case-finding lists ..."):
+        from openphm.lists.run import run_lists
+        from openphm.risk.score import score_population
+        from openphm.risk.train import train_and_report
+        from openphm.segments.run import record_months, run_segments
+
+        run_segments(con, months=[m for m in record_months(con) if m.month == 4])
+        risk_report = train_and_report(con, out / "reports" / "risk", truth=ics / "truth")
+        last = con.execute("SELECT max(admission_date) FROM planning.inpatient_spell").fetchone()[0]
+        score_population(con, out / "reports" / "risk", last + dt.timedelta(days=1))
+        list_counts = run_lists(con)
     with console.status("scoring linkage against the truth ..."):
         scores = accuracy(con, ics / "truth")
         rates = link_rates(con)
@@ -189,6 +200,14 @@ def demo(
     con_out.print(f"  Identity store (identifiers only, kept apart): {store.identity_db.resolve()}")
     con_out.print(f"  Indicators: open {indicators_html.resolve()} ({n_results:,} results in "
                   "measures.measure_result; `openphm measures list` describes them)")
+    best = risk_report["models"][risk_report["best_model"]]
+    con_out.print("  Segments (Bridges to Health, each April): segments.size, segments.activity, segments.transition; "
+                  "`openphm segments run` does every month")
+    con_out.print(f"  Risk model: open {(out / 'reports' / 'risk' / 'report.html').resolve()} - "
+                  f"{risk_report['best_model']} AUROC {best['auroc']:.3f}, {best['ceiling_ratio']:.0%} of the ceiling")
+    con_out.print(f"  Case-finding lists: {int(list_counts['people'].sum()):,} people on "
+                  f"{list_counts['list_id'].n_unique()} lists in lists.member; export one practice's with "
+                  "`openphm lists export ID --practice CODE --out FILE.csv --purpose direct_care`")
     con_out.print(f"  Linkage against the truth: precision {overall['precision']:.4f}, recall {overall['recall']:.4f}"
                   f" - {report.resolve()}")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from openphm.risk.metrics import auroc_with_ci, calibration, evaluate, top_of_list
+from openphm.risk.metrics import auprc_with_ci, auroc_with_ci, calibration, evaluate, top_of_list
 
 
 def test_auroc_is_the_share_of_correctly_ordered_pairs_with_hanley_mcneil_limits():
@@ -51,3 +51,16 @@ def test_top_of_the_list_by_hand():
     report = evaluate(y, p)
     assert {"auroc", "auroc_ci", "auprc", "calibration_intercept", "calibration_slope", "ppv_top_1pct",
             "sensitivity_top_5pct"} <= set(report)
+
+
+def test_auprc_logit_interval_by_hand():
+    y = np.array([1, 0, 1, 0, 0, 1, 0, 0])
+    p = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2])
+    # average precision by hand: positives at ranks 1, 3, 6 with precision 1, 2/3, 3/6
+    ap = (1 + 2 / 3 + 3 / 6) / 3
+    got, lo, hi = auprc_with_ci(y, p)
+    assert got == pytest.approx(ap)
+    half = 1.959964 / math.sqrt(3 * ap * (1 - ap))
+    centre = math.log(ap / (1 - ap))
+    assert (lo, hi) == pytest.approx((1 / (1 + math.exp(-(centre - half))), 1 / (1 + math.exp(-(centre + half)))),
+                                     abs=1e-6)

@@ -1,7 +1,9 @@
 """How good a risk model is: discrimination, calibration, and performance at the top of the list.
 
 - AUROC with the Hanley & McNeil (Radiology 1982;143:29-36) standard error and a normal 95% CI.
-- AUPRC: average precision (scikit-learn).
+- AUPRC: average precision (scikit-learn), with the logit interval of Boyd K, Eng KH, Page CD,
+  "Area under the precision-recall curve: point estimates and confidence intervals", ECML PKDD
+  2013: logit(AP) +/- z / sqrt(n_positive x AP x (1 - AP)), back-transformed.
 - Calibration (Van Calster B et al., "Calibration: the Achilles heel of predictive analytics",
   BMC Med 2019;17:230): the calibration intercept is a in logit(P(y)) = a + logit(p) (calibration
   in the large, slope fixed at 1); the calibration slope is b in logit(P(y)) = a' + b logit(p).
@@ -31,6 +33,17 @@ def auroc_with_ci(y: np.ndarray, p: np.ndarray, confidence: float = 0.95) -> tup
     se = math.sqrt((a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n1 * n0))
     z = float(stats.norm.ppf(1 - (1 - confidence) / 2))
     return a, max(0.0, a - z * se), min(1.0, a + z * se)
+
+
+def auprc_with_ci(y: np.ndarray, p: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Average precision and its logit confidence interval (Boyd et al. 2013)."""
+    ap = float(average_precision_score(y, p))
+    positives = int(np.sum(y))
+    z = float(stats.norm.ppf(1 - (1 - confidence) / 2))
+    if positives == 0 or not 0 < ap < 1:
+        return ap, ap, ap
+    centre, half = math.log(ap / (1 - ap)), z / math.sqrt(positives * ap * (1 - ap))
+    return ap, 1 / (1 + math.exp(-(centre - half))), 1 / (1 + math.exp(-(centre + half)))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -89,6 +102,7 @@ def calibration_table(y: np.ndarray, p: np.ndarray, groups: int = 10) -> list[di
 def evaluate(y: np.ndarray, p: np.ndarray) -> dict[str, float | list]:
     """Every measure of one model's predictions."""
     auroc, lo, hi = auroc_with_ci(y, p)
-    return {"auroc": auroc, "auroc_ci": [lo, hi], "auprc": float(average_precision_score(y, p)),
+    auprc, plo, phi = auprc_with_ci(y, p)
+    return {"auroc": auroc, "auroc_ci": [lo, hi], "auprc": auprc, "auprc_ci": [plo, phi],
             **calibration(y, p), **top_of_list(y, p), "people": len(y), "events": int(np.sum(y)),
             "calibration_by_tenth": calibration_table(y, p)}

@@ -95,7 +95,8 @@ def write_report(report: dict, out: Path) -> tuple[Path, Path]:
     for name, m in report["models"].items():
         ceiling = m.get("ceiling_auroc")
         summary_rows.append([name, f"{m['auroc']:.3f} ({m['auroc_ci'][0]:.3f} to {m['auroc_ci'][1]:.3f})",
-                             f"{m['auprc']:.3f}", f"{m['calibration_intercept']:.3f}", f"{m['calibration_slope']:.3f}",
+                             f"{m['auprc']:.3f} ({m['auprc_ci'][0]:.3f} to {m['auprc_ci'][1]:.3f})",
+                             f"{m['calibration_intercept']:.3f}", f"{m['calibration_slope']:.3f}",
                              f"{m['ppv_top_1pct']:.3f}", f"{m['sensitivity_top_5pct']:.3f}",
                              f"{m['ceiling_ratio']:.1%} of {ceiling:.3f}" if ceiling else "no truth given"])
         flagged = [r for r in m["fairness"] if r["flag"]]
@@ -112,7 +113,7 @@ def write_report(report: dict, out: Path) -> tuple[Path, Path]:
     body = (f"<p>Trained on people registered on {report['train_date']} ({report['train_people']:,}; outcome: an "
             f"emergency admission in the next 12 months), validated on {report['validation_date']} "
             f"({report['validation_people']:,} people, {report['validation_events']:,} admitted).</p>"
-            + table(["model", "AUROC (95% CI)", "AUPRC", "calibration intercept", "calibration slope",
+            + table(["model", "AUROC (95% CI)", "AUPRC (95% CI)", "calibration intercept", "calibration slope",
                      "PPV top 1%", "sensitivity top 5%", "share of the ceiling"], summary_rows)
             + ("<p class='note'>The ceiling is the AUROC of each person's true risk in the synthetic ICS: the best "
                "any model could do.</p>" if report.get("ceiling_auroc") else "")
