@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from stages import run_stage
+from stages import person_record, run_stage
 
 PEOPLE = int(os.environ.get("OPENPHM_BENCH_PEOPLE", "1000000"))
 TARGET_SECONDS = 180
@@ -37,14 +37,7 @@ def _scan_once(db: Path) -> float:
 def run() -> str:
     work = Path(tempfile.mkdtemp(prefix="openphm-bench-measures-"))
     try:
-        if os.environ.get("OPENPHM_BENCH_DB"):
-            db = Path(os.environ["OPENPHM_BENCH_DB"])
-        else:
-            ics, db = work / "ics", work / "db" / "openphm.duckdb"
-            run_stage(["generate", "--people", str(PEOPLE), "--format", "parquet", "--out", str(ics), "--quiet"])
-            for args in (["ingest", str(ics), "--db", str(db), "--no-link"], ["link", "--db", str(db)],
-                         ["build", "--db", str(db)]):
-                run_stage(args)
+        db = person_record(work, PEOPLE)
         seconds, peak = run_stage(["measures", "run", "--db", str(db)])
         scan = _scan_once(db)
         con = duckdb.connect(str(db), read_only=True)

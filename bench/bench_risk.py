@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from stages import run_stage
+from stages import person_record, run_stage
 
 PEOPLE = int(os.environ.get("OPENPHM_BENCH_PEOPLE", "1000000"))
 SCORE_SECONDS, TRAIN_SECONDS = 300, 600
@@ -31,14 +31,7 @@ def run() -> str:
 
     work = Path(tempfile.mkdtemp(prefix="openphm-bench-risk-"))
     try:
-        if os.environ.get("OPENPHM_BENCH_DB"):
-            db = Path(os.environ["OPENPHM_BENCH_DB"])
-        else:
-            ics, db = work / "ics", work / "db" / "openphm.duckdb"
-            run_stage(["generate", "--people", str(PEOPLE), "--format", "parquet", "--out", str(ics), "--quiet"])
-            for args in (["ingest", str(ics), "--db", str(db), "--no-link"], ["link", "--db", str(db)],
-                         ["build", "--db", str(db)]):
-                run_stage(args)
+        db = person_record(work, PEOPLE)
         models_dir = work / "models"
         train_seconds, train_peak = run_stage(["risk", "train", "--db", str(db), "--out", str(models_dir)])
         _, con = open_store(db)

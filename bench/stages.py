@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 # Each stage reports its own peak resident memory when it exits.
 STAGE = ("import atexit, resource, sys\n"
@@ -22,3 +24,16 @@ def run_stage(args: list[str]) -> tuple[float, float]:
         raise RuntimeError(f"openphm {' '.join(args)} failed: {proc.stderr[-2000:]}")
     peak_kb = max(int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("PEAK_KB"))
     return time.perf_counter() - start, peak_kb / 1024**2
+
+
+def person_record(work: Path, people: int) -> Path:
+    """OPENPHM_BENCH_DB if set (a built person record to reuse); otherwise generate an ICS of `people`
+    in `work` and ingest, link and build it. Returns the database path."""
+    if os.environ.get("OPENPHM_BENCH_DB"):
+        return Path(os.environ["OPENPHM_BENCH_DB"])
+    ics, db = work / "ics", work / "db" / "openphm.duckdb"
+    run_stage(["generate", "--people", str(people), "--format", "parquet", "--out", str(ics), "--quiet"])
+    for args in (["ingest", str(ics), "--db", str(db), "--no-link"], ["link", "--db", str(db)],
+                 ["build", "--db", str(db)]):
+        run_stage(args)
+    return db

@@ -27,16 +27,14 @@ from pathlib import Path
 import duckdb
 import jsonschema
 import polars as pl
-import sqlglot
 import yaml
-from sqlglot import exp
 
+from openphm.conditions import check_condition
 from openphm.derive.features import build_features, feature_names
 
 DIRECT_CARE = "direct_care"
 EXTRA_FIELDS = ("risk", "risk_centile")
-ALLOWED = (exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.And, exp.Or, exp.Not, exp.Paren, exp.EQ,
-           exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Neg)
+
 
 
 class ListError(ValueError):
@@ -60,15 +58,7 @@ def definitions_dir() -> Path:
 
 def _check(rule: str, reason: str, where: str) -> None:
     names = set(feature_names()) | set(EXTRA_FIELDS)
-    try:
-        tree = sqlglot.parse_one(rule, read="duckdb")
-    except sqlglot.errors.ParseError as exc:
-        raise ListError(f"{where}: rule does not parse: {str(exc).splitlines()[0]}") from None
-    for node in tree.walk():
-        if not isinstance(node, ALLOWED):
-            raise ListError(f"{where}: rules may not use {type(node).__name__} ({rule!r})")
-        if isinstance(node, exp.Column) and node.name not in names:
-            raise ListError(f"{where}: unknown field {node.name!r}")
+    check_condition(rule, names, where, ListError, "field")
     for field in re.findall(r"{(\w+)", reason):
         if field not in names:
             raise ListError(f"{where}: the reason names unknown field {field!r}")

@@ -13,14 +13,10 @@ from importlib import resources
 from pathlib import Path
 
 import jsonschema
-import sqlglot
 import yaml
-from sqlglot import exp
 
+from openphm.conditions import check_condition
 from openphm.derive.features import feature_names
-
-ALLOWED = (exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.And, exp.Or, exp.Not, exp.Paren, exp.EQ,
-           exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Neg)
 
 
 class SegmentationError(ValueError):
@@ -46,19 +42,6 @@ def definitions_dir() -> Path:
     return Path(str(resources.files("openphm.segments") / "definitions"))
 
 
-def _check_rule(rule: str, where: str) -> None:
-    try:
-        tree = sqlglot.parse_one(rule, read="duckdb")
-    except sqlglot.errors.ParseError as exc:
-        raise SegmentationError(f"{where}: rule does not parse: {str(exc).splitlines()[0]}") from None
-    names = set(feature_names())
-    for node in tree.walk():
-        if not isinstance(node, ALLOWED):
-            raise SegmentationError(f"{where}: rules may not use {type(node).__name__} ({rule!r})")
-        if isinstance(node, exp.Column) and node.name not in names:
-            raise SegmentationError(f"{where}: unknown feature {node.name!r}")
-
-
 def load_segmentation(path: Path | None = None) -> Segmentation:
     """A segmentation file (default: Bridges to Health), validated."""
     path = path or definitions_dir() / "bridges_to_health.yaml"
@@ -72,7 +55,7 @@ def load_segmentation(path: Path | None = None) -> Segmentation:
     if len(set(ids)) != len(ids):
         raise SegmentationError(f"{path.name}: segment ids must be unique")
     for s in data["segments"]:
-        _check_rule(s["rule"], f"{path.name} segment {s['id']}")
+        check_condition(s["rule"], feature_names(), f"{path.name} segment {s['id']}", SegmentationError, "feature")
     if data["segments"][-1]["rule"].strip().upper() != "TRUE":
         raise SegmentationError(f"{path.name}: the last segment's rule must be TRUE, so everyone has a segment")
     return Segmentation(data["id"], data["title"], data["segments"])
