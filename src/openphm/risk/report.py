@@ -13,6 +13,7 @@ import polars as pl
 
 from openphm.reports.html import page, table
 from openphm.risk.metrics import auroc_with_ci, calibration
+from openphm.stats import count_limits
 
 MATERIAL_OE = 1.2  # a group's observed/expected outside 1/1.2 to 1.2 is flagged
 MATERIAL_AUROC = 0.05  # a group's AUROC this far below the whole population's is flagged
@@ -37,17 +38,20 @@ def fairness(frame: pl.DataFrame, p: np.ndarray, overall_auroc: float) -> list[d
             events = int(y[mask].sum())
             row = {"by": by, "group": str(group), "people": int(mask.sum()), "events": events,
                    "auroc": math.nan, "observed_to_expected": math.nan, "calibration_intercept": math.nan}
-            if events >= MIN_EVENTS and events < mask.sum():
-                row["auroc"] = auroc_with_ci(y[mask], p[mask])[0]
-                cal = calibration(y[mask], p[mask])
-                row["observed_to_expected"] = cal["observed_to_expected"]
-                row["calibration_intercept"] = cal["calibration_intercept"]
-            oe, auc = row["observed_to_expected"], row["auroc"]
             reasons = []
-            if not math.isnan(oe) and not 1 / MATERIAL_OE <= oe <= MATERIAL_OE:
-                reasons.append(f"observed/expected {oe:.2f}")
-            if not math.isnan(auc) and auc < overall_auroc - MATERIAL_AUROC:
-                reasons.append(f"AUROC {auc:.3f} against {overall_auroc:.3f} overall")
+            if events >= MIN_EVENTS and events < mask.sum():
+                auc, _, auc_upper = auroc_with_ci(y[mask], p[mask])
+                cal = calibration(y[mask], p[mask])
+                oe = cal["observed_to_expected"]
+                expected = float(p[mask].sum())
+                oe_lower, oe_upper = (limit / expected for limit in count_limits(events))
+                row.update(auroc=auc, observed_to_expected=oe, calibration_intercept=cal["calibration_intercept"])
+                # material: beyond the threshold, and the group's interval excludes the whole population's value
+                if not 1 / MATERIAL_OE <= oe <= MATERIAL_OE and not oe_lower <= 1 <= oe_upper:
+                    reasons.append(f"observed/expected {oe:.2f} ({oe_lower:.2f} to {oe_upper:.2f})")
+                if auc < overall_auroc - MATERIAL_AUROC and auc_upper < overall_auroc:
+                    reasons.append(f"AUROC {auc:.3f} (upper limit {auc_upper:.3f}) against {overall_auroc:.3f} "
+                                   "overall")
             row["flag"] = "; ".join(reasons)
             rows.append(row)
     return rows
@@ -107,8 +111,10 @@ def write_report(report: dict, out: Path) -> tuple[Path, Path]:
         sections.append(
             f"<h2>{escape(name)}</h2>" + _calibration_svg(m["calibration_by_tenth"], f"{name}: calibration")
             + table(["top of the list", "positive predictive value", "sensitivity"], top_rows)
-            + f"<h3>Fairness</h3><p>{len(flagged)} group(s) depart materially (observed/expected outside "
-              f"{1 / MATERIAL_OE:.2f} to {MATERIAL_OE:.2f}, or AUROC more than {MATERIAL_AUROC} below overall).</p>"
+            + f"<h3>Fairness</h3><p>{len(flagged)} group(s) depart materially: observed/expected outside "
+              f"{1 / MATERIAL_OE:.2f} to {MATERIAL_OE:.2f}, or AUROC more than {MATERIAL_AUROC} below overall, "
+              "with the group's 95% interval excluding the whole population's value. AUROC within an age band "
+              "is lower by nature, since age itself no longer separates people.</p>"
             + table(["by", "group", "people", "admitted", "AUROC", "observed/expected", "flag"], fair_rows))
     body = (f"<p>Trained on people registered on {report['train_date']} ({report['train_people']:,}; outcome: an "
             f"emergency admission in the next 12 months), validated on {report['validation_date']} "
