@@ -64,3 +64,25 @@ def test_auprc_logit_interval_by_hand():
     centre = math.log(ap / (1 - ap))
     assert (lo, hi) == pytest.approx((1 / (1 + math.exp(-(centre - half))), 1 / (1 + math.exp(-(centre + half)))),
                                      abs=1e-6)
+
+
+def test_fairness_by_group_against_direct_computation():
+    import polars as pl
+
+    from openphm.risk.report import fairness
+
+    rng = np.random.default_rng(5)
+    n = 4000
+    p = rng.uniform(0.02, 0.5, n)
+    sex = np.where(np.arange(n) % 2 == 0, "F", "M")
+    # males' true risk is double the prediction: a miscalibrated group to flag
+    y = (rng.random(n) < np.where(sex == "M", np.minimum(2 * p, 1), p)).astype(int)
+    frame = pl.DataFrame({"sex": sex, "age": np.full(n, 50.0), "ethnic_group": ["White"] * n,
+                          "imd_quintile": np.full(n, 3.0), "outcome": y})
+    rows = {(r["by"], r["group"]): r for r in fairness(frame, p, auroc_with_ci(y, p)[0])}
+    male = rows[("sex", "M")]
+    assert male["observed_to_expected"] == pytest.approx(y[sex == "M"].sum() / p[sex == "M"].sum())
+    assert male["flag"].startswith("observed/expected") and rows[("sex", "F")]["flag"] == ""
+    top = p >= np.quantile(p, 0.95)
+    assert male["ppv_top_5pct"] == pytest.approx(y[(sex == "M") & top].mean())
+    assert male["sensitivity_top_5pct"] == pytest.approx(y[(sex == "M") & top].sum() / y[sex == "M"].sum())

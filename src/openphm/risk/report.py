@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from openphm.reports.html import page, table
-from openphm.risk.metrics import auroc_with_ci, calibration
+from openphm.risk.metrics import auprc_with_ci, auroc_with_ci, calibration
 from openphm.stats import count_limits
 
 MATERIAL_OE = 1.2  # a group's observed/expected outside 1/1.2 to 1.2 is flagged
@@ -26,18 +26,24 @@ def age_band(age: np.ndarray) -> np.ndarray:
 
 
 def fairness(frame: pl.DataFrame, p: np.ndarray, overall_auroc: float) -> list[dict]:
-    """AUROC and calibration by sex, age band, ethnicity and IMD quintile, flagging material departures."""
+    """AUROC, AUPRC, calibration, and PPV and sensitivity at the whole population's top-5% threshold, by
+    sex, age band, ethnicity and IMD quintile, flagging material departures."""
     groups = {"sex": frame["sex"].fill_null("U").to_numpy(), "age band": age_band(frame["age"].to_numpy()),
               "ethnicity": frame["ethnic_group"].to_numpy(),
               "IMD quintile": frame["imd_quintile"].cast(pl.Int64).cast(pl.Utf8).to_numpy()}
     y = frame["outcome"].to_numpy()
+    flagged_top = p >= np.quantile(p, 0.95)  # the top 5% of the whole population
     rows = []
     for by, values in groups.items():
         for group in sorted(set(values)):
             mask = values == group
             events = int(y[mask].sum())
             row = {"by": by, "group": str(group), "people": int(mask.sum()), "events": events,
-                   "auroc": math.nan, "observed_to_expected": math.nan, "calibration_intercept": math.nan}
+                   "auroc": math.nan, "auprc": math.nan, "observed_to_expected": math.nan,
+                   "calibration_intercept": math.nan, "calibration_slope": math.nan,
+                   "share_in_top_5pct": float(flagged_top[mask].mean()),
+                   "ppv_top_5pct": float(y[mask & flagged_top].mean()) if (mask & flagged_top).any() else math.nan,
+                   "sensitivity_top_5pct": float(y[mask & flagged_top].sum() / events) if events else math.nan}
             reasons = []
             if events >= MIN_EVENTS and events < mask.sum():
                 auc, _, auc_upper = auroc_with_ci(y[mask], p[mask])
@@ -45,7 +51,9 @@ def fairness(frame: pl.DataFrame, p: np.ndarray, overall_auroc: float) -> list[d
                 oe = cal["observed_to_expected"]
                 expected = float(p[mask].sum())
                 oe_lower, oe_upper = (limit / expected for limit in count_limits(events))
-                row.update(auroc=auc, observed_to_expected=oe, calibration_intercept=cal["calibration_intercept"])
+                row.update(auroc=auc, auprc=auprc_with_ci(y[mask], p[mask])[0], observed_to_expected=oe,
+                           calibration_intercept=cal["calibration_intercept"],
+                           calibration_slope=cal["calibration_slope"])
                 # material: beyond the threshold, and the group's interval excludes the whole population's value
                 if not 1 / MATERIAL_OE <= oe <= MATERIAL_OE and not oe_lower <= 1 <= oe_upper:
                     reasons.append(f"observed/expected {oe:.2f} ({oe_lower:.2f} to {oe_upper:.2f})")
@@ -104,8 +112,10 @@ def write_report(report: dict, out: Path) -> tuple[Path, Path]:
                              f"{m['ppv_top_1pct']:.3f}", f"{m['sensitivity_top_5pct']:.3f}",
                              f"{m['ceiling_ratio']:.1%} of {ceiling:.3f}" if ceiling else "no truth given"])
         flagged = [r for r in m["fairness"] if r["flag"]]
-        fair_rows = [[r["by"], r["group"], r["people"], r["events"], f"{r['auroc']:.3f}",
-                      f"{r['observed_to_expected']:.2f}", r["flag"] or "-"] for r in m["fairness"]]
+        fair_rows = [[r["by"], r["group"], r["people"], r["events"], f"{r['auroc']:.3f}", f"{r['auprc']:.3f}",
+                      f"{r['observed_to_expected']:.2f}", f"{r['calibration_slope']:.2f}",
+                      f"{r['share_in_top_5pct']:.1%}", f"{r['ppv_top_5pct']:.2f}", f"{r['sensitivity_top_5pct']:.2f}",
+                      r["flag"] or "-"] for r in m["fairness"]]
         top_rows = [[label, f"{m[f'ppv_top_{key}']:.3f}", f"{m[f'sensitivity_top_{key}']:.3f}"]
                     for label, key in (("0.5%", "0_5pct"), ("1%", "1pct"), ("5%", "5pct"))]
         sections.append(
@@ -115,7 +125,8 @@ def write_report(report: dict, out: Path) -> tuple[Path, Path]:
               f"{1 / MATERIAL_OE:.2f} to {MATERIAL_OE:.2f}, or AUROC more than {MATERIAL_AUROC} below overall, "
               "with the group's 95% interval excluding the whole population's value. AUROC within an age band "
               "is lower by nature, since age itself no longer separates people.</p>"
-            + table(["by", "group", "people", "admitted", "AUROC", "observed/expected", "flag"], fair_rows))
+            + table(["by", "group", "people", "admitted", "AUROC", "AUPRC", "observed/expected", "calibration slope",
+                     "in the top 5%", "PPV there", "sensitivity there", "flag"], fair_rows))
     body = (f"<p>Trained on people registered on {report['train_date']} ({report['train_people']:,}; outcome: an "
             f"emergency admission in the next 12 months), validated on {report['validation_date']} "
             f"({report['validation_people']:,} people, {report['validation_events']:,} admitted).</p>"
