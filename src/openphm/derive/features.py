@@ -75,9 +75,10 @@ def feature_names() -> list[str]:
 
 
 def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str = "planning",
-                   table: str = "features") -> int:
+                   table: str = "features", activity: set[str] | None = None) -> int:
     """Create temporary table `table`: one row per person registered and alive on `as_of`, with
-    person_id, practice_code, pcn_code, sex, ethnic_group and every feature. Returns the rows."""
+    person_id, practice_code, pcn_code, sex, ethnic_group and every feature (or, of the activity
+    counts, only those named in `activity`: segmenting needs few). Returns the rows."""
     if schema not in ("record", "planning"):
         raise ValueError("schema must be record or planning")
     day_before = as_of - dt.timedelta(days=1)
@@ -92,6 +93,8 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str =
     outputs = []
     for name, (tbl, date_col, where, value) in ACTIVITY.items():
         for months in WINDOWS.get(name, (12,)):
+            if activity is not None and f"{name}_{months}m" not in activity | {"emergency_admissions_12m"}:
+                continue  # (the practice ratio below always needs the 12-month emergency admissions)
             since = _months_before(as_of, months)
             earliest[tbl] = min(earliest.get(tbl, since), since)
             tables.setdefault(tbl, []).append(

@@ -13,7 +13,9 @@ from importlib import resources
 from pathlib import Path
 
 import jsonschema
+import sqlglot
 import yaml
+from sqlglot import exp
 
 from openphm.conditions import check_condition
 from openphm.derive.features import feature_names
@@ -30,6 +32,11 @@ class Segmentation:
     id: str
     title: str
     segments: list[dict]
+
+    def features_used(self) -> set[str]:
+        """The feature names the rules refer to."""
+        return {c.name for s in self.segments for c in sqlglot.parse_one(s["rule"], read="duckdb")
+                .find_all(exp.Column)}
 
     def case_sql(self) -> str:
         """SQL CASE giving each row's segment id: the first rule that holds."""

@@ -54,7 +54,7 @@ def run_segments(con: duckdb.DuckDBPyConnection, segmentation: Segmentation | No
         raise ValueError("the record has no activity to date a month: run `openphm build` first")
     con.execute("CREATE OR REPLACE TEMP TABLE segment_month (person_id UUID, month DATE, segment VARCHAR)")
     for month in months:
-        build_features(con, month, table="segment_features")
+        build_features(con, month, table="segment_features", activity=seg.features_used())
         con.execute(f"INSERT INTO segment_month SELECT person_id, DATE '{month}', {seg.case_sql()} "
                     "FROM segment_features")
         if progress:
