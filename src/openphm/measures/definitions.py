@@ -17,13 +17,12 @@ from importlib import resources
 from pathlib import Path
 
 import jsonschema
-import sqlglot
 import yaml
 from sqlglot import exp
 
-ALLOWED_NODES = (exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.And, exp.Or, exp.Not,
-                 exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.In, exp.Is,
-                 exp.Tuple, exp.Neg)
+from openphm.conditions import check_condition
+
+EXTRA_NODES = (exp.Null, exp.Like, exp.In, exp.Is, exp.Tuple)  # beyond openphm.conditions' plain syntax
 PERSON_ATTRIBUTES = {"age", "age_band", "sex", "ethnicity", "imd_quintile", "core20", "care_home_resident", "has_smi",
                      "has_mental_health_condition", "efi"}
 
@@ -57,16 +56,8 @@ def _schema() -> dict:
 
 def check_filter(where: str, context: str) -> exp.Expression:
     """Parse a `where` filter and refuse anything but a plain condition."""
-    try:
-        tree = sqlglot.parse_one(where, read="duckdb")
-    except sqlglot.errors.ParseError as exc:
-        raise DefinitionError(f"{context}: filter does not parse: {str(exc).splitlines()[0]}") from None
-    for node in tree.walk():
-        if not isinstance(node, ALLOWED_NODES):
-            raise DefinitionError(f"{context}: filter may not use {type(node).__name__} ({where!r})")
-        if isinstance(node, exp.Column) and node.table == "p" and node.name not in PERSON_ATTRIBUTES:
-            raise DefinitionError(f"{context}: unknown person attribute p.{node.name}")
-    return tree
+    return check_condition(where, None, context, DefinitionError, extra_nodes=EXTRA_NODES,
+                           qualified={"p": (PERSON_ATTRIBUTES, "person attribute p.")})
 
 
 def load_measure(path: Path) -> Measure:
