@@ -13,6 +13,7 @@ import datetime as dt
 import duckdb
 import polars as pl
 
+from openphm.calendar_dates import add_months
 from openphm.codelists import load_codelists
 from openphm.derive.cms import cms_weights
 from openphm.derive.efi import efi_codes, efi_sql
@@ -64,11 +65,6 @@ for _name in ACTIVITY:
         FEATURES[f"{_name}_{_months}m"] = "{v:.0f} " + WORDS[_name] + f" in the last {_months} months"
 
 
-def _months_before(d: dt.date, months: int) -> dt.date:
-    y, m = divmod(d.month - 1 - months, 12)
-    return dt.date(d.year + y, m + 1, min(d.day, 28))
-
-
 def feature_names() -> list[str]:
     """The model features, in a fixed order."""
     return list(FEATURES)
@@ -95,7 +91,7 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str =
         for months in WINDOWS.get(name, (12,)):
             if activity is not None and f"{name}_{months}m" not in activity | {"emergency_admissions_12m"}:
                 continue  # (the practice ratio below always needs the 12-month emergency admissions)
-            since = _months_before(as_of, months)
+            since = add_months(as_of, -months)
             earliest[tbl] = min(earliest.get(tbl, since), since)
             tables.setdefault(tbl, []).append(
                 f"{value} FILTER (WHERE {where} AND {date_col} >= DATE '{since}') AS {name}_{months}m")
@@ -126,7 +122,7 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str =
             cms AS (SELECT c.person_id, sum(w.general) AS cms FROM
                         (SELECT DISTINCT person_id, condition FROM {schema}.condition
                          WHERE first_date < DATE '{as_of}' AND (condition <> 'cancer'
-                               OR first_date >= DATE '{_months_before(as_of, 60)}')) c
+                               OR first_date >= DATE '{add_months(as_of, -60)}')) c
                     JOIN cms_w w ON w.openphm_condition = c.condition GROUP BY c.person_id),
             efi AS ({efi_sql(day_before, f'{schema}.gp_event')}),
             hfrs AS ({hfrs_sql(day_before, f'{schema}.hospital_diagnosis')}),
@@ -134,7 +130,7 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str =
                      WHERE snomed_code IN ({codes}) AND event_date < DATE '{as_of}'),
             coordinated AS (SELECT DISTINCT person_id FROM {schema}.mental_health_contact
                             WHERE has_care_coordinator AND contact_date < DATE '{as_of}'
-                              AND contact_date >= DATE '{_months_before(as_of, 12)}'),
+                              AND contact_date >= DATE '{add_months(as_of, -12)}'),
             last_emergency AS (SELECT person_id, max(admission_date) AS last_date FROM {schema}.inpatient_spell
                                WHERE admission_type = 'emergency' AND admission_date < DATE '{as_of}'
                                GROUP BY person_id){activity_ctes}

@@ -26,6 +26,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from openphm.calendar_dates import add_months, fy_label
 from openphm.measures.definitions import Measure
 from openphm.stats import ESP2013, count_limits_arrays, dsr, wilson_arrays
 
@@ -34,21 +35,11 @@ STRATA = ["esp_band", "sex"]
 DAYS_IN_YEAR = 365.25
 
 
-def fy_label(start: dt.date) -> str:
-    """'2023-24' for the financial year starting 1 April 2023."""
-    return f"{start.year}-{(start.year + 1) % 100:02d}"
-
-
-def _add_months(d: dt.date, months: int) -> dt.date:
-    y, m = divmod(d.month - 1 + months, 12)
-    return dt.date(d.year + y, m + 1, 1)
-
-
 def _financial_years(strata: pl.DataFrame) -> pl.DataFrame:
     fy = strata.group_by("level", "unit", "fy_start", *STRATA).agg(pl.col("numerator").sum(),
                                                                    pl.col("denominator").sum())
     starts = fy["fy_start"].unique().to_list()
-    labels = pl.DataFrame({"fy_start": starts, "period": [fy_label(s) for s in starts],
+    labels = pl.DataFrame({"fy_start": starts, "period": [fy_label(s.year) for s in starts],
                            "period_end": [dt.date(s.year + 1, 3, 31) for s in starts]},
                           schema={"fy_start": pl.Date, "period": pl.Utf8, "period_end": pl.Date})
     return (fy.join(labels, on="fy_start").rename({"fy_start": "period_start"})
@@ -62,7 +53,7 @@ def _months(m: Measure, strata: pl.DataFrame) -> pl.DataFrame:
         return events.group_by("level", "unit", "month", *STRATA).agg(pl.col("numerator").sum(),
                                                                        pl.col("denominator").sum())
     starts = strata["fy_start"].unique().to_list()
-    months = [(s, _add_months(s, i)) for s in starts for i in range(12)]
+    months = [(s, add_months(s, i)) for s in starts for i in range(12)]
     shares = pl.DataFrame({"fy_start": [s for s, _ in months], "month": [mo for _, mo in months],
                            "share": [calendar.monthrange(mo.year, mo.month)[1] / DAYS_IN_YEAR for _, mo in months]},
                           schema={"fy_start": pl.Date, "month": pl.Date, "share": pl.Float64})
@@ -86,8 +77,8 @@ def _monthly_periods(months: pl.DataFrame) -> pl.DataFrame:
 
 def _rolling_periods(months: pl.DataFrame, fy_starts: list[dt.date]) -> pl.DataFrame:
     """Sums over the 12 months ending with each month, from the twelfth month of the first year."""
-    ends = [_add_months(min(fy_starts), 11 + k) for k in range(12 * (len(fy_starts) - 1) + 1)]
-    windows = pl.DataFrame({"month": [_add_months(e, -k) for e in ends for k in range(12)],
+    ends = [add_months(min(fy_starts), 11 + k) for k in range(12 * (len(fy_starts) - 1) + 1)]
+    windows = pl.DataFrame({"month": [add_months(e, -k) for e in ends for k in range(12)],
                             "end_month": [e for e in ends for _ in range(12)]},
                            schema={"month": pl.Date, "end_month": pl.Date})
     summed = (months.join(windows, on="month").group_by("level", "unit", "end_month", *STRATA)

@@ -22,6 +22,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from openphm.calendar_dates import fy_label
 from openphm.measures.definitions import Measure
 from openphm.variation import opportunity, slope_index_of_inequality
 
@@ -55,7 +56,7 @@ def _emergency_mean_stay(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
     rows = con.execute("""
         SELECT CAST(year(admission_date - INTERVAL 3 MONTH) AS INTEGER) AS y, avg(length_of_stay)
         FROM planning.inpatient_spell WHERE admission_type = 'emergency' GROUP BY y""").fetchall()
-    return {f"{y}-{(y + 1) % 100:02d}": float(v) for y, v in rows}
+    return {fy_label(y): float(v) for y, v in rows}
 
 
 def opportunity_table(con: duckdb.DuckDBPyConnection, results: pd.DataFrame,

@@ -10,6 +10,7 @@ import joblib
 import numpy as np
 import polars as pl
 
+from openphm.calendar_dates import fy_label
 from openphm.derive.features import feature_names
 from openphm.identity.report import true_person_map
 from openphm.risk.metrics import auroc_with_ci, evaluate
@@ -31,7 +32,7 @@ def default_dates(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date]:
 
 def _ceiling(con: duckdb.DuckDBPyConnection, truth: Path, valid: pl.DataFrame, start: dt.date) -> float:
     """AUROC of the true risk (the synthetic ICS's person_year_risk) for the validation outcome."""
-    fy = f"{start.year}-{(start.year + 1) % 100:02d}"
+    fy = fy_label(start.year)
     files = sorted((truth / "person_year_risk").glob("*")) if (truth / "person_year_risk").is_dir() else \
         [p for p in (truth / "person_year_risk.parquet", truth / "person_year_risk.csv") if p.exists()]
     if not files:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from openphm.calendar_dates import fy_label
 from openphm.synth.categories import enum
 from openphm.synth.diagnoses import death_cause
 from openphm.synth.geography import COMMUNITY_TRUST, MENTAL_HEALTH_TRUST
@@ -20,7 +21,7 @@ from openphm.synth.identifiers import identity_columns, name_columns, nhs_number
 from openphm.synth.parameters import load_items
 from openphm.synth.people import DAYS_PER_YEAR, EXIT_DIED
 from openphm.synth.simulate import Simulation
-from openphm.synth.writers import days_to_date, fy_label, write_table
+from openphm.synth.writers import days_to_date, write_table
 
 DIAG_COLUMNS = [f"diag_{j:02d}" for j in range(1, 13)]
 

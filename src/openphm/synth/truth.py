@@ -7,10 +7,11 @@ import json
 import numpy as np
 import polars as pl
 
+from openphm.calendar_dates import fy_label
 from openphm.synth.extracts import ExtractWriter
 from openphm.synth.geography import ICB_CODE
 from openphm.synth.people import OPEN
-from openphm.synth.writers import NO_DATE, days_to_date, fy_label, write_table
+from openphm.synth.writers import NO_DATE, days_to_date, write_table
 
 
 def write_reference(w: ExtractWriter) -> None:

@@ -33,6 +33,3 @@ def write_table(frame: pl.DataFrame, path_without_suffix: Path, fmt: str) -> Pat
     return path
 
 
-def fy_label(year_start: int) -> str:
-    """Financial-year label such as 2021-22 for the year starting in 2021."""
-    return f"{year_start}-{(year_start + 1) % 100:02d}"
