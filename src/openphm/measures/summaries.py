@@ -81,13 +81,15 @@ def opportunity_table(con: duckdb.DuckDBPyConnection, results: pd.DataFrame,
         gap["best_quartile_value"] = gap["benchmark_rate"] * mult
         gap.insert(0, "measure_id", mid)
         gap.insert(1, "period", period)
-        gap["counts"] = m.data["counts"]
-        gap["bed_days"] = gap["opportunity"] * stay.get(period, math.nan) \
-            if m.data["counts"] == "emergency admissions" else (gap["opportunity"] if m.data["counts"] == "bed days"
-                                                                else math.nan)
-        gap["method"] = gap.attrs["method"] + (
-            "; bed days at the ICS's mean emergency length of stay" if m.data["counts"] == "emergency admissions"
-            else "") + "; not costed (no costs in the record yet)"
+        counts = m.data["counts"]
+        gap["counts"] = counts
+        method = gap.attrs["method"]
+        if counts == "emergency admissions":
+            gap["bed_days"] = gap["opportunity"] * stay.get(period, math.nan)
+            method += "; bed days at the ICS's mean emergency length of stay"
+        else:
+            gap["bed_days"] = gap["opportunity"] if counts == "bed days" else math.nan
+        gap["method"] = method + "; not costed (no costs in the record yet)"
         frames.append(gap.drop(columns=["rate", "benchmark_rate"]))
     columns = ["measure_id", "period", "unit", "numerator", "denominator", "value", "best_quartile_value",
                "opportunity", "counts", "bed_days", "method"]
