@@ -31,10 +31,11 @@ def test_shift_trend_and_two_in_three_with_precedence():
     assert (shift["rule"].iloc[-8:] == "shift").all() and not shift["special_cause"].iloc[:10].any()
     trend = xmr([*base, 9, 9.2, 9.4, 9.6, 9.8, 10.0, 10.2, *base])
     assert (trend["rule"].iloc[10:17] == "trend").all()
-    # a long steady series (mean about 10.5, moving range about 1: sigma = 2.66 / 3) and then 12.7, 10.5,
-    # 12.7: two of three points beyond two sigma above the mean, both inside the limits
+    # a long steady series (mean about 10.5, moving range about 1: sigma = 2.66 / 3) and then 12.7, 11,
+    # 12.7: two of three points beyond two sigma above the mean, both inside the limits, and all three
+    # above the mean (NHSRplotthedots counts a window only when all three are on one side)
     series = [10, 11] * 50
-    chart = xmr([*series, 12.7, 10.5, 12.7, *series])
+    chart = xmr([*series, 12.7, 11, 12.7, *series])
     mean, sigma = chart["mean"][0], (chart["upper"][0] - chart["mean"][0]) / 3
     assert mean + 2 * sigma < 12.7 < mean + 3 * sigma
     assert chart["rule"].iloc[100] == "two_in_three" and chart["rule"].iloc[102] == "two_in_three"

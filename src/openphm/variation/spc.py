@@ -1,108 +1,150 @@
-"""XmR (individuals and moving range) charts with the NHS "Making Data Count" rules.
+"""XmR (individuals and moving range) charts with the NHS "Making Data Count" rules, flagging
+special cause exactly as NHSRplotthedots 0.2.2 (NHS-R Community; `R/ptd_spc_standard.R` and
+`R/ptd_calculate_point_type.R`) does, point for point.
 
-Process limits are the mean +/- 2.66 times the mean moving range (2.66 = 3 / d2, d2 = 1.128 for
-ranges of two). With screening, moving ranges of 3.267 times the mean moving range or more
-(3.267 = D4 for ranges of two) are dropped once before the limits are computed. Special-cause
-rules (NHS England / NHS Improvement, "Making Data Count: Strengthening your decisions", 2019):
-a point beyond the limits ("outside"); 7 or more points each higher (or lower) than the one
-before ("trend"); 2 of 3 consecutive points beyond two sigma on the same side ("two_in_three");
-7 or more consecutive points on one side of the mean ("shift"). Where rules overlap a point
-carries the first of that list. `rebase_at` recalculates mean and limits from stated points.
+Each phase (the whole series, or the stretches between `rebase_at` points) is worked out on its
+own. Its mean is the mean of its values; its mean moving range the mean of the absolute
+differences between consecutive values. With `screen_outliers`, moving ranges of 3.267 times
+that mean or more (3.267 = D4 for ranges of two) are dropped once and the mean moving range is
+recomputed. Process limits are mean +/- 2.66 x mean moving range (2.66 = 3 / d2, d2 = 1.128);
+"near" limits (two sigma) are mean +/- 2 x (2.66 / 3) x mean moving range.
+
+Rules, all within a phase (NHS England / NHS Improvement, "Making Data Count: Strengthening your
+decisions", 2019, as coded by NHSRplotthedots):
+
+- "outside": a point above the upper or below the lower process limit.
+- "trend": every point of 7 or more consecutive points each strictly higher (or each strictly
+  lower) than the one before; an equal value breaks the run.
+- "two_in_three": a point beyond a near limit but inside the process limits, in some window of 3
+  consecutive points of which at least 2 are such points and all 3 lie strictly on the same side
+  of the mean. Points beyond the process limits do not count towards the 2, a point on the other
+  side of the mean (or on it) spoils the window, and only the near-limit points are flagged.
+- "shift": every point of 7 or more consecutive points strictly on the same side of the mean (a
+  point on the mean breaks the run).
+
+A point carries the first rule of that list that it meets. Its `side` is +1 (high) or -1 (low):
+for "outside", "two_in_three" and "shift" the side of the mean it lies on; for "trend" the
+direction of the trend, taken from the step to the next point when that point is also part of a
+trend and otherwise from the step from the previous point (a flat step counts as decreasing, as
+in NHSRplotthedots). `point_type` then follows NHSRplotthedots: "special_cause_improvement" or
+"special_cause_concern" given a polarity, "special_cause_neutral_high" / "_low" without one, and
+"common_cause" for points no rule flags.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 RUN = 7
 LIMIT_FACTOR = 2.66
+NEAR_FACTOR = 2 * (LIMIT_FACTOR / 3)
 SCREEN_FACTOR = 3.267
+DIRECTIONS = {"higher_is_better": 1, "lower_is_better": -1, "no_judgement": 0}
+
+
+def _mean(x: np.ndarray) -> float:
+    return math.fsum(x) / len(x)
 
 
 def _phase_limits(x: np.ndarray, screen: bool) -> tuple[float, float]:
-    mean = float(x.mean())
+    """The phase's mean and mean moving range (after screening, if asked)."""
+    mean = _mean(x)
     if len(x) < 2:
         return mean, 0.0
     mr = np.abs(np.diff(x))
-    mr_bar = float(mr.mean())
-    if screen and mr_bar > 0:
+    mr_bar = _mean(mr)
+    if screen:
         kept = mr[mr < SCREEN_FACTOR * mr_bar]
-        if len(kept):
-            mr_bar = float(kept.mean())
+        mr_bar = _mean(kept) if len(kept) else 0.0  # none kept only when every range is 0
     return mean, mr_bar
 
 
-def _runs(mask: np.ndarray, length: int) -> np.ndarray:
-    """Points that belong to a run of `length` or more consecutive True values."""
-    out = np.zeros(len(mask), dtype=bool)
-    start = None
-    for i, m in enumerate([*mask, False]):
-        if m and start is None:
-            start = i
-        elif not m and start is not None:
-            if i - start >= length:
-                out[start:i] = True
-            start = None
-    return out
+def _members(starts: np.ndarray, width: int, n: int) -> np.ndarray:
+    """Points covered by some window of `width` points whose start is marked in `starts`."""
+    if len(starts) == 0:
+        return np.zeros(n, dtype=bool)
+    return np.convolve(starts.astype(int), np.ones(width, dtype=int))[:n] > 0
+
+
+def _windows(mask: np.ndarray, width: int) -> np.ndarray:
+    """For each window start, whether all `width` values from there are True."""
+    if len(mask) < width:
+        return np.zeros(0, dtype=bool)
+    return sliding_window_view(mask, width).all(axis=1)
+
+
+def _phase_rules(y: np.ndarray, mean: float, mr_bar: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rule label and side (+1 high / increasing, -1 low / decreasing, 0 none) of each point."""
+    n = len(y)
+    upper, lower = mean + LIMIT_FACTOR * mr_bar, mean - LIMIT_FACTOR * mr_bar
+    near_upper, near_lower = mean + NEAR_FACTOR * mr_bar, mean - NEAR_FACTOR * mr_bar
+    rel = np.sign(y - mean)
+    outside = (y > upper) | (y < lower)
+    near = ~outside & ((y > near_upper) | (y < near_lower))
+    step = np.sign(np.diff(y))
+    trend = _members(_windows(step > 0, RUN - 1) | _windows(step < 0, RUN - 1), RUN, n)
+    shift = _members(_windows(rel > 0, RUN) | _windows(rel < 0, RUN), RUN, n)
+    if n >= 3:
+        near_count = sliding_window_view(near, 3).sum(axis=1)
+        same_side = np.abs(sliding_window_view(rel, 3).sum(axis=1)) == 3
+        two_in_three = near & _members((near_count >= 2) & same_side, 3, n)
+    else:
+        two_in_three = np.zeros(n, dtype=bool)
+    rule = np.select([outside, trend, two_in_three, shift], ["outside", "trend", "two_in_three", "shift"], "")
+    both = trend & np.r_[trend[1:], False]
+    trend_step = np.where(both, np.r_[step, 0.0], np.r_[0.0, step])
+    side = np.where(rule == "", 0, np.where(rule == "trend", np.where(trend_step == 1, 1, -1),
+                                            np.where(rel > 0, 1, -1)))
+    return rule, side
 
 
 def xmr(values: Iterable[float], screen_outliers: bool = True,
-        rebase_at: Sequence[int] | int | None = None) -> pd.DataFrame:
-    """One row per point: value, mean, lower, upper (process limits), rule, special_cause."""
+        rebase_at: Sequence[int] | int | None = None, polarity: str = "no_judgement") -> pd.DataFrame:
+    """One row per point: value, mean, lower, upper (process limits), rule, special_cause, side
+    and point_type (see the module docstring; `polarity` only changes point_type)."""
     x = np.asarray(list(values), dtype=float)
     if len(x) < 2:
         raise ValueError("an XmR chart needs at least two points")
     if np.isnan(x).any():
         raise ValueError("values must not contain missing points")
+    if polarity not in DIRECTIONS:
+        raise ValueError(f"polarity must be one of {', '.join(DIRECTIONS)} (got {polarity!r})")
     breaks = [rebase_at] if isinstance(rebase_at, int) else list(rebase_at or [])
     if any(not 0 < b < len(x) for b in breaks):
         raise ValueError(f"rebase points must fall inside the series (1 to {len(x) - 1})")
     edges = [0, *sorted(set(breaks)), len(x)]
-    mean = np.empty(len(x))
-    sigma = np.empty(len(x))
+    mean, mr_bar = np.empty(len(x)), np.empty(len(x))
+    rule, side = np.empty(len(x), dtype=object), np.zeros(len(x), dtype=int)
     for a, b in itertools.pairwise(edges):
-        m, mr_bar = _phase_limits(x[a:b], screen_outliers)
-        mean[a:b] = m
-        sigma[a:b] = LIMIT_FACTOR * mr_bar / 3
-    upper, lower = mean + 3 * sigma, mean - 3 * sigma
-    outside = (x > upper) | (x < lower)
-    trend = np.zeros(len(x), dtype=bool)
-    shift = np.zeros(len(x), dtype=bool)
-    two_in_three = np.zeros(len(x), dtype=bool)
-    for a, b in itertools.pairwise(edges):
-        seg, m, s = x[a:b], mean[a:b], sigma[a:b]
-        step = np.diff(seg)
-        for sign in (1, -1):
-            moving = np.r_[False, sign * step > 0]  # point i higher than i-1
-            run = _runs(moving, RUN - 1)  # 6 rises make 7 rising points
-            starts = np.flatnonzero(run & ~np.r_[False, run[:-1]])
-            run = run.copy()
-            run[np.clip(starts - 1, 0, None)] = True  # include the point each run rises from
-            trend[a:b] |= run
-            shift[a:b] |= _runs(sign * (seg - m) > 0, RUN)
-            beyond = sign * (seg - m) > 2 * s
-            for i in range(len(seg) - 2):
-                window = beyond[i:i + 3]
-                if window.sum() >= 2:
-                    two_in_three[a + i:a + i + 3] |= window
-    rule = np.where(outside, "outside", np.where(trend, "trend", np.where(two_in_three, "two_in_three",
-                                                                           np.where(shift, "shift", ""))))
-    return pd.DataFrame({"value": x, "mean": mean, "lower": lower, "upper": upper, "rule": rule,
-                         "special_cause": rule != ""})
+        m, r = _phase_limits(x[a:b], screen_outliers)
+        mean[a:b], mr_bar[a:b] = m, r
+        rule[a:b], side[a:b] = _phase_rules(x[a:b], m, r)
+    rule = rule.astype(str)
+    direction = DIRECTIONS[polarity]
+    if direction:
+        kind = np.where(side * direction > 0, "special_cause_improvement", "special_cause_concern")
+    else:
+        kind = np.where(side > 0, "special_cause_neutral_high", "special_cause_neutral_low")
+    return pd.DataFrame({"value": x, "mean": mean, "lower": mean - LIMIT_FACTOR * mr_bar,
+                         "upper": mean + LIMIT_FACTOR * mr_bar, "rule": rule, "special_cause": rule != "",
+                         "side": side, "point_type": np.where(side == 0, "common_cause", kind)})
 
 
 def variation_icon(chart: pd.DataFrame, polarity: str = "no_judgement") -> str:
     """The Making Data Count variation icon for an XmR chart, from its latest point: "common cause",
     or "special cause" with "improvement" or "concern" (or "neither" without a polarity) and
-    "high" or "low"."""
+    "high" or "low" (for a trend, increasing or decreasing, as NHSRplotthedots)."""
     last = chart.iloc[-1]
     if not last["special_cause"]:
         return "common cause"
-    side = "high" if last["value"] > last["mean"] else "low"
+    high = last["side"] > 0 if "side" in chart.columns else last["value"] > last["mean"]
+    side = "high" if high else "low"
     if polarity == "no_judgement":
         return f"special cause ({side})"
     good = (side == "high") == (polarity == "higher_is_better")
