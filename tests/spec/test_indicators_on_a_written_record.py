@@ -62,18 +62,18 @@ CONDITION = pl.DataFrame([
 ], schema=["person_id", "condition", "first_date"], orient="row")
 SPELL_COLUMNS = ["spell_id", "person_id", "admission_type", "admission_date", "discharge_date", "length_of_stay",
                  "delayed_days", "from_care_home", "primary_diagnosis", "died_in_hospital",
-                 "readmitted_within_30_days"]
+                 "readmitted_within_30_days", "readmission_index"]
 SPELLS = pl.DataFrame([
-    ("s1", "a", "emergency", D(2023, 5, 1), D(2023, 5, 11), 10, 3, False, "S720", False, True),
-    ("s2", "a", "emergency", D(2023, 5, 20), D(2023, 5, 25), 5, 0, False, "I48", False, False),
-    ("s3", "b", "emergency", D(2023, 12, 1), D(2023, 12, 15), 14, 7, True, "R296", False, False),
-    ("s4", "b", "emergency", D(2024, 2, 1), D(2024, 2, 3), 2, 0, True, "J44", False, False),
-    ("s5", "c", "emergency", D(2023, 7, 1), D(2023, 7, 2), 1, 0, False, "F20", False, False),
-    ("s6", "e", "emergency", D(2023, 5, 25), D(2023, 6, 1), 7, 0, False, "I21", True, False),
-    ("s7", "d", "elective", D(2023, 9, 10), D(2023, 9, 12), 2, 0, False, "K40", False, False),
-    ("s8", "f", "emergency", D(2024, 1, 10), D(2024, 1, 12), 2, 0, False, "S720", False, False),
-    ("s9", "a", "emergency", D(2024, 3, 28), D(2024, 4, 3), 6, 2, False, "N39", False, False),  # out next year
-    ("s10", "a", "emergency", D(2024, 4, 2), D(2024, 4, 4), 2, 0, False, "N39", False, False),  # next year
+    ("s1", "a", "emergency", D(2023, 5, 1), D(2023, 5, 11), 10, 3, False, "S720", False, True, True),
+    ("s2", "a", "emergency", D(2023, 5, 20), D(2023, 5, 25), 5, 0, False, "I48", False, False, True),
+    ("s3", "b", "emergency", D(2023, 12, 1), D(2023, 12, 15), 14, 7, True, "R296", False, False, True),
+    ("s4", "b", "emergency", D(2024, 2, 1), D(2024, 2, 3), 2, 0, True, "J44", False, False, True),
+    ("s5", "c", "emergency", D(2023, 7, 1), D(2023, 7, 2), 1, 0, False, "F20", False, False, True),
+    ("s6", "e", "emergency", D(2023, 5, 25), D(2023, 6, 1), 7, 0, False, "I21", True, False, False),
+    ("s7", "d", "elective", D(2023, 9, 10), D(2023, 9, 12), 2, 0, False, "K40", False, False, True),
+    ("s8", "f", "emergency", D(2024, 1, 10), D(2024, 1, 12), 2, 0, False, "S720", False, False, True),
+    ("s9", "a", "emergency", D(2024, 3, 28), D(2024, 4, 3), 6, 2, False, "N39", False, False, True),  # out next year
+    ("s10", "a", "emergency", D(2024, 4, 2), D(2024, 4, 4), 2, 0, False, "N39", False, False, True),  # next year
 ], schema=SPELL_COLUMNS, orient="row")
 AE = pl.DataFrame([("a", D(2023, 6, 1)), ("a", D(2023, 11, 11)), ("c", D(2024, 1, 1)), ("e", D(2023, 5, 1)),
                    ("f", D(2024, 2, 2)), ("d", D(2024, 4, 5)), ("g", D(2023, 5, 1))],
@@ -149,9 +149,9 @@ prevalence_diabetes             C81002   0  2   f joined after mid-year
 prevalence_heart_failure        C81001   1  2
 prevalence_hypertension         C81001   1  2
 prevalence_hypertension         ICS      1  4
-readmissions_30_days            C81001   1  4   s1 readmitted; s6 died; s9 discharged next year
-readmissions_30_days            C81002   0  2
-readmissions_30_days            ICS      1  6
+readmissions_30_days            C81001   1  4   s1 readmitted (s2); s6 died; s9 discharged next year
+readmissions_30_days            C81002   0  3   s5, s7 (elective spells are index spells too), s8
+readmissions_30_days            ICS      1  7
 smi_care_coordinator            C81002   1  2   c has one; a has one but no SMI
 smi_care_coordinator            ICS      1  2
 smi_care_plan                   C81002   1  2   d
@@ -226,7 +226,7 @@ def test_values_and_the_other_levels(results):
     assert ethnicity.select("unit", "numerator", "denominator").rows() == [("Asian", 0.0, 1.0), ("Black", 2.0, 1.0),
                                                                            ("White", 2.0, 2.0)]
     places = year(results["readmissions_30_days"], "place").sort("unit")
-    assert places.select("unit", "numerator", "denominator").rows() == [("P1", 1.0, 4.0), ("P2", 0.0, 2.0)]
+    assert places.select("unit", "numerator", "denominator").rows() == [("P1", 1.0, 4.0), ("P2", 0.0, 3.0)]
     # a proportion's value is a percentage with Wilson limits around it
     smi = year(results["smi_care_coordinator"], "ics").row(0, named=True)
     assert smi["value"] == pytest.approx(50.0) and smi["lower95"] < 50 < smi["upper95"]
@@ -244,4 +244,4 @@ def test_months_and_rolling_twelve_months(results):
     assert months["numerator"].sum() == 8
     rolling = results["readmissions_30_days"].filter(pl.col("period_type") == "rolling_12_months")
     ics = rolling.filter(pl.col("level") == "ics").row(0, named=True)
-    assert (ics["period"], ics["numerator"], ics["denominator"]) == ("12 months to 2024-03", 1.0, 6.0)
+    assert (ics["period"], ics["numerator"], ics["denominator"]) == ("12 months to 2024-03", 1.0, 7.0)

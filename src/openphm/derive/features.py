@@ -15,29 +15,16 @@ import polars as pl
 
 from openphm.calendar_dates import add_months
 from openphm.codelists import load_codelists
-from openphm.derive.cms import cms_weights
+from openphm.derive.cms import cms_sql, register_cms_tables, unregister_cms_tables
 from openphm.derive.efi import efi_codes, efi_sql
 from openphm.derive.hfrs import hfrs_sql, hfrs_weights
+from openphm.domain import ACTIVITY, age_on, alive_on, emergency_admission, ethnic_group, registered_on, registration_on
 
+REGISTRATION_COLUMNS = ("practice_code", "pcn_code", "lsoa_code", "care_home_code")
 CONDITIONS = ("asthma", "atrial_fibrillation", "autism", "cancer", "chd", "ckd", "copd", "dementia", "depression",
               "diabetes", "epilepsy", "heart_failure", "hypertension", "hypothyroidism", "learning_disability",
               "osteoporosis", "pad", "parkinsons", "rheumatoid_arthritis", "smi", "stroke_tia")
 
-# (table, date column, filter, value) for counts of activity over windows of months before the date
-ACTIVITY = {
-    "emergency_admissions": ("inpatient_spell", "admission_date", "admission_type = 'emergency'", "count(*)"),
-    "elective_admissions": ("inpatient_spell", "admission_date", "admission_type = 'elective'", "count(*)"),
-    "maternity_admissions": ("inpatient_spell", "admission_date", "admission_type IN ('maternity', 'birth')",
-                             "count(*)"),
-    "emergency_bed_days": ("inpatient_spell", "admission_date", "admission_type = 'emergency'",
-                           "sum(length_of_stay)"),
-    "ae_attendances": ("ae_attendance", "arrival_date", "TRUE", "count(*)"),
-    "outpatient_attendances": ("outpatient_appointment", "appointment_date", "attended", "count(*)"),
-    "outpatient_missed": ("outpatient_appointment", "appointment_date", "NOT attended", "count(*)"),
-    "gp_appointments": ("gp_appointment", "appointment_date", "attended", "count(*)"),
-    "community_contacts": ("community_contact", "contact_date", "TRUE", "count(*)"),
-    "mental_health_contacts": ("mental_health_contact", "contact_date", "TRUE", "count(*)"),
-}
 # months of history per activity: long windows estimate a person's own level of use, short ones recent change
 WINDOWS = {"emergency_admissions": (3, 6, 12, 24, 36), "ae_attendances": (3, 12, 24, 36), "maternity_admissions": (9,),
            "emergency_bed_days": (12, 36), "outpatient_attendances": (12, 36), "gp_appointments": (12, 36),
@@ -80,9 +67,7 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str =
     day_before = as_of - dt.timedelta(days=1)
     con.register("efi_codes", efi_codes().to_arrow())
     con.register("hfrs_w", hfrs_weights().to_arrow())
-    cms = cms_weights().filter(pl.col("openphm_condition").is_not_null()
-                               & ~pl.col("openphm_condition").str.starts_with("efi:"))
-    con.register("cms_w", cms.select("openphm_condition", "general").to_arrow())
+    register_cms_tables(con, "general")
     polypharmacy = load_codelists("frailty_deficit").filter(pl.col("deficit") == "polypharmacy")["code"].to_list()
     tables: dict[str, list[str]] = {}
     earliest: dict[str, dt.date] = {}
@@ -107,23 +92,14 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str =
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {table} AS
-            WITH base AS (
-                SELECT r.person_id, arg_max(r.practice_code, r.registration_start) AS practice_code,
-                       arg_max(r.pcn_code, r.registration_start) AS pcn_code,
-                       arg_max(r.lsoa_code, r.registration_start) AS lsoa_code,
-                       arg_max(r.care_home_code, r.registration_start) AS care_home_code
-                FROM {schema}.registration r JOIN {schema}.person p USING (person_id)
-                WHERE r.registration_start < DATE '{as_of}'
-                  AND (r.registration_end IS NULL OR r.registration_end >= DATE '{as_of}')
-                  AND (p.date_of_death IS NULL OR p.date_of_death >= DATE '{as_of}')
-                GROUP BY r.person_id),
+            WITH base AS (  -- the registration on the day before: what was known at the start of as_of
+                SELECT b.person_id, b.practice_code, b.pcn_code, b.lsoa_code, b.care_home_code
+                FROM ({registration_on(f"{schema}.registration", day_before, REGISTRATION_COLUMNS,
+                                       registered_on(day_before))}) AS b
+                JOIN {schema}.person p USING (person_id) WHERE {alive_on(day_before, "p")}),
             conditions AS (SELECT person_id, {has}, count(DISTINCT condition) AS condition_count
                            FROM {schema}.condition WHERE first_date < DATE '{as_of}' GROUP BY person_id),
-            cms AS (SELECT c.person_id, sum(w.general) AS cms FROM
-                        (SELECT DISTINCT person_id, condition FROM {schema}.condition
-                         WHERE first_date < DATE '{as_of}' AND (condition <> 'cancer'
-                               OR first_date >= DATE '{add_months(as_of, -60)}')) c
-                    JOIN cms_w w ON w.openphm_condition = c.condition GROUP BY c.person_id),
+            cms AS ({cms_sql(day_before, schema, "general")}),
             efi AS ({efi_sql(day_before, f'{schema}.gp_event')}),
             hfrs AS ({hfrs_sql(day_before, f'{schema}.hospital_diagnosis')}),
             poly AS (SELECT DISTINCT person_id FROM {schema}.gp_event
@@ -132,16 +108,11 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str =
                             WHERE has_care_coordinator AND contact_date < DATE '{as_of}'
                               AND contact_date >= DATE '{add_months(as_of, -12)}'),
             last_emergency AS (SELECT person_id, max(admission_date) AS last_date FROM {schema}.inpatient_spell
-                               WHERE admission_type = 'emergency' AND admission_date < DATE '{as_of}'
+                               WHERE {emergency_admission()} AND admission_date < DATE '{as_of}'
                                GROUP BY person_id){activity_ctes}
             SELECT b.person_id, b.practice_code, b.pcn_code, p.sex,
-                   CASE WHEN p.ethnic_category IN ('A', 'B', 'C') THEN 'White'
-                        WHEN p.ethnic_category IN ('D', 'E', 'F', 'G') THEN 'Mixed'
-                        WHEN p.ethnic_category IN ('H', 'J', 'K', 'L') THEN 'Asian'
-                        WHEN p.ethnic_category IN ('M', 'N', 'P') THEN 'Black'
-                        WHEN p.ethnic_category IN ('R', 'S') THEN 'Other' ELSE 'Not stated' END AS ethnic_group,
-                   CAST({as_of.year} - p.birth_year - CASE WHEN p.birth_month > {as_of.month} THEN 1 ELSE 0 END
-                        AS DOUBLE) AS age,
+                   {ethnic_group("p.ethnic_category")} AS ethnic_group,
+                   CAST({age_on(day_before, "p")} AS DOUBLE) AS age,
                    CAST(p.sex = 'M' AS DOUBLE) AS male,
                    CAST(coalesce(ceil(CAST(imd.imd_decile AS INTEGER) / 2.0), 3) AS DOUBLE) AS imd_quintile,
                    CAST(coalesce(CAST(imd.imd_decile AS INTEGER), 5) AS DOUBLE) AS imd_decile,
@@ -161,8 +132,9 @@ def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str =
             LEFT JOIN last_emergency le USING (person_id) {activity_joins}
             LEFT JOIN reference.lsoa_imd2019 imd ON imd.lsoa_code = b.lsoa_code""")
     finally:
-        for name in ("efi_codes", "hfrs_w", "cms_w"):
+        for name in ("efi_codes", "hfrs_w"):
             con.unregister(name)
+        unregister_cms_tables(con)
     # the practice's emergency admissions in the last 12 months against those expected from the
     # ICS's rates by age band (an indirectly standardised ratio): practice-level context
     con.execute(f"""

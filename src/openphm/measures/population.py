@@ -19,6 +19,7 @@ import datetime as dt
 import duckdb
 
 from openphm.derive.efi import efi_codes, efi_sql
+from openphm.domain import age_band, age_on, alive_on, ethnic_group, registered_during, registration_on
 
 # how each level's unit is named in `period_people`
 LEVEL_COLUMN = {"practice": "practice_code", "pcn": "pcn_code", "place": "place_code", "ics": "'ICS'",
@@ -37,10 +38,6 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
 
 
 _REGISTRATION_COLUMNS = ("practice_code", "pcn_code", "place_code", "lsoa_code", "care_home_code")
-# the registration covering mid-year day wins; otherwise the latest to start
-_REGISTRATION_RANK = ("(CASE WHEN registration_start <= DATE '{mid}' AND (registration_end IS NULL "
-                      "OR registration_end > DATE '{mid}') THEN 100000 ELSE 0 END "
-                      "+ date_diff('day', DATE '1900-01-01', registration_start))")
 
 
 def build_period_population(con: duckdb.DuckDBPyConnection, start: dt.date) -> int:
@@ -49,7 +46,6 @@ def build_period_population(con: duckdb.DuckDBPyConnection, start: dt.date) -> i
     mid-year population (registered and alive on 1 October). Returns the mid-year population."""
     mid = mid_year(start)
     end = dt.date(start.year + 1, 4, 1)
-    rank = _REGISTRATION_RANK.format(mid=mid)
     if _has_table(con, "planning", "gp_event"):
         con.register("efi_codes", efi_codes().to_arrow())
         con.execute(f"CREATE OR REPLACE TEMP TABLE period_efi AS {efi_sql(mid, 'planning.gp_event')}")
@@ -59,41 +55,29 @@ def build_period_population(con: duckdb.DuckDBPyConnection, start: dt.date) -> i
                     "FROM planning.person WHERE false")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE period_people AS
-        WITH reg AS (  -- everyone registered at some time in the year; the practice on mid-year day if any
-            SELECT person_id,
-                   bool_or(registration_start <= DATE '{mid}' AND (registration_end IS NULL
-                           OR registration_end > DATE '{mid}')) AS registered_mid_year,
-                   {', '.join(f"arg_max({c}, {rank}) AS {c}" for c in _REGISTRATION_COLUMNS)}
-            FROM planning.registration
-            WHERE registration_start < DATE '{end}' AND (registration_end IS NULL OR registration_end > DATE '{start}')
-            GROUP BY person_id),
+        WITH reg AS (  -- everyone registered at some time in the year; the registration on mid-year day if any
+            {registration_on("planning.registration", mid, _REGISTRATION_COLUMNS, registered_during(start, end))}),
         conditions AS (
             SELECT person_id, bool_or(condition = 'smi') AS has_smi,
                    bool_or(condition IN ('smi', 'depression')) AS has_mental_health_condition
             FROM planning.condition WHERE first_date <= DATE '{mid}' GROUP BY person_id),
         people AS (
             SELECT r.*, p.sex,
-                   {mid.year} - p.birth_year - CASE WHEN p.birth_month > {mid.month} THEN 1 ELSE 0 END AS age,
-                   CASE WHEN p.ethnic_category IN ('A', 'B', 'C') THEN 'White'
-                        WHEN p.ethnic_category IN ('D', 'E', 'F', 'G') THEN 'Mixed'
-                        WHEN p.ethnic_category IN ('H', 'J', 'K', 'L') THEN 'Asian'
-                        WHEN p.ethnic_category IN ('M', 'N', 'P') THEN 'Black'
-                        WHEN p.ethnic_category IN ('R', 'S') THEN 'Other' ELSE 'Not stated' END AS ethnicity,
+                   {age_on(mid, "p")} AS age,
+                   {ethnic_group("p.ethnic_category")} AS ethnicity,
                    CAST(ceil(CAST(imd.imd_decile AS INTEGER) / 2.0) AS INTEGER) AS imd_quintile,
                    r.care_home_code IS NOT NULL AS care_home_resident,
                    coalesce(c.has_smi, false) AS has_smi,
                    coalesce(c.has_mental_health_condition, false) AS has_mental_health_condition,
                    coalesce(f.efi, 0.0) AS efi,
-                   r.registered_mid_year AND (p.date_of_death IS NULL OR p.date_of_death > DATE '{mid}')
-                       AS in_population
+                   r.registered_on_date AND {alive_on(mid, "p")} AS in_population
             FROM reg r JOIN planning.person p USING (person_id)
             LEFT JOIN conditions c USING (person_id)
             LEFT JOIN period_efi f USING (person_id)
             LEFT JOIN reference.lsoa_imd2019 imd ON imd.lsoa_code = r.lsoa_code
-            WHERE p.date_of_death IS NULL OR p.date_of_death >= DATE '{start}')
+            WHERE {alive_on(start - dt.timedelta(days=1), "p")})
         SELECT *,
-               CASE WHEN age >= 90 THEN '90+'
-                    ELSE CAST(5 * (age // 5) AS VARCHAR) || '-' || CAST(5 * (age // 5) + 4 AS VARCHAR) END AS age_band,
+               {age_band("age")} AS age_band,
                -- standardisation strata: people not recorded as male are standardised with females (the
                -- generated registers record everyone as F or M; a third stratum would add a third copy of
                -- the standard population's weights)

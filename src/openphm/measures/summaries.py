@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from openphm.calendar_dates import fy_label
+from openphm.domain import emergency_admission
 from openphm.measures.definitions import Measure
 from openphm.variation import opportunity, slope_index_of_inequality
 
@@ -53,9 +54,9 @@ def inequality_table(results: pd.DataFrame, measures: dict[str, Measure]) -> pd.
 
 
 def _emergency_mean_stay(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
-    rows = con.execute("""
+    rows = con.execute(f"""
         SELECT CAST(year(admission_date - INTERVAL 3 MONTH) AS INTEGER) AS y, avg(length_of_stay)
-        FROM planning.inpatient_spell WHERE admission_type = 'emergency' GROUP BY y""").fetchall()
+        FROM planning.inpatient_spell WHERE {emergency_admission()} GROUP BY y""").fetchall()
     return {fy_label(y): float(v) for y, v in rows}
 
 

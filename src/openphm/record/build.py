@@ -22,6 +22,7 @@ import sqlglot
 from sqlglot import exp
 
 from openphm.codelists import load_codelists
+from openphm.domain import expand_rules
 from openphm.engine.duckdb_store import ident, lit
 from openphm.ingest.loader import ensure_raw_table, ensure_schema
 from openphm.sources import SOURCES
@@ -76,7 +77,7 @@ def read_steps(sql_dir: Path) -> list[Step]:
 
 def compile_step(step: Step, schema: str, dialect: str = "duckdb") -> str:
     """The step's SELECT as `CREATE TABLE <schema>.<table> AS ...`, with record.* pointed at `schema`."""
-    tree = sqlglot.parse_one(step.sql, read="duckdb")
+    tree = sqlglot.parse_one(expand_rules(step.sql), read="duckdb")
 
     def retarget(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and node.db == "record":

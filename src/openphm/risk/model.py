@@ -23,7 +23,9 @@ import polars as pl
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from openphm.calendar_dates import add_months
 from openphm.derive.features import build_features, feature_names
+from openphm.domain import emergency_admission
 
 MODELS = ("logistic", "lightgbm")
 COUNT_PREFIXES = ("emergency", "elective", "maternity", "ae_", "outpatient", "gp_", "community", "mental_health",
@@ -33,13 +35,13 @@ COUNT_PREFIXES = ("emergency", "elective", "maternity", "ae_", "outpatient", "gp
 def examples(con: duckdb.DuckDBPyConnection, index_date: dt.date, schema: str = "planning") -> pl.DataFrame:
     """Features at `index_date` and the outcome (an emergency admission in the next 12 months)."""
     build_features(con, index_date, schema=schema, table="risk_features")
-    end = dt.date(index_date.year + 1, index_date.month, index_date.day)
+    end = add_months(index_date, 12)  # 29 February plus a year is 28 February
     frame = con.execute(f"""
         SELECT f.*, CAST(f.person_id AS VARCHAR) AS person_key,
                coalesce(o.admitted, 0) AS outcome
         FROM risk_features f LEFT JOIN (
             SELECT person_id, 1 AS admitted FROM {schema}.inpatient_spell
-            WHERE admission_type = 'emergency' AND admission_date >= DATE '{index_date}'
+            WHERE {emergency_admission()} AND admission_date >= DATE '{index_date}'
               AND admission_date < DATE '{end}' GROUP BY person_id) o USING (person_id)""").pl()
     con.execute("DROP TABLE risk_features")
     return frame.drop("person_id").rename({"person_key": "person_id"})

@@ -20,16 +20,12 @@ from collections.abc import Callable
 import duckdb
 
 from openphm.derive.features import build_features
+from openphm.domain import ACTIVITY as DOMAIN_ACTIVITY
 from openphm.segments.rules import Segmentation, load_segmentation
 
-ACTIVITY = {  # name: (table, date column, filter, value)
-    "emergency_admissions": ("inpatient_spell", "admission_date", "admission_type = 'emergency'", "count(*)"),
-    "emergency_bed_days": ("inpatient_spell", "admission_date", "admission_type = 'emergency'",
-                           "sum(length_of_stay)"),
-    "ae_attendances": ("ae_attendance", "arrival_date", "TRUE", "count(*)"),
-    "outpatient_attendances": ("outpatient_appointment", "appointment_date", "attended", "count(*)"),
-    "gp_appointments": ("gp_appointment", "appointment_date", "attended", "count(*)"),
-}
+SEGMENT_ACTIVITY = ("emergency_admissions", "emergency_bed_days", "ae_attendances", "outpatient_attendances",
+                    "gp_appointments")
+ACTIVITY = {name: DOMAIN_ACTIVITY[name] for name in SEGMENT_ACTIVITY}  # name: (table, date column, filter, value)
 
 
 def record_months(con: duckdb.DuckDBPyConnection) -> list[dt.date]:

@@ -232,3 +232,72 @@ def ae_attendances(rng: np.random.Generator, periods: Periods, state: PersonYear
 
 DEPARTMENTS = ["01", "02", "03"]
 DISPOSALS = ["admitted", "discharged", "referred", "left", "transferred"]
+
+
+def one_spell_at_a_time(spells: pl.DataFrame, busy_until: np.ndarray, exit_date: np.ndarray) -> pl.DataFrame:
+    """Spells as a person can have them: one at a time, and none after they died or left.
+
+    Spells are taken in order of admission; a live spell that starts before the person's previous
+    spell has ended is dropped (it cannot happen). A death in hospital that starts during an earlier
+    spell of the same year ends that spell instead (the person died in it); after a spell of an
+    earlier year it starts on that spell's discharge. A discharge after the person's exit is moved
+    to the exit date. `busy_until` holds, by person id, the last discharge among spells already
+    written (spells still open to change are passed in `spells`)."""
+    if spells.height == 0:
+        return spells
+    spells = spells.with_row_index("_row").sort(["pid", "admission_date", "died", "discharge_date", "_row"])
+    pid = spells["pid"].to_numpy().astype(np.int64)
+    admit = spells["admission_date"].to_numpy().astype(np.int64)
+    died = spells["died"].to_numpy().copy()
+    exits = exit_date[pid]
+    discharge = np.minimum(spells["discharge_date"].to_numpy().astype(np.int64), np.maximum(exits, admit))
+    ready = np.minimum(spells["discharge_ready_date"].to_numpy().astype(np.int64), discharge)
+    keep = np.ones(len(pid), dtype=bool)
+    current, until, last_kept = -1, 0, -1
+    for k in range(len(pid)):  # a loop: each spell depends on the ones kept before it
+        p = int(pid[k])
+        if p != current:
+            current, until, last_kept = p, int(busy_until[p]), -1
+        if admit[k] >= until:
+            last_kept, until = k, max(until, int(discharge[k]))
+        elif died[k] and last_kept >= 0:
+            discharge[last_kept] = ready[last_kept] = max(int(discharge[last_kept]), int(discharge[k]))
+            died[last_kept], keep[k] = True, False
+            until = int(discharge[last_kept])
+        elif died[k]:
+            admit[k] = min(until, int(discharge[k]))
+            last_kept, until = k, max(until, int(discharge[k]))
+        else:
+            keep[k] = False
+    out = spells.with_columns(pl.Series("admission_date", admit.astype(np.int32)), pl.Series("died", died),
+                              pl.Series("discharge_date", discharge), pl.Series("discharge_ready_date", ready))
+    out = out.filter(pl.Series(keep)).sort("_row").drop("_row")
+    return out.with_columns((pl.col("discharge_date") - pl.col("admission_date")).cast(pl.Int64).alias("los"))
+
+
+# Primary diagnoses of generic emergency admissions that are themselves the first sign of a
+# long-term condition: the person has that condition from the admission on (a myocardial
+# infarction is coronary heart disease; a stroke is stroke), so GP records and code lists agree.
+ONSET_OF: dict[str, str] = {"I214": "chd", "I639": "stroke_tia"}
+
+
+def record_onsets(spells: pl.DataFrame, people: People) -> int:
+    """Bring forward the onset of each condition that a spell's primary diagnosis shows, to the
+    admission date; returns the number of onsets brought forward."""
+    from openphm.synth.parameters import load_items
+    from openphm.synth.people import DAYS_PER_YEAR
+
+    items = load_items()
+    moved = 0
+    for code, condition in ONSET_OF.items():
+        hit = spells.filter(pl.col("diag_01") == code)
+        if hit.height == 0:
+            continue
+        pid = hit["pid"].to_numpy().astype(np.int64)
+        # the middle of the admission day, so that the onset's calendar day is the admission's
+        age = ((hit["admission_date"].to_numpy() + 0.5 - people.dob[pid]) / DAYS_PER_YEAR).astype(np.float32)
+        k = items.index(condition)
+        earlier = age < people.onset[pid, k]
+        np.minimum.at(people.onset[:, k], pid, age)
+        moved += len(np.unique(pid[earlier]))
+    return moved

@@ -140,6 +140,14 @@ def run_years(sim: Simulation, sink: Sink, step: Callable[[str], None] = lambda 
     place_of = place_of_postcode(geo, np.arange(len(geo.postcode)))
     emergency_curve = per_band(params["activity_per_1000"]["emergency_admission"])
     home_is_nursing = geo.care_home_type == "nursing"
+    in_hospital_until = np.zeros(0, dtype=np.int64)  # by person: the discharge of their latest written spell
+    held_back: pl.DataFrame | None = None
+
+    def write_spells(year: int, frame: pl.DataFrame) -> None:
+        np.maximum.at(in_hospital_until, frame["pid"].to_numpy().astype(np.int64),
+                      frame["discharge_date"].to_numpy().astype(np.int64))
+        sink("apc", year, frame.filter(~pl.col("prevented")).drop("prevented", "year_index"))
+
     for y in range(sim.years):
         rng = _stream(sim.seed, 100 + y)
         if thinning:
@@ -161,8 +169,18 @@ def run_years(sim: Simulation, sink: Sink, step: Callable[[str], None] = lambda 
             hospital.maternity_spells(rng, periods, state, people, babies),
         ], how="vertical_relaxed")
         spells = hospital.add_delays(rng, spells, sim.delayed_share, place_of)
+        # A person is in one spell at a time. Last year's spells are held back until this year's
+        # deaths are known, since a death in hospital can end a spell that began last year.
+        if len(in_hospital_until) < people.n:
+            in_hospital_until = np.r_[in_hospital_until, np.zeros(people.n - len(in_hospital_until), dtype=np.int64)]
+        spells = spells.with_columns(pl.lit(y, pl.Int32).alias("year_index"))
+        both = spells if held_back is None else pl.concat([held_back, spells], how="vertical_relaxed")
+        both = hospital.one_spell_at_a_time(both, in_hospital_until, people.exit[: people.n].astype(np.int64))
+        if held_back is not None:
+            write_spells(y - 1, both.filter(pl.col("year_index") == y - 1))
+        spells = held_back = both.filter(pl.col("year_index") == y)
+        hospital.record_onsets(spells.filter(~pl.col("prevented")), people)
         ae = hospital.ae_attendances(rng, periods, state, spells, thinning)
-        sink("apc", y, spells.filter(~pl.col("prevented")).drop("prevented"))
         sink("ecds", y, ae.filter(~pl.col("prevented")).drop("prevented"))
         sim.prevented.append(pl.DataFrame({
             "year_index": [y, y],
@@ -185,3 +203,5 @@ def run_years(sim: Simulation, sink: Sink, step: Callable[[str], None] = lambda 
             "log_latent_risk": state.log_m.astype(np.float32), "efi": state.efi.astype(np.float32),
         }))
         step(f"year {y + 1}")
+    if held_back is not None:
+        write_spells(sim.years - 1, held_back)

@@ -1,22 +1,48 @@
 -- table: inpatient_spell
 -- grain: one row per hospital spell (SUS APC)
 -- depends:
-WITH ordered AS (
-    SELECT *, lead(admission_date) OVER (PARTITION BY person_id, admission_method LIKE '2%'
-                                         ORDER BY admission_date, record_id) AS next_same_kind_admission
+-- Emergency readmissions within 30 days follow NHS Digital's definition (Compendium indicator I02040,
+-- NHS Outcomes Framework 3b, CCG Outcomes Indicator Set 3.2): an emergency admission 0 to 29 days
+-- (inclusive) after the last previous discharge from hospital, admissions for cancer (primary
+-- diagnosis C00-C97) and obstetrics (O00-O99, and maternity and birth spells) excluded, as index
+-- spells and as readmissions. Each readmission belongs to one index spell: the eligible spell of the
+-- same person discharged most recently on or before the readmission's admission date (ties: the
+-- later admission, then the later spell id). A spell that starts before the index spell's discharge
+-- is not a readmission of it (a person is in one hospital spell at a time: overlapping spells are
+-- data errors). Index spells are those discharged alive. Not applied here: NHS Digital's restriction
+-- to selected specialties, and joining transfers into continuous inpatient spells.
+WITH spells AS (
+    SELECT *, {{ admission_type(admission_method) }} AS kind,
+           NOT regexp_matches(coalesce(diag_01, ''), '^(C[0-8][0-9]|C9[0-7]|O)') AS not_cancer_or_obstetric
     FROM linked_apc
-)
-SELECT person_id, record_id AS spell_id, provider_code, gp_practice_code AS practice_code, admission_date,
-       discharge_date, discharge_ready_date, date_diff('day', admission_date, discharge_date) AS length_of_stay,
-       greatest(date_diff('day', coalesce(discharge_ready_date, discharge_date), discharge_date), 0) AS delayed_days,
-       admission_method,
-       CASE WHEN admission_method LIKE '1%' THEN 'elective' WHEN admission_method LIKE '2%' THEN 'emergency'
-            WHEN admission_method LIKE '3%' THEN 'maternity' WHEN admission_method LIKE '8%' THEN 'birth'
-            ELSE 'other' END AS admission_type,
-       patient_classification = '2' AS day_case, admission_source, admission_source = '85' AS from_care_home,
-       discharge_method, discharge_method = '4' AS died_in_hospital, discharge_destination, treatment_specialty,
-       diag_01 AS primary_diagnosis, lsoa_code,
-       admission_method LIKE '2%' AND next_same_kind_admission IS NOT NULL
-           AND date_diff('day', discharge_date, next_same_kind_admission) BETWEEN 0 AND 30 AS readmitted_within_30_days,
+),
+eligible AS (
+    SELECT record_id, person_id, admission_date, discharge_date,
+           discharge_method <> '4' AND discharge_date IS NOT NULL AS can_be_index,
+           kind = 'emergency' AS can_be_readmission
+    FROM spells WHERE kind NOT IN ('maternity', 'birth') AND not_cancer_or_obstetric
+),
+readmission_of AS (
+    SELECT i.record_id AS index_id,
+           row_number() OVER (PARTITION BY r.record_id ORDER BY i.discharge_date DESC, i.admission_date DESC,
+                                                                i.record_id DESC) AS latest
+    FROM eligible AS r
+    JOIN eligible AS i ON i.person_id = r.person_id AND i.record_id <> r.record_id
+    WHERE r.can_be_readmission AND i.can_be_index
+      AND date_diff('day', i.discharge_date, r.admission_date) BETWEEN 0 AND 29
+      AND (r.admission_date > i.admission_date OR (r.admission_date = i.admission_date AND r.record_id > i.record_id))
+),
+readmitted AS (SELECT DISTINCT index_id FROM readmission_of WHERE latest = 1)
+SELECT s.person_id, s.record_id AS spell_id, s.provider_code, s.gp_practice_code AS practice_code, s.admission_date,
+       s.discharge_date, s.discharge_ready_date, date_diff('day', s.admission_date, s.discharge_date) AS length_of_stay,
+       greatest(date_diff('day', coalesce(s.discharge_ready_date, s.discharge_date), s.discharge_date), 0) AS delayed_days,
+       s.admission_method, s.kind AS admission_type,
+       s.patient_classification = '2' AS day_case, s.admission_source, s.admission_source = '85' AS from_care_home,
+       s.discharge_method, s.discharge_method = '4' AS died_in_hospital, s.discharge_destination, s.treatment_specialty,
+       s.diag_01 AS primary_diagnosis, s.lsoa_code,
+       coalesce(e.can_be_index, false) AS readmission_index,
+       x.index_id IS NOT NULL AS readmitted_within_30_days,
        CAST(NULL AS DECIMAL(12, 2)) AS cost
-FROM ordered
+FROM spells AS s
+LEFT JOIN eligible AS e ON e.record_id = s.record_id
+LEFT JOIN readmitted AS x ON x.index_id = s.record_id

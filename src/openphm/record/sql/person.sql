@@ -29,12 +29,16 @@ demographics AS (
     GROUP BY person_id
 ),
 latest_registration AS (
-    SELECT person_id, arg_max(practice_code, registration_start) AS practice_code,
-           arg_max(lsoa_code, registration_start) AS lsoa_code,
-           arg_max(care_home_code, registration_start) AS care_home_code,
-           max(registration_start) AS registered_from,
-           bool_or(registration_end IS NULL) AS currently_registered
-    FROM record.registration GROUP BY person_id
+    -- the latest registration, chosen as a whole row (a column empty on it, such as the care home of
+    -- someone who has left one, stays empty rather than coming from an earlier registration)
+    SELECT person_id, practice_code, lsoa_code, care_home_code, registration_start AS registered_from,
+           currently_registered
+    FROM (SELECT person_id, practice_code, lsoa_code, care_home_code, registration_start,
+                 bool_or(registration_end IS NULL) OVER (PARTITION BY person_id) AS currently_registered,
+                 row_number() OVER (PARTITION BY person_id ORDER BY registration_start DESC,
+                                    registration_end DESC NULLS FIRST, practice_code) AS pick
+          FROM record.registration) AS ranked
+    WHERE pick = 1
 ),
 ethnicity AS (
     SELECT person_id, arg_max(ethnic_category, registration_start) AS ethnic_category

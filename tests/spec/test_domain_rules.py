@@ -1,0 +1,105 @@
+"""Each domain rule once: a person on a date, age, age band, ethnic group, admission type, the
+registration on a date, and the care home someone lives in on a date."""
+
+import datetime as dt
+
+import duckdb
+import polars as pl
+import pytest
+
+from openphm import domain
+
+D = dt.date
+
+
+def _one(sql: str):
+    return duckdb.sql(f"SELECT {sql}").fetchone()[0]
+
+
+@pytest.mark.parametrize("born, on, age", [
+    ((1950, 10), D(2023, 10, 1), 72),   # born in October: not yet 73 on 1 October (the defect)
+    ((1950, 9), D(2023, 10, 1), 73),
+    ((1950, 11), D(2023, 10, 1), 72),
+    ((1950, 10), D(2023, 10, 31), 73),  # by the end of the month the birthday has passed
+    ((1950, 10), D(2023, 10, 16), 73),
+    ((1950, 10), D(2023, 10, 15), 72),
+    ((2024, 2), D(2025, 2, 28), 1),
+    ((1950, 3), D(2024, 3, 31), 74),
+])
+def test_age_on_a_date_from_year_and_month_of_birth(born, on, age):
+    person = pl.DataFrame({"birth_year": [born[0]], "birth_month": [born[1]]})
+    con = duckdb.connect()
+    con.register("person", person.to_arrow())
+    got = con.execute(f"SELECT {domain.age_on(on, 't')} FROM person t").fetchone()[0]
+    assert got == age == domain.age_on_value(*born, on)
+
+
+def test_age_on_1_october_is_right_for_every_birth_month():
+    # brute force against full dates of birth: anyone born in month m of 1950 is 73 on 1 October
+    # 2023 unless their birthday (any day of m) is after 1 October
+    for month in range(1, 13):
+        truths = {2023 - 1950 - (D(2023, month, day) > D(2023, 10, 1)) for day in range(2, 29)}
+        assert truths == {domain.age_on_value(1950, month, D(2023, 10, 1))}
+
+
+@pytest.mark.parametrize("age, band", [(0, "0-4"), (4, "0-4"), (5, "5-9"), (74, "70-74"), (75, "75-79"),
+                                       (89, "85-89"), (90, "90+"), (104, "90+")])
+def test_age_band(age, band):
+    assert _one(domain.age_band(str(age))) == band == domain.age_band_value(age)
+
+
+@pytest.mark.parametrize("code, group", [("A", "White"), ("C", "White"), ("D", "Mixed"), ("H", "Asian"),
+                                         ("L", "Asian"), ("M", "Black"), ("P", "Black"), ("R", "Other"),
+                                         ("S", "Other"), ("Z", "Not stated"), (None, "Not stated")])
+def test_ethnic_group(code, group):
+    literal = "NULL" if code is None else f"'{code}'"
+    assert _one(domain.ethnic_group(literal)) == group == domain.ethnic_group_value(code)
+
+
+@pytest.mark.parametrize("method, kind", [("11", "elective"), ("13", "elective"), ("21", "emergency"),
+                                          ("2A", "emergency"), ("28", "emergency"), ("31", "maternity"),
+                                          ("82", "birth"), ("99", "other")])
+def test_admission_type(method, kind):
+    assert _one(domain.admission_type(f"'{method}'")) == kind
+
+
+def test_registered_and_alive_on_a_date_count_the_end_of_the_day():
+    rows = pl.DataFrame({
+        "who": ["starts that day", "ends that day", "ends next day", "starts next day", "open"],
+        "registration_start": [D(2023, 10, 1), D(2020, 1, 1), D(2020, 1, 1), D(2023, 10, 2), D(2020, 1, 1)],
+        "registration_end": [None, D(2023, 10, 1), D(2023, 10, 2), None, None],
+        "date_of_death": [None, None, D(2023, 10, 1), None, D(2023, 10, 2)],
+    }, schema_overrides={"registration_end": pl.Date, "date_of_death": pl.Date})
+    on = D(2023, 10, 1)
+    con = duckdb.connect()
+    con.register("rows", rows.to_arrow())
+    got = con.execute(f"SELECT who, {domain.registered_on(on)}, {domain.alive_on(on)} FROM rows").fetchall()
+    assert dict((w, (r, a)) for w, r, a in got) == {
+        "starts that day": (True, True), "ends that day": (False, True), "ends next day": (True, False),
+        "starts next day": (False, True), "open": (True, True)}
+
+
+def test_the_registration_on_a_date_is_taken_whole_so_an_empty_care_home_stays_empty():
+    """Someone who moves into a care home after 1 October was not living in one on 1 October, and
+    someone who left a care home is not still counted in it (the arg_max defect skipped NULLs)."""
+    reg = pl.DataFrame({
+        "person_id": ["moves_in", "moves_in", "moved_out", "moved_out", "left_ics"],
+        "practice_code": ["P1", "P2", "P2", "P1", "P1"],
+        "care_home_code": [None, "CH1", "CH1", None, "CH2"],
+        "registration_start": [D(2010, 1, 1), D(2023, 11, 5), D(2015, 1, 1), D(2023, 6, 1), D(2015, 1, 1)],
+        "registration_end": [D(2023, 11, 5), None, D(2023, 6, 1), None, D(2023, 7, 1)],
+    }, schema_overrides={"registration_end": pl.Date})
+    con = duckdb.connect()
+    con.register("reg", reg.to_arrow())
+    sql = domain.registration_on("reg", D(2023, 10, 1), ("practice_code", "care_home_code"))
+    got = {r[0]: r[1:] for r in con.execute(sql).fetchall()}
+    assert got == {"moves_in": ("P1", None, True), "moved_out": ("P1", None, True),
+                   "left_ics": ("P1", "CH2", False)}  # not registered on the day: the latest registration
+
+
+def test_rules_by_name_in_sql_files_and_nothing_else():
+    assert domain.expand_rules("SELECT {{ admission_type(a.method) }} AS k") == \
+        f"SELECT {domain.admission_type('a.method')} AS k"
+    for bad in ("{{ admission_type('x'); DROP TABLE t; --') }}", "{{ os_system(x) }}", "{{ age_band(x + 1) }}"):
+        with pytest.raises(ValueError):
+            domain.expand_rules(bad)
