@@ -196,21 +196,34 @@ def link_files_command(
     left: Annotated[Path, typer.Argument(help="A CSV or Parquet file of people.")],
     right: Annotated[Path, typer.Argument(help="Another file of people to link it to.")],
     out: Annotated[Path, typer.Option(help="Where to write the pairs (CSV).")] = Path("links.csv"),
-    columns: Annotated[str | None, typer.Option(help="Comma-separated identifying columns to use "
-                                                     "(default: all recognised ones).")] = None,
+    columns: Annotated[str | None, typer.Option(help="Comma-separated columns to compare, each NAME or "
+                                                     "LEFT_NAME=RIGHT_NAME (default: every recognised one "
+                                                     "both files have).")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Each file's own id column, carried into the output: "
+                                                       "NAME or LEFT_NAME=RIGHT_NAME (default: rec_id, id, "
+                                                       "record_id or the index, if there is one).")] = None,
     threshold: Annotated[float, typer.Option(help="Match probability threshold.")] = 0.9,
 ) -> None:
-    """Link two files of people: pairs with match probabilities and cluster ids."""
+    """Link two files of people: pairs with match probabilities, cluster ids and each file's own ids."""
     from openphm.identity.link_files import LinkFilesError, link_files
 
+    if not 0 < threshold < 1:
+        fail(f"--threshold must be between 0 and 1 (got {threshold})")
+    names = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    ids: tuple[str | None, str | None] = (None, None)
+    if id_column:
+        first, _, second = id_column.partition("=")
+        ids = (first.strip(), (second or first).strip())
     try:
         with console.status("linking the two files ..."):
-            result = link_files(left, right, out, [c.strip() for c in columns.split(",")] if columns else None,
-                                threshold)
+            result = link_files(left, right, out, names, threshold, ids)
     except LinkFilesError as exc:
         fail(str(exc))
+    except Exception as exc:  # never a traceback: one line naming what failed
+        fail(f"link-files failed: {type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}")
+    carried = f"; ids as {', '.join(result['id_columns'])}" if result["id_columns"] else ""
     Console().print(f"{result['pairs']:,} pairs above {threshold} between {result['left_rows']:,} and "
-                    f"{result['right_rows']:,} rows, on {', '.join(result['columns'])}: {out}")
+                    f"{result['right_rows']:,} rows, on {', '.join(result['columns'])}{carried}: {out}")
 
 
 measures_app = typer.Typer(no_args_is_help=True, help="Indicators declared as data.")

@@ -1,135 +1,228 @@
 """`openphm link-files LEFT RIGHT`: link any two files of people with the same engine.
 
-For example a voluntary-sector spreadsheet against a practice's patient list. Columns are
-compared by their meaning, guessed from their names: given and family names (Jaro-Winkler
-levels with term-frequency adjustment), a full name (split into given and family), date of
-birth (exact, one character, transposed day and month), postcode (unit, sector, district), sex
-and NHS number (exact). m and u are estimated by expectation maximisation and random sampling.
+For example a voluntary-sector spreadsheet against a practice's patient list, or a public
+benchmark such as FEBRL. Columns are compared by their meaning, guessed from their names (see
+`file_columns.FIELDS`) or named with `columns`: given and family names (Jaro-Winkler levels with
+term-frequency adjustment; a full name is split), date of birth in any common format (exact, one
+character, within a month, a year, ten years), postcode (UK: unit, sector, district; otherwise
+exact or one character), street number, address lines and town (Jaro-Winkler), state and sex
+(exact), NHS number (exact) and other identifiers such as a social security number (one or two
+characters). m and u are estimated by expectation maximisation and random sampling. Each file's
+own id column (rec_id, id, record_id, pandas' index, or the one named) is carried into the output.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
 
-from openphm.engine.duckdb_store import duckdb_config, lit
+from openphm.engine.duckdb_store import duckdb_config
+from openphm.identity.file_columns import (
+    Field,
+    LinkFilesError,
+    add_split_names,
+    choose_fields,
+    find_id_column,
+    looks_uk_postcode,
+    read_table,
+    standardise,
+)
 
-NAME_ALIASES = {
-    "given_name": ("given_name", "first_name", "forename", "firstname"),
-    "family_name": ("family_name", "surname", "last_name", "lastname"),
-    "full_name": ("full_name", "name", "client_name", "patient_name"),
-    "date_of_birth": ("date_of_birth", "dob", "birth_date"),
-    "postcode": ("postcode", "post_code", "postal_code"),
-    "sex": ("sex", "gender"),
-    "nhs_number": ("nhs_number", "nhs_no", "nhsnumber"),
-}
+__all__ = ["LinkFilesError", "link_files"]
 
-
-class LinkFilesError(Exception):
-    """A problem with the files given, said in one line."""
-
-
-def _read(path: Path, columns: list[str] | None) -> pl.DataFrame:
-    if not path.is_file():
-        raise LinkFilesError(f"{path} is not a file")
-    con = duckdb.connect(config=duckdb_config(0.25, in_memory=True))
-    fn = "read_parquet" if path.suffix.lower() == ".parquet" else "read_csv"
-    opts = "" if fn == "read_parquet" else ", all_varchar = true, header = true"
-    try:
-        frame = con.execute(f"SELECT * FROM {fn}({lit(str(path))}{opts})").pl()
-    except duckdb.Error as exc:
-        raise LinkFilesError(f"{path}: cannot be read ({str(exc).splitlines()[0][:150]})") from None
-    lower = {c.lower(): c for c in frame.columns}
-    out = {"row_id": pl.Series(range(1, frame.height + 1))}
-    for std, aliases in NAME_ALIASES.items():
-        if columns and std not in columns and not any(a in columns for a in aliases):
-            continue
-        found = next((lower[a] for a in aliases if a in lower), None)
-        if found is not None:
-            out[std] = frame[found].cast(pl.Utf8)
-    result = pl.DataFrame(out)
-    if "full_name" in result.columns and "given_name" not in result.columns:
-        parts = result["full_name"].str.strip_chars().str.split(" ")
-        result = result.with_columns(parts.list.first().alias("given_name"), parts.list.last().alias("family_name"))
-    return result.drop("full_name", strict=False)
+LOG = logging.getLogger("openphm.identity")
+INDEX_NAMES = ("column0", "Unnamed: 0", "__index_level_0__")
+# Expectation maximisation is blocked on these kinds first (each session trains the other columns).
+EM_ORDER = ("date", "name", "postcode", "identifier", "nhs")
 
 
-def _standardise(frame: pl.DataFrame) -> pl.DataFrame:
-    exprs = []
-    for c in frame.columns:
-        if c in ("given_name", "family_name"):
-            exprs.append(pl.col(c).str.strip_chars().str.to_uppercase())
-        elif c == "postcode":
-            squeezed = pl.col(c).str.replace_all(r"\s", "").str.to_uppercase()
-            exprs.append(pl.when(squeezed.str.len_chars() >= 5)
-                         .then(squeezed.str.slice(0, squeezed.str.len_chars() - 3) + " " + squeezed.str.slice(-3))
-                         .alias(c))
-        elif c == "date_of_birth":
-            exprs.append(pl.coalesce(pl.col(c).str.to_date("%Y-%m-%d", strict=False),
-                                     pl.col(c).str.to_date("%d/%m/%Y", strict=False)).alias(c))
-        elif c == "sex":
-            s = pl.col(c).str.to_uppercase().str.slice(0, 1)
-            exprs.append(pl.when(s.is_in(["1", "M"])).then(pl.lit("M")).when(s.is_in(["2", "F"]))
-                         .then(pl.lit("F")).otherwise(None).alias(c))
-        elif c == "nhs_number":
-            exprs.append(pl.col(c).str.replace_all(r"\s", ""))
-        else:
-            exprs.append(pl.col(c))
-    return frame.select(exprs)
-
-
-def link_files(left: Path, right: Path, out: Path, columns: list[str] | None = None,
-               threshold: float = 0.9) -> dict:
-    """Link two files of people; writes pairs (row ids, match probability, cluster id) to `out`."""
+def comparison(field: Field, uk_postcodes: bool, crossed: bool = False) -> Any:
+    """The Splink comparison for one field, by its kind. `crossed`: given and family name are
+    both compared, so a name found in the other column (given and family swapped) is a level."""
     import splink.comparison_library as cl
+
+    key, kind = field.key, field.kind
+    if kind == "name":
+        return _name_comparison(key, crossed=crossed)
+    if kind == "date":
+        return cl.DateOfBirthComparison(key, input_is_string=True, datetime_format="%Y-%m-%d",
+                                        invalid_dates_as_null=False)
+    if kind == "postcode":
+        return cl.PostcodeComparison(key) if uk_postcodes else cl.DamerauLevenshteinAtThresholds(key, [1])
+    if kind == "code":
+        return cl.DamerauLevenshteinAtThresholds(key, [1])
+    if kind == "identifier":
+        return cl.DamerauLevenshteinAtThresholds(key, [1, 2])
+    if kind in ("text", "place"):
+        jw = cl.JaroWinklerAtThresholds(key, [0.9, 0.7])
+        return jw.configure(term_frequency_adjustments=True) if kind == "place" else jw
+    return cl.ExactMatch(key)  # sex, state, NHS number
+
+
+def _name_comparison(key: str, crossed: bool) -> Any:
+    """Splink's NameComparison (exact with term frequencies, Jaro-Winkler 0.92, 0.88, 0.7), with a
+    level for a given name written as the family name or the other way round."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    levels = [cll.NullLevel(key), cll.ExactMatchLevel(key).configure(tf_adjustment_column=key)]
+    if crossed:
+        levels.append(cll.CustomLevel('("given_name_l" = "family_name_r" OR "family_name_l" = "given_name_r")',
+                                      label_for_charts="given and family name crossed"))
+    levels += [cll.JaroWinklerLevel(key, t) for t in (0.92, 0.88, 0.7)]
+    return cl.CustomComparison([*levels, cll.ElseLevel()], output_column_name=key)
+
+
+def blocking(fields: list[Field], uk_postcodes: bool) -> list[tuple[str, tuple[str, ...]]]:
+    """Blocking rules as (kind, columns): identifiers, dates, family and given name, postcode, house."""
+    by_kind: dict[str, list[str]] = {}
+    for f in fields:
+        by_kind.setdefault(f.kind, []).append(f.key)
+    rules: list[tuple[str, tuple[str, ...]]] = []
+    for kind in ("nhs", "identifier", "date"):
+        rules += [(kind, (key,)) for key in by_kind.get(kind, [])]
+    names = {k for k in by_kind.get("name", []) if k in ("given_name", "family_name")}
+    if names == {"given_name", "family_name"}:
+        rules.append(("name", ("family_name", "given_name")))
+    for key in by_kind.get("postcode", []):
+        # Outside the UK a postcode is a large area: a first initial keeps the block small.
+        extra = () if uk_postcodes or "given_name" not in names else ("substr(given_name, 1, 1)",)
+        rules.append(("postcode", (key, *extra)))
+    # A house: its number with the postcode, the street, or the family name.
+    for number in by_kind.get("code", []):
+        for other in (*by_kind.get("postcode", []), *[k for k in by_kind.get("text", []) if k == "address_1"],
+                      *[k for k in names if k == "family_name"]):
+            rules.append(("address", (number, other)))
+    return rules or [(fields[0].kind, (fields[0].key,))]
+
+
+def _deterministic(fields: list[Field]) -> list[tuple[str, ...]]:
+    """Rules under which almost every pair is a match, for the prior probability of a match."""
+    keys = {f.key: f.kind for f in fields}
+    rules = [(k,) for k, kind in keys.items() if kind in ("nhs", "identifier")]
+    if {"given_name", "family_name"} <= set(keys):
+        rules += [("given_name", "family_name", k) for k, kind in keys.items() if kind in ("date", "postcode")]
+    return rules
+
+
+def _train(linker: Any, fields: list[Field], rules: list[tuple[str, tuple[str, ...]]]) -> None:
+    """λ from near-certain rules, u by random sampling, m by expectation maximisation in sessions
+    blocked on different columns until every column has been trained at least once."""
+    from splink import block_on
+
+    deterministic = _deterministic(fields) or [rules[0][1]]
+    settings = linker._settings_obj
+    prior = settings._probability_two_random_records_match
+    try:
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on(*cols) for cols in deterministic], recall=0.8)
+    except Exception as exc:
+        LOG.warning("prior probability of a match not estimated (%s)", str(exc).splitlines()[0][:120])
+    if not 0 < settings._probability_two_random_records_match < 1:  # no pair (or every pair) agreed
+        settings._probability_two_random_records_match = prior  # one match a record of the larger file
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=1)
+    keys = {f.key for f in fields}
+    trained: set[str] = set()
+    sessions = 0
+    ordered = sorted(rules, key=lambda r: EM_ORDER.index(r[0]) if r[0] in EM_ORDER else len(EM_ORDER))
+    for _kind, cols in ordered:
+        free = {k for k in keys if not any(re.search(rf"\b{k}\b", c) for c in cols)}
+        if not free - trained and sessions:
+            continue
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*cols))
+        except Exception as exc:  # too few pairs in a small file: the other sessions or defaults serve
+            LOG.warning("training blocked on %s did not run (%s)", ", ".join(cols), str(exc).splitlines()[0][:120])
+            continue
+        trained |= free
+        sessions += 1
+        if trained >= keys and sessions >= 2:
+            break
+
+
+def _id_name(column: str) -> str:
+    return "index" if column in INDEX_NAMES else column
+
+
+def link_files(left: Path, right: Path, out: Path, columns: list[str] | None = None, threshold: float = 0.9,
+               id_columns: tuple[str | None, str | None] = (None, None)) -> dict[str, Any]:
+    """Link two files of people; writes pairs to `out` (CSV): row numbers, each file's own id (as
+    `left_<id column>` and `right_<id column>`), match probability and cluster id.
+
+    `columns` names the columns to compare (`name` or `left_name=right_name`; default every
+    recognised one both files have); `id_columns` names each file's id column (default: found by
+    name). Every problem with the files raises `LinkFilesError`, one line naming file and column."""
+    raw_a, raw_b = add_split_names(read_table(left)), add_split_names(read_table(right))
+    ids = (find_id_column(raw_a, left, id_columns[0]), find_id_column(raw_b, right, id_columns[1]))
+    fields = choose_fields(raw_a, left, raw_b, right, columns, ids)
+    if not columns and len(fields) < 2:
+        found = ", ".join(f.key for f in fields) or "none"
+        raise LinkFilesError(f"{left.name} and {right.name} share fewer than two identifying columns "
+                             f"(found {found}); name them e.g. given_name, family_name, date_of_birth, "
+                             "postcode, sex, nhs_number, or choose them with --columns")
+    if not fields:
+        raise LinkFilesError("no columns to compare (--columns names only the id columns)")
+    uk = all(looks_uk_postcode(raw_a[f.left], raw_b[f.right]) for f in fields if f.kind == "postcode")
+    a = standardise(raw_a, left, fields, "left", uk)
+    b = standardise(raw_b, right, fields, "right", uk)
+    empty = [f"{f.left} in {left.name}" for f in fields if a[f.key].null_count() == a.height] + \
+            [f"{f.right} in {right.name}" for f in fields if b[f.key].null_count() == b.height]
+    if empty:
+        raise LinkFilesError(f"no values to compare in column {empty[0]}")
+    try:
+        result = _link(a, b, fields, uk, threshold)
+    except LinkFilesError:
+        raise
+    except Exception as exc:
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise LinkFilesError(f"linking {left.name} with {right.name} failed: {detail}") from None
+    names = []
+    for side, raw, column in (("left", raw_a, ids[0]), ("right", raw_b, ids[1])):
+        if column is not None:
+            name = f"{side}_{_id_name(column)}"
+            if name in ("left_row", "right_row", *names):
+                name = f"{side}_id"
+            ids_by_row = pl.DataFrame({f"{side}_row": range(1, raw.height + 1), name: raw[column]})
+            result = result.join(ids_by_row, on=f"{side}_row", how="left")
+            names.append(name)
+    result = result.select("left_row", "right_row", *names, "match_probability", "cluster_id")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result.write_csv(out)
+    except OSError as exc:
+        raise LinkFilesError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return {"pairs": result.height, "left_rows": a.height, "right_rows": b.height,
+            "columns": [f.key for f in fields], "id_columns": names}
+
+
+def _link(a: pl.DataFrame, b: pl.DataFrame, fields: list[Field], uk: bool, threshold: float) -> pl.DataFrame:
+    """Splink on DuckDB: pairs above `threshold` as left_row, right_row, match_probability, cluster_id."""
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-    a, b = _standardise(_read(left, columns)), _standardise(_read(right, columns))
-    shared = [c for c in a.columns if c in b.columns and c != "row_id"]
-    if len(shared) < 2:
-        raise LinkFilesError(f"{left.name} and {right.name} share fewer than two identifying columns "
-                             f"(found {', '.join(shared) or 'none'}); name them e.g. given_name, family_name, "
-                             "date_of_birth, postcode, sex, nhs_number")
-    a, b = a.select("row_id", *shared), b.select("row_id", *shared)
-    comparisons, blocks = [], []
-    for c in shared:
-        if c in ("given_name", "family_name"):
-            comparisons.append(cl.NameComparison(c).configure(term_frequency_adjustments=True))
-        elif c == "date_of_birth":
-            comparisons.append(cl.DateOfBirthComparison(c, input_is_string=False))
-            blocks.append(block_on(c))
-        elif c == "postcode":
-            comparisons.append(cl.PostcodeComparison(c))
-            blocks.append(block_on(c))
-        else:
-            comparisons.append(cl.ExactMatch(c))
-    if {"given_name", "family_name"} <= set(shared):
-        blocks.append(block_on("family_name", "given_name"))
-    if "nhs_number" in shared:
-        blocks.append(block_on("nhs_number"))
-    settings = SettingsCreator(link_type="link_only", unique_id_column_name="row_id", comparisons=comparisons,
-                               blocking_rules_to_generate_predictions=blocks or [block_on(shared[0])])
+    rules = blocking(fields, uk)
+    crossed = {"given_name", "family_name"} <= {f.key for f in fields}
+    settings = SettingsCreator(link_type="link_only", unique_id_column_name="row_id",
+                               probability_two_random_records_match=1 / max(a.height, b.height, 2),
+                               comparisons=[comparison(f, uk, crossed) for f in fields],
+                               blocking_rules_to_generate_predictions=[block_on(*cols) for _, cols in rules])
     mem = duckdb.connect(config=duckdb_config(0.25, in_memory=True))
-    db_api = DuckDBAPI(mem)
-    linker = Linker([db_api.register(a, table_name="left_file"), db_api.register(b, table_name="right_file")],
-                    settings, log_level=logging.WARNING)
-    linker.training.estimate_probability_two_random_records_match(
-        blocks[:1] or [block_on(shared[0])], recall=0.8)
-    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
-    for rule in blocks[:2]:
-        # EM can fail on small files (a level never seen); the other session or defaults then serve.
-        try:
-            linker.training.estimate_parameters_using_expectation_maximisation(rule)
-        except ValueError:
-            logging.getLogger("openphm.identity").warning("one training session did not converge")
-    predictions = linker.inference.predict(threshold_match_probability=threshold)
-    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)
-    pairs = mem.execute(f"SELECT source_dataset_l, row_id_l, row_id_r, match_probability FROM "
-                        f"{predictions.physical_name}").pl()
-    cluster_of = mem.execute(f"SELECT source_dataset, row_id, cluster_id FROM {clusters.physical_name}").pl()
+    try:
+        db_api = DuckDBAPI(mem)
+        linker = Linker([db_api.register(a, table_name="left_file"), db_api.register(b, table_name="right_file")],
+                        settings, log_level=logging.WARNING)
+        _train(linker, fields, rules)
+        predictions = linker.inference.predict(threshold_match_probability=threshold)
+        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)
+        pairs = mem.execute(f"SELECT source_dataset_l, row_id_l, row_id_r, match_probability FROM "
+                            f"{predictions.physical_name}").pl()
+        cluster_of = mem.execute(f"SELECT source_dataset, row_id, cluster_id FROM {clusters.physical_name}").pl()
+    finally:
+        mem.close()
     left_is_l = pairs["source_dataset_l"] == "left_file"
     result = pairs.select(
         pl.when(left_is_l).then(pl.col("row_id_l")).otherwise(pl.col("row_id_r")).alias("left_row"),
@@ -137,8 +230,4 @@ def link_files(left: Path, right: Path, out: Path, columns: list[str] | None = N
         pl.col("match_probability").round(6))
     left_clusters = cluster_of.filter(pl.col("source_dataset") == "left_file").select(
         pl.col("row_id").alias("left_row"), "cluster_id")
-    result = result.join(left_clusters, on="left_row", how="left").sort("left_row", "right_row")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result.write_csv(out)
-
-    return {"pairs": result.height, "left_rows": a.height, "right_rows": b.height, "columns": shared}
+    return result.join(left_clusters, on="left_row", how="left").sort("left_row", "right_row")
