@@ -6,6 +6,10 @@ literals, comparisons, AND/OR/NOT, LIKE, IN lists, IS NULL. No subqueries, funct
 statements, so a filter can be compiled safely into SQL for any engine. Columns prefixed `p.`
 are the person's attributes in the period (age, age_band, sex, ethnicity, imd_quintile, core20,
 care_home_resident, has_smi, has_mental_health_condition, efi); others are the table's own.
+
+Fields that the schema cannot check alone are checked here, so that every field does what it
+says: `confidence` must fit the kind and standardisation (`CONFIDENCE`), and `opportunity` is
+only allowed where measures.summaries computes one (`_check_opportunity`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,31 @@ PERSON_ATTRIBUTES = {"age", "age_band", "sex", "ethnicity", "imd_quintile", "cor
                      "has_mental_health_condition", "efi"}
 
 
+# the intervals that fit each kind of indicator (kind, standardisation) -> confidence values
+PROPORTION_KINDS = ("person_proportion", "event_proportion")
+COUNT_INTERVALS = ("byar", "poisson")
+CONFIDENCE_WORDS = {
+    "wilson": "Wilson score",
+    "byar": "exact Poisson below 10 events, Byar's approximation from 10 (PHE)",
+    "poisson": "exact Poisson",
+    "dobson": "Dobson's method (count limits exact below 10, Byar's from 10)",
+}
+BED_DAYS_WORDS = {
+    "per_emergency_admission": "bed days at the ICS's mean emergency length of stay",
+    "counted": "the numerator counts bed days",
+    "none": "no bed days",
+}
+
+
+def fitting_confidence(kind: str, standardisation: str) -> tuple[str, ...]:
+    """The `confidence` values allowed for an indicator of this kind and standardisation."""
+    if kind in PROPORTION_KINDS:
+        return ("wilson",)
+    if standardisation == "dsr_esp2013":
+        return ("dobson",)
+    return COUNT_INTERVALS
+
+
 class DefinitionError(ValueError):
     """An indicator file that is not a valid definition; the message names the file."""
 
@@ -37,6 +66,16 @@ class Measure:
 
     id: str
     data: dict
+
+    @property
+    def multiplier(self) -> float:
+        """What values and limits are multiplied by (required; no default anywhere)."""
+        return float(self.data["multiplier"])
+
+    @property
+    def opportunity(self) -> dict | None:
+        """{"counts": words, "bed_days": how} if an opportunity is computed, else None."""
+        return self.data.get("opportunity")
 
     def __getattr__(self, name: str):
         try:
@@ -74,10 +113,34 @@ def load_measure(path: Path) -> Measure:
         raise DefinitionError(f"{path.name}: a proportion of people is taken once a year (period: financial_year)")
     if data["standardisation"] in ("dsr_esp2013", "isr_ics") and data["kind"] != "event_rate":
         raise DefinitionError(f"{path.name}: {data['standardisation']} applies to event rates only")
+    fits = fitting_confidence(data["kind"], data["standardisation"])
+    if data["confidence"] not in fits:
+        raise DefinitionError(f"{path.name}: confidence {data['confidence']} does not fit a {data['kind']} with "
+                              f"standardisation {data['standardisation']} (use {' or '.join(fits)})")
+    if "opportunity" in data:
+        _check_opportunity(data, path.name)
     for part in ("numerator", "denominator"):
         if data[part].get("where"):
             check_filter(data[part]["where"], f"{path.name} {part}")
     return Measure(data["id"], data)
+
+
+def _check_opportunity(data: dict, name: str) -> None:
+    """Refuse an `opportunity` that measures.summaries would not compute or could not turn into bed days."""
+    if data["polarity"] != "lower_is_better":
+        raise DefinitionError(f"{name}: an opportunity needs polarity lower_is_better")
+    if data["standardisation"] == "dsr_esp2013" or data["kind"] == "person_proportion":
+        raise DefinitionError(f"{name}: no opportunity for kind {data['kind']} with standardisation "
+                              f"{data['standardisation']} (use the isr_ics indicator for age- and sex-adjusted "
+                              "opportunity)")
+    bed_days, num = data["opportunity"]["bed_days"], data["numerator"]
+    if bed_days != "none" and num["table"] != "inpatient_spell":
+        raise DefinitionError(f"{name}: opportunity bed_days {bed_days} needs a numerator of inpatient_spell")
+    if bed_days == "per_emergency_admission" and num.get("sum"):
+        raise DefinitionError(f"{name}: opportunity bed_days per_emergency_admission needs a numerator counting "
+                              "admissions, not a sum")
+    if bed_days == "counted" and not num.get("sum"):
+        raise DefinitionError(f"{name}: opportunity bed_days counted needs a numerator summing bed days")
 
 
 @cache
@@ -97,13 +160,17 @@ def render_doc(m: Measure) -> str:
         date = f", dated by `{d['date']}`" if d.get("date") else ""
         return f"{what} in `record.{d['table']}`{cond}{date}"
 
+    opportunity = (f"{m.opportunity['counts']} above the best quartile of practices; "
+                   f"{BED_DAYS_WORDS[m.opportunity['bed_days']]}" if m.opportunity else "not computed")
     return (f"# {m.title}\n\n`{m.id}`: {m.why_it_matters}\n\n"
             f"| | |\n|---|---|\n| kind | {m.kind.replace('_', ' ')} |\n"
             f"| numerator | {part(m.numerator)} |\n| denominator | {part(m.denominator)} |\n"
             f"| population | {m.population} |\n"
-            f"| period | {m.period.replace('_', ' ')} |\n| unit | {m.unit} |\n"
-            f"| standardisation | {m.standardisation} |\n| confidence interval | {m.confidence} |\n"
+            f"| period | {m.period.replace('_', ' ')} |\n| unit | {m.unit} |\n| multiplier | {m.multiplier:,g} |\n"
+            f"| standardisation | {m.standardisation} |\n"
+            f"| confidence interval | {m.confidence}: {CONFIDENCE_WORDS[m.confidence]} |\n"
             f"| polarity | {m.polarity.replace('_', ' ')} |\n| levels | {', '.join(m.levels)} |\n"
+            f"| opportunity | {opportunity} |\n"
             f"| owner | {m.owner} |\n| next review | {m.next_review} |\n| source | {m.data.get('source', '')} |\n")
 
 

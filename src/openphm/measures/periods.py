@@ -11,11 +11,16 @@ mid-year). This module turns them into periods and values:
 - rolling 12 months: the sums of the 12 months ending with each month (from the twelfth month on).
 
 Standardisation: crude or none; directly standardised to ESP2013 by age band and sex (Dobson
-limits, openphm.stats.dsr; not computed at the age-band level, where the crude rate is given);
-indirectly standardised against the ICS (the ICS's rate in each age band and sex in the same
-period gives each unit's expected count; value = observed / expected x multiplier, exact or
-Byar's limits of the observed count over the expected; the denominator column holds the
-expected count).
+limits, openphm.stats.dsr; not computed at the age-band level, where the crude rate is given with
+PHE's count limits); indirectly standardised against the ICS (the ICS's rate in each age band and
+sex in the same period gives each unit's expected count; value = observed / expected, the
+observed count's limits over the expected; the denominator column holds the expected count).
+
+Intervals follow the indicator's `confidence`: wilson for proportions; byar (exact Poisson below
+10, Byar's from 10) or poisson (exact always) for the counts of rates, ratios of sums and
+indirectly standardised ratios; dobson for directly standardised rates (definitions.py refuses
+any other combination). Every value and limit is multiplied by the indicator's `multiplier` in
+one place (`_values`).
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ import polars as pl
 
 from openphm.calendar_dates import add_months, fy_label
 from openphm.measures.definitions import Measure
-from openphm.stats import ESP2013, count_limits_arrays, dsr, wilson_arrays
+from openphm.stats import ESP2013, count_interval_arrays, dsr, wilson_arrays
 
 KEYS = ["level", "unit", "period_type", "period", "period_start", "period_end"]
 STRATA = ["esp_band", "sex"]
 DAYS_IN_YEAR = 365.25
+LIMITS = ["value", "lower95", "upper95", "lower998", "upper998"]
+AGE_BAND_INTERVAL = "byar"  # a DSR's age-band rows are crude rates: PHE's count limits
 
 
 def _financial_years(strata: pl.DataFrame) -> pl.DataFrame:
@@ -90,29 +97,28 @@ def _rolling_periods(months: pl.DataFrame, fy_starts: list[dt.date]) -> pl.DataF
         pl.col("end_month").dt.month_end().alias("period_end")).drop("end_month")
 
 
-def _crude(m: Measure, totals: pl.DataFrame) -> pl.DataFrame:
-    mult = m.data.get("multiplier", 1)
+def _crude(totals: pl.DataFrame, method: str) -> pl.DataFrame:
+    """numerator / denominator with limits by `method`: wilson for proportions, else byar or poisson."""
     num, den = totals["numerator"].to_numpy(), totals["denominator"].to_numpy()
-    if m.kind in ("person_proportion", "event_proportion"):
+    if method == "wilson":
         value, lo, hi = wilson_arrays(num, den)
         _, lo9, hi9 = wilson_arrays(num, den, 0.998)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             safe = np.where(den > 0, den, np.nan)
             value = num / safe
-            lo, hi = (x / safe for x in count_limits_arrays(num))
-            lo9, hi9 = (x / safe for x in count_limits_arrays(num, 0.998))
-    return totals.with_columns(*(pl.Series(name, np.asarray(x, dtype=float) * mult) for name, x in
-                                 (("value", value), ("lower95", lo), ("upper95", hi), ("lower998", lo9),
-                                  ("upper998", hi9))))
+            lo, hi = (x / safe for x in count_interval_arrays(num, method))
+            lo9, hi9 = (x / safe for x in count_interval_arrays(num, method, 0.998))
+    return totals.with_columns(*(pl.Series(name, np.asarray(x, dtype=float)) for name, x in
+                                 zip(LIMITS, (value, lo, hi, lo9, hi9), strict=True)))
 
 
-def _direct(m: Measure, strata: pl.DataFrame, totals: pl.DataFrame) -> pl.DataFrame:
+def _direct(strata: pl.DataFrame, totals: pl.DataFrame) -> pl.DataFrame:
+    """Directly standardised rates (per 1) with Dobson's limits."""
     weights = pl.DataFrame({"esp_band": list(ESP2013), "standard": [float(w) for w in ESP2013.values()]})
     data = strata.filter(pl.col("denominator") > 0).join(weights, on="esp_band")
-    per = m.data.get("multiplier", 100_000)
-    d95 = dsr(data, count="numerator", population="denominator", by=KEYS, standard="standard", per=per)
-    d998 = dsr(data, count="numerator", population="denominator", by=KEYS, standard="standard", per=per,
+    d95 = dsr(data, count="numerator", population="denominator", by=KEYS, standard="standard", per=1)
+    d998 = dsr(data, count="numerator", population="denominator", by=KEYS, standard="standard", per=1,
                confidence=0.998)
     values = d95.select(*KEYS, "value", pl.col("lower").alias("lower95"), pl.col("upper").alias("upper95")).join(
         d998.select(*KEYS, pl.col("lower").alias("lower998"), pl.col("upper").alias("upper998")), on=KEYS,
@@ -120,7 +126,9 @@ def _direct(m: Measure, strata: pl.DataFrame, totals: pl.DataFrame) -> pl.DataFr
     return totals.join(values, on=KEYS, how="left", nulls_equal=True)
 
 
-def _indirect(m: Measure, strata: pl.DataFrame, totals: pl.DataFrame) -> pl.DataFrame:
+def _indirect(strata: pl.DataFrame, totals: pl.DataFrame, method: str) -> pl.DataFrame:
+    """Observed / expected at the ICS's rates in each age band and sex, limits of the observed count by
+    `method` (byar or poisson) over the expected; the denominator column becomes the expected count."""
     period = ["period_type", "period", "period_start", "period_end"]
     ics = (strata.filter(pl.col("level") == "ics").group_by(*period, *STRATA)
            .agg(pl.col("numerator").sum(), pl.col("denominator").sum())
@@ -131,26 +139,30 @@ def _indirect(m: Measure, strata: pl.DataFrame, totals: pl.DataFrame) -> pl.Data
                 .group_by(KEYS).agg((pl.col("denominator") * pl.col("ics_rate").fill_null(0.0)).sum()
                                     .alias("expected")))
     joined = totals.join(expected, on=KEYS, how="left", nulls_equal=True)
-    mult = m.data.get("multiplier", 100)
     obs, exp_ = joined["numerator"].to_numpy(), joined["expected"].fill_null(0).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         safe = np.where(exp_ > 0, exp_, np.nan)
         cols = {"value": obs / safe}
-        cols["lower95"], cols["upper95"] = (x / safe for x in count_limits_arrays(obs))
-        cols["lower998"], cols["upper998"] = (x / safe for x in count_limits_arrays(obs, 0.998))
+        cols["lower95"], cols["upper95"] = (x / safe for x in count_interval_arrays(obs, method))
+        cols["lower998"], cols["upper998"] = (x / safe for x in count_interval_arrays(obs, method, 0.998))
     return joined.with_columns(pl.col("expected").alias("denominator"),
-                               *(pl.Series(k, v * mult) for k, v in cols.items())).drop("expected")
+                               *(pl.Series(k, v) for k, v in cols.items())).drop("expected")
 
 
 def _values(m: Measure, strata: pl.DataFrame) -> pl.DataFrame:
+    """Values and limits by the indicator's standardisation and confidence, times its multiplier (the one
+    place it is applied)."""
     totals = strata.group_by(KEYS).agg(pl.col("numerator").sum(), pl.col("denominator").sum())
     if m.standardisation == "dsr_esp2013":
-        crude = _crude(m, totals.filter(pl.col("level") == "age_band"))
-        direct = _direct(m, strata.filter(pl.col("level") != "age_band"), totals.filter(pl.col("level") != "age_band"))
-        return pl.concat([direct, crude.select(direct.columns)])
-    if m.standardisation == "isr_ics":
-        return _indirect(m, strata, totals)
-    return _crude(m, totals)
+        # not standardised within an age band: the crude rate, with PHE's count limits
+        crude = _crude(totals.filter(pl.col("level") == "age_band"), AGE_BAND_INTERVAL)
+        direct = _direct(strata.filter(pl.col("level") != "age_band"), totals.filter(pl.col("level") != "age_band"))
+        values = pl.concat([direct, crude.select(direct.columns)])
+    elif m.standardisation == "isr_ics":
+        values = _indirect(strata, totals, m.confidence)
+    else:
+        values = _crude(totals, m.confidence)
+    return values.with_columns(pl.col(c) * m.multiplier for c in LIMITS)
 
 
 def measure_values(m: Measure, strata: pl.DataFrame) -> pl.DataFrame:

@@ -27,10 +27,9 @@ def _funnel_section(m: Measure, practices: pd.DataFrame, period: str) -> str:
         else practices["numerator"]
     f = funnel(num, practices["denominator"], kind=kind, overdispersion=True)
     f["denominator"] = practices["denominator"].to_numpy()
-    mult = m.data.get("multiplier", 1)
     for col in ("value", "lower95", "upper95", "lower998", "upper998"):
-        f[col] = f[col] * mult
-    target = float(num.sum() / practices["denominator"].sum()) * mult
+        f[col] = f[col] * m.multiplier
+    target = float(num.sum() / practices["denominator"].sum()) * m.multiplier
     flagged = f["flag"].isin(["high_998", "low_998"]).sum()
     return (funnel_svg(f, practices["unit"].tolist(), target, f"Practices, {period} (random-effects funnel)", m.unit)
             + f"<p class='note'>{flagged} of {len(f)} practices outside the 99.8% limits after allowing for "
@@ -67,16 +66,17 @@ def _inequality_section(m: Measure, rows: pd.DataFrame, inequality: pd.DataFrame
 
 def _opportunity_section(m: Measure, opportunity: pd.DataFrame) -> str:
     opp = opportunity[opportunity["measure_id"] == m.id].sort_values("opportunity", ascending=False)
-    if opp.empty:
+    if opp.empty or m.opportunity is None:
         return ""
-    total = opp["opportunity"].sum()
-    beds = opp["bed_days"].sum() if opp["bed_days"].notna().any() else None
-    head = (f"<p><strong>Opportunity:</strong> {total:,.0f} {m.data['counts']} a year"
-            + (f" ({beds:,.0f} bed days)" if beds is not None and m.data["counts"] != "bed days" else "")
-            + f" if every practice worse than the best quartile matched it. Method: {opp['method'].iloc[0]}.</p>")
+    total, counts = opp["opportunity"].sum(), m.opportunity["counts"]
+    # bed days are shown beside the events when events become bed days; when the events are bed days, once
+    beds = (f" ({opp['bed_days'].sum():,.0f} bed days)"
+            if m.opportunity["bed_days"] == "per_emergency_admission" and opp["bed_days"].notna().any() else "")
+    head = (f"<p><strong>Opportunity:</strong> {total:,.0f} {counts} a year{beds}"
+            f" if every practice worse than the best quartile matched it. Method: {opp['method'].iloc[0]}.</p>")
     rows = [[r.unit, float(r.value), float(r.best_quartile_value), float(r.opportunity)] for r in opp.head(10)
             .itertuples()]
-    return head + table(["practice", "value", "best quartile", m.data["counts"]], rows)
+    return head + table(["practice", "value", "best quartile", counts], rows)
 
 
 def write_measures_report(con: duckdb.DuckDBPyConnection, out_dir: Path) -> Path:

@@ -5,13 +5,15 @@ of inequality across the national quintiles the ICS has (at least 3; weighted by
 denominator), the gap between the most and least deprived of them, and Core20 (IMD 2019 deciles
 1-2) against the rest.
 
-Opportunity (`measures.opportunity`): for every indicator where lower is better and the numerator
-counts events, each practice's events above the best quartile of practices (openphm.variation.
-opportunity), and the total. Standardised admission ratios are used rather than DSRs, so the
-opportunity allows for age and sex: a practice's expected admissions at the best quartile are
-its expected count times the best quartile's ratio. Emergency admissions avoided are turned into
-bed days at the ICS's mean emergency length of stay in the year. Costs in pounds are not given:
-the record carries no costs yet.
+Opportunity (`measures.opportunity`): for every indicator with an `opportunity` field (lower is
+better; definitions.py refuses it elsewhere), each practice's events above the best quartile of
+practices (openphm.variation.opportunity), in the field's `counts` words. Standardised admission
+ratios are used rather than DSRs, so the opportunity allows for age and sex: a practice's
+expected admissions at the best quartile are its expected count times the best quartile's
+ratio. Bed days follow `opportunity.bed_days`: per_emergency_admission, the events avoided times
+the ICS's mean emergency length of stay in the year; counted, the opportunity itself (its
+numerator sums bed days); none, no bed days. Costs in pounds are not given: the record carries
+no costs yet.
 """
 
 from __future__ import annotations
@@ -60,6 +62,15 @@ def _emergency_mean_stay(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
     return {fy_label(y): float(v) for y, v in rows}
 
 
+def _bed_days(opportunity: pd.Series, how: str, mean_stay: float) -> tuple[pd.Series | float, str]:
+    """The opportunity in bed days by the indicator's `opportunity.bed_days`, and the method's words."""
+    if how == "per_emergency_admission":
+        return opportunity * mean_stay, "; bed days at the ICS's mean emergency length of stay"
+    if how == "counted":
+        return opportunity, "; the numerator counts bed days"
+    return math.nan, ""
+
+
 def opportunity_table(con: duckdb.DuckDBPyConnection, results: pd.DataFrame,
                       measures: dict[str, Measure]) -> pd.DataFrame:
     """One row per indicator, financial year and practice worse than the best quartile of practices."""
@@ -68,29 +79,20 @@ def opportunity_table(con: duckdb.DuckDBPyConnection, results: pd.DataFrame,
     frames = []
     for (mid, period), frame in years.groupby(["measure_id", "period"]):
         m = measures.get(mid)
-        if m is None or m.polarity != "lower_is_better" or "counts" not in m.data:
-            continue
-        if m.standardisation == "dsr_esp2013" or m.kind == "person_proportion":
-            continue  # the standardised ratio gives the age- and sex-adjusted opportunity
+        if m is None or m.opportunity is None:
+            continue  # definitions.py allows an opportunity only where it can be computed
         frame = frame[frame["denominator"] > 0]
         if len(frame) < 4:
             continue
         gap = opportunity(frame["numerator"], frame["denominator"], m.polarity, units=frame["unit"])
         gap = gap[gap["opportunity"] > 0].copy()
-        mult = m.data.get("multiplier", 1)
-        gap["value"] = gap["rate"] * mult
-        gap["best_quartile_value"] = gap["benchmark_rate"] * mult
+        gap["value"] = gap["rate"] * m.multiplier
+        gap["best_quartile_value"] = gap["benchmark_rate"] * m.multiplier
         gap.insert(0, "measure_id", mid)
         gap.insert(1, "period", period)
-        counts = m.data["counts"]
-        gap["counts"] = counts
-        method = gap.attrs["method"]
-        if counts == "emergency admissions":
-            gap["bed_days"] = gap["opportunity"] * stay.get(period, math.nan)
-            method += "; bed days at the ICS's mean emergency length of stay"
-        else:
-            gap["bed_days"] = gap["opportunity"] if counts == "bed days" else math.nan
-        gap["method"] = method + "; not costed (no costs in the record yet)"
+        gap["counts"] = m.opportunity["counts"]
+        gap["bed_days"], how = _bed_days(gap["opportunity"], m.opportunity["bed_days"], stay.get(period, math.nan))
+        gap["method"] = gap.attrs["method"] + how + "; not costed (no costs in the record yet)"
         frames.append(gap.drop(columns=["rate", "benchmark_rate"]))
     columns = ["measure_id", "period", "unit", "numerator", "denominator", "value", "best_quartile_value",
                "opportunity", "counts", "bed_days", "method"]

@@ -88,16 +88,40 @@ def wilson_arrays(numerator, denominator, confidence: float = 0.95) -> tuple[np.
         return p, np.clip((centre - spread) / scale, 0, 1), np.clip((centre + spread) / scale, 0, 1)
 
 
-def count_limits_arrays(counts, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """`count_limits` over an array of counts: exact below 10, Byar's from 10."""
+def _counts(counts) -> np.ndarray:
     o = np.asarray(counts, dtype=float)
     if (o < 0).any():
         raise ValueError("a count cannot be negative")
-    z, alpha = _z(confidence), 1 - confidence
+    return o
+
+
+def poisson_exact_arrays(counts, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """`poisson_exact_limits` over an array of counts: exact limits whatever the count."""
+    o, alpha = _counts(counts), 1 - confidence
+    _z(confidence)  # checks the confidence
     with np.errstate(divide="ignore", invalid="ignore"):
-        exact_lo = np.where(o > 0, stats.chi2.ppf(alpha / 2, 2 * o) / 2, 0.0)
-        exact_hi = stats.chi2.ppf(1 - alpha / 2, 2 * o + 2) / 2
+        lower = np.where(o > 0, stats.chi2.ppf(alpha / 2, 2 * o) / 2, 0.0)
+    return lower, stats.chi2.ppf(1 - alpha / 2, 2 * o + 2) / 2
+
+
+def count_limits_arrays(counts, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """`count_limits` over an array of counts: exact below 10, Byar's from 10."""
+    o = _counts(counts)
+    z = _z(confidence)
+    exact_lo, exact_hi = poisson_exact_arrays(o, confidence)
+    with np.errstate(divide="ignore", invalid="ignore"):
         byar_lo = np.where(o > 0, o * (1 - 1 / (9 * o) - z / (3 * np.sqrt(o))) ** 3, 0.0)
         byar_hi = (o + 1) * (1 - 1 / (9 * (o + 1)) + z / (3 * np.sqrt(o + 1))) ** 3
     small = o < SMALL_COUNT
     return np.where(small, exact_lo, byar_lo), np.where(small, exact_hi, byar_hi)
+
+
+COUNT_METHODS = {"byar": count_limits_arrays, "poisson": poisson_exact_arrays}
+
+
+def count_interval_arrays(counts, method: str, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Limits of an array of counts by an indicator's `confidence`: "byar" (PHE's convention, exact
+    below 10 and Byar's from 10) or "poisson" (exact always)."""
+    if method not in COUNT_METHODS:
+        raise ValueError(f"no count interval {method!r}; expected one of {sorted(COUNT_METHODS)}")
+    return COUNT_METHODS[method](counts, confidence)
