@@ -1,6 +1,7 @@
 """The same seed gives byte-identical files; another seed gives other files."""
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,22 @@ from openphm.synth.generate import GenerateOptions, generate_ics
 
 
 def digests(folder: Path) -> dict[str, str]:
+    """Every file under `folder` (generation.json too), by its path relative to the folder."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "generation.json"}
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_into_different_folders_gives_identical_files_everywhere(tmp_path):
+    """Nothing written depends on where it is written: not even generation.json names its folder."""
+    folders = [tmp_path / "first", tmp_path / "another" / "folder with a longer name"]
+    for out in folders:
+        generate_ics(GenerateOptions(people=2_000, years=2, seed=5, out=out))
+    first, second = (digests(out) for out in folders)
+    assert "generation.json" in first and len(first) > 20
+    assert first == second
+    summary = json.loads((folders[1] / "generation.json").read_text(encoding="utf-8"))
+    assert "out" not in summary["options"] and str(tmp_path) not in json.dumps(summary)
+    assert summary["options"]["seed"] == 5 and summary["options"]["people"] == 2_000 and summary["rows"]
 
 
 @pytest.mark.parametrize("fmt, gp_format", [("csv", "table"), ("parquet", "table"), ("csv", "fhir")])
@@ -31,8 +46,6 @@ def test_same_seed_same_bytes(tmp_path, fmt, gp_format):
 def test_fhir_gp_extract_is_valid_r4(tmp_path):
     fhir = pytest.importorskip("fhir.resources.R4B")
     del fhir
-    import json
-
     from fhir.resources.R4B.appointment import Appointment
     from fhir.resources.R4B.condition import Condition
     from fhir.resources.R4B.episodeofcare import EpisodeOfCare

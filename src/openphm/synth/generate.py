@@ -94,8 +94,10 @@ def generate_ics(opts: GenerateOptions, step: Callable[[str], None] = lambda _: 
     write_truth(w)
     w.condition_truth()
     step("truth")
+    # the output folder is left out, so the same options and seed give the same bytes wherever written
     summary = {
-        "options": {k: (str(v) if isinstance(v, Path | dt.date) else v) for k, v in asdict(opts).items()},
+        "options": {k: (str(v) if isinstance(v, Path | dt.date) else v) for k, v in asdict(opts).items()
+                    if k != "out"},
         "people_ever": sim.people.n,
         "rows": dict(sorted(w.rows.items())),
         "files": sorted(str(p.relative_to(out)) for p in w.files),
