@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from openphm.calendar_dates import add_months
 from openphm.synth.extracts import ExtractWriter
 from openphm.synth.gp_extracts import (
     appointments_hook,
@@ -51,7 +52,7 @@ class GenerateOptions:
             raise ValueError("--care-model-effect must be between -0.9 and 1.0 (a relative change)")
         if self.care_model_effect > 0:
             raise ValueError("--care-model-effect must be zero or negative (a reduction)")
-        end = self.start.replace(year=self.start.year + self.years)
+        end = add_months(self.start, 12 * self.years)  # from 29 February: 28 February
         if self.care_model_start and not self.start <= self.care_model_start < end:
             raise ValueError(f"--care-model-start must fall within {self.start} to {end}")
         _check_writable(self.out)
