@@ -147,7 +147,7 @@ def registration_on(table: str, d: dt.date, columns: tuple[str, ...], within: st
     return f"""SELECT person_id, {cols}, registered_on_date FROM (
         SELECT person_id, {cols}, bool_or({covers}) OVER (PARTITION BY person_id) AS registered_on_date,
                row_number() OVER (PARTITION BY person_id ORDER BY CASE WHEN {covers} THEN 1 ELSE 0 END DESC,
-                                  registration_start DESC, registration_end DESC NULLS FIRST, practice_code) AS pick
+                                  registration_start DESC, registration_end DESC NULLS FIRST, {cols}) AS pick
         FROM {table} WHERE {within}) AS ranked WHERE pick = 1"""
 
 
