@@ -300,12 +300,23 @@ def test_no_feature_uses_information_from_on_or_after_the_index_date(engine):
                        ).fetchone()[0] > 1000
 
 
-def test_risk_models_report_and_scores_with_reasons(engine, tmp_path):
+SCORED_ON = dt.date(2025, 10, 1)
+
+
+@pytest.fixture(scope="module")
+def scored(engine, tmp_path_factory):
+    """The risk models trained at their default dates and everyone scored on SCORED_ON into risk.score:
+    what the risk test checks and what the case-finding lists run on, so that either runs alone."""
     from openphm.risk.score import score_population
     from openphm.risk.train import train_and_report
 
-    con, out = engine["con"], tmp_path / "risk"
-    report = train_and_report(con, out, truth=engine["ics"] / "truth")
+    out = tmp_path_factory.mktemp("risk")
+    report = train_and_report(engine["con"], out, truth=engine["ics"] / "truth")
+    return {"report": report, "out": out, "scores": score_population(engine["con"], out, SCORED_ON)}
+
+
+def test_risk_models_report_and_scores_with_reasons(engine, scored):
+    con, out, report = engine["con"], scored["out"], scored["report"]
     saved = json.loads((out / "report.json").read_text())
     for name in ("logistic", "lightgbm"):
         m = saved["models"][name]
@@ -319,21 +330,23 @@ def test_risk_models_report_and_scores_with_reasons(engine, tmp_path):
     assert report["train_date"] < report["validation_date"]
     html = (out / "report.html").read_text()
     assert "Model card" in html and "Fairness" in html and "<script" not in html
-    scores = score_population(con, out, dt.date(2025, 10, 1))
-    registered = con.execute("SELECT count(*) FROM risk.score WHERE as_of = DATE '2025-10-01'").fetchone()[0]
+    scores = scored["scores"]
+    registered = con.execute(f"SELECT count(*) FROM risk.score WHERE as_of = DATE '{SCORED_ON}'").fetchone()[0]
     assert registered == len(scores) > 30_000
     top = scores.filter(pl.col("centile") == 100)
     assert top["reasons"].list.len().min() >= 1  # everyone at the top has a reason in words
     assert top["risk"].min() > scores["risk"].median()
 
 
-def test_case_finding_lists_and_the_audited_direct_care_export(engine, tmp_path):
+def test_case_finding_lists_and_the_audited_direct_care_export(engine, scored, tmp_path):
+    """Runs on the scores of its own fixture (not on another test's), so it passes alone."""
     from openphm.lists.run import ListError, export_list, run_lists
 
     con = engine["con"]
     counts = run_lists(con)
     assert set(counts["list_id"]) >= {"frail_high_risk_no_coordinator", "rising_risk_multimorbidity"}
     members = con.execute("SELECT * FROM lists.member WHERE list_id = 'frail_high_risk_no_coordinator'").df()
+    assert len(members) > 0 and (pd.to_datetime(members["as_of"]).dt.date == SCORED_ON).all()
     # everyone on it meets every criterion at the scoring date, ordered by risk within each practice
     assert (members.groupby("practice_code")["risk"].apply(lambda r: r.is_monotonic_decreasing)).all()
     assert all(len(r) == 3 for r in members["reasons"])
