@@ -35,7 +35,8 @@ COUNT_PREFIXES = ("emergency", "elective", "maternity", "ae_", "outpatient", "gp
 def examples(con: duckdb.DuckDBPyConnection, index_date: dt.date, schema: str = "planning") -> pl.DataFrame:
     """Features at `index_date` and the outcome (an emergency admission in the next 12 months)."""
     build_features(con, index_date, schema=schema, table="risk_features")
-    end = add_months(index_date, 12)  # 29 February plus a year is 28 February
+    # a year on: the day after the same day a year later (from 29 February: to 28 February inclusive)
+    end = add_months(index_date - dt.timedelta(days=1), 12) + dt.timedelta(days=1)
     frame = con.execute(f"""
         SELECT f.*, CAST(f.person_id AS VARCHAR) AS person_key,
                coalesce(o.admitted, 0) AS outcome
