@@ -25,6 +25,9 @@ import datetime as dt
 import re
 from collections.abc import Callable
 
+import numpy as np
+from numpy.typing import ArrayLike
+
 # ---- dates and people ----------------------------------------------------------------------------
 
 BIRTHDAY_DAY = 16  # a birthday in the month of the date counts as reached from this day
@@ -80,6 +83,24 @@ def age_band(age_sql: str) -> str:
 def age_band_value(age: int) -> str:
     """Python twin of `age_band`."""
     return "90+" if age >= 90 else f"{5 * (age // 5)}-{5 * (age // 5) + 4}"
+
+
+# broad bands for fairness and linkage-bias breakdowns: (upper bound exclusive, label), last open
+BROAD_AGE_BANDS: tuple[tuple[int | None, str], ...] = ((18, "0-17"), (45, "18-44"), (65, "45-64"), (80, "65-79"),
+                                                       (None, "80+"))
+
+
+def broad_age_band(age_sql: str) -> str:
+    """SQL: the broad age band (0-17, 18-44, 45-64, 65-79, 80+) of an age expression."""
+    whens = " ".join(f"WHEN {age_sql} < {upper} THEN '{label}'" for upper, label in BROAD_AGE_BANDS if upper)
+    return f"CASE {whens} ELSE '{BROAD_AGE_BANDS[-1][1]}' END"
+
+
+def broad_age_band_values(ages: ArrayLike) -> np.ndarray:
+    """Python twin of `broad_age_band` over an array of ages."""
+    age = np.asarray(ages, dtype=float)
+    bounded = [(upper, label) for upper, label in BROAD_AGE_BANDS if upper]
+    return np.select([age < upper for upper, _ in bounded], [label for _, label in bounded], BROAD_AGE_BANDS[-1][1])
 
 
 # ---- ethnicity ------------------------------------------------------------------------------------

@@ -48,6 +48,12 @@ def test_age_band(age, band):
     assert _one(domain.age_band(str(age))) == band == domain.age_band_value(age)
 
 
+@pytest.mark.parametrize("age, band", [(0, "0-17"), (17, "0-17"), (18, "18-44"), (64, "45-64"), (65, "65-79"),
+                                       (79, "65-79"), (80, "80+"), (101, "80+")])
+def test_broad_age_band(age, band):
+    assert _one(domain.broad_age_band(str(age))) == band == domain.broad_age_band_values([age])[0]
+
+
 @pytest.mark.parametrize("code, group", [("A", "White"), ("C", "White"), ("D", "Mixed"), ("H", "Asian"),
                                          ("L", "Asian"), ("M", "Black"), ("P", "Black"), ("R", "Other"),
                                          ("S", "Other"), ("Z", "Not stated"), (None, "Not stated")])
