@@ -1,11 +1,11 @@
-"""The identifier errors real extracts carry: missing and mistyped NHS numbers, transposed
+"""The identifier errors real extracts carry: missing, mistyped and wrong NHS numbers, transposed
 dates of birth, misspelt names and postcodes. Each injected error is recorded in truth/."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from openphm.identity.nhs_number import digits_of, valid_mask
+from openphm.identity.nhs_number import check_digits, digits_of, valid_mask
 
 VOWELS = "aeiou"
 
@@ -40,6 +40,72 @@ def nhs_numbers_with_errors(rng: np.random.Generator, numbers: np.ndarray, p_mis
     out = numbers.copy()
     out[error == 1] = -1
     out[error == 2] = mistype_nhs_numbers(rng, numbers[error == 2])
+    return out, error
+
+
+def keyed_uniforms(seed: int, keys: np.ndarray, k: int) -> np.ndarray:
+    """(len(keys), k) uniforms in [0, 1) that depend only on the seed and each non-negative integer
+    key (SplitMix64 hashing), so the same key draws the same values wherever it is drawn: the GP
+    extracts written year by year during the simulation and the registrations written after it
+    agree on each patient record's number."""
+    def mix(x: np.ndarray) -> np.ndarray:
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+    with np.errstate(over="ignore"):
+        base = mix(np.asarray(keys, dtype=np.int64).astype(np.uint64) ^ mix(np.full(1, seed, np.uint64)))
+        draws = [mix(base + np.uint64(j)) for j in range(k)]
+    return np.stack([(d >> np.uint64(11)).astype(np.float64) * 2.0**-53 for d in draws], axis=1).reshape(-1, k)
+
+
+def mistype_nhs_numbers_keyed(numbers: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """As `mistype_nhs_numbers`, with the choices taken from uniforms `u` (one row of four per
+    number) instead of a random stream: an adjacent transposition in the first nine digits or a
+    wrong digit; every result fails modulus 11 (checked here)."""
+    digits = digits_of(numbers, 10)
+    n = len(numbers)
+    rows = np.arange(n)
+    pos = np.minimum((u[:, 0] * 8).astype(np.int64), 7)
+    a, b = digits[rows, pos].copy(), digits[rows, pos + 1].copy()
+    transpose = (u[:, 1] < 0.5) & (a != b)
+    digits[rows[transpose], pos[transpose]] = b[transpose]
+    digits[rows[transpose], pos[transpose] + 1] = a[transpose]
+    sub = ~transpose
+    where = np.minimum((u[:, 2] * 10).astype(np.int64), 9)
+    add = 1 + np.minimum((u[:, 3] * 9).astype(np.int64), 8)
+    digits[rows[sub], where[sub]] = (digits[rows[sub], where[sub]] + add[sub]) % 10
+    out = (digits * (10 ** np.arange(9, -1, -1))[None, :]).sum(axis=1)
+    if valid_mask(out).any():
+        raise AssertionError("a mistyped NHS number passed modulus 11")
+    return out
+
+
+def wrong_valid_nhs_numbers(u: np.ndarray) -> np.ndarray:
+    """Valid NHS numbers from Northern Ireland's range (320 000 001 to 399 999 999 as stems), one per
+    uniform in `u`: a number that passes modulus 11 but belongs to no one in a synthetic ICS (whose
+    numbers are England's)."""
+    stems = 320_000_001 + np.minimum((u * 79_999_990).astype(np.int64), 79_999_989)
+    check = check_digits(stems)
+    while (check == 10).any():  # no valid number for this stem: take the next one
+        stems = np.where(check == 10, stems + 1, stems)
+        check = check_digits(stems)
+    return stems * 10 + check
+
+
+def record_nhs_numbers_with_errors(seed: int, keys: np.ndarray, numbers: np.ndarray, p_mistyped: float,
+                                   p_wrong_valid: float) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers as one system holds them per patient record (`keys`: one per record, the same key
+    always giving the same number) and the error code per row (0 none, 2 mistyped and failing
+    modulus 11, 3 valid but another person's)."""
+    u = keyed_uniforms(seed, keys, 6)
+    error = np.where(u[:, 0] < p_mistyped, 2, np.where(u[:, 0] < p_mistyped + p_wrong_valid, 3, 0))
+    out = np.asarray(numbers, dtype=np.int64).copy()
+    typo = error == 2
+    out[typo] = mistype_nhs_numbers_keyed(out[typo], u[typo, 1:5])
+    wrong = error == 3
+    out[wrong] = wrong_valid_nhs_numbers(u[wrong, 5])
     return out, error
 
 

@@ -10,15 +10,28 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from openphm.synth.errors import record_nhs_numbers_with_errors
 from openphm.synth.extracts import ExtractWriter
 from openphm.synth.identifiers import nhs_number_strings
-from openphm.synth.parameters import load_items
+from openphm.synth.parameters import load_items, load_parameters
 from openphm.synth.people import DAYS_PER_YEAR, EXIT_DIED, EXIT_LEFT, OPEN, episode_at
 from openphm.synth.writers import NO_DATE, days_to_date, write_table
 
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 SNOMED_SYSTEM = "http://snomed.info/sct"
+
+
+def gp_nhs_numbers(w: ExtractWriter, pid: np.ndarray, practice: np.ndarray) -> tuple[pl.Series, np.ndarray]:
+    """NHS numbers as each practice's system holds them, and the truth's error codes (0 none,
+    2 mistyped, 3 valid but wrong). The error belongs to the patient record at a practice, so a
+    person's registration, coded events and appointments there all carry the same number."""
+    rates = load_parameters().get("identifier_errors", {})
+    key = np.asarray(pid, dtype=np.int64) * (1 << 20) + np.asarray(practice, dtype=np.int64)
+    numbers, error = record_nhs_numbers_with_errors(
+        w.seed * 7_919 + 991, key, w.sim.people.nhs[np.asarray(pid)],
+        float(rates.get("gp_nhs_number_mistyped", 0.0)), float(rates.get("gp_nhs_number_wrong_valid", 0.0)))
+    return nhs_number_strings(numbers), error
 
 
 def registrations(w: ExtractWriter) -> pl.DataFrame:
@@ -65,8 +78,9 @@ def write_gp_tables(w: ExtractWriter) -> None:
     people, geo, names = w.sim.people, w.geo, w.sim.names
     reg = registrations(w)
     pid = reg["pid"].to_numpy()
+    reg_nhs, reg_error = gp_nhs_numbers(w, pid, reg["practice"].to_numpy())
     frame = pl.DataFrame({
-        "pid": pid, "nhs_number": nhs_number_strings(people.nhs[pid]),
+        "pid": pid, "nhs_number": reg_nhs, "nhs_number_error": reg_error,
         "given_name": np.array(names.given_names, dtype=object)[people.given[pid]],
         "family_name": np.array(names.family_names, dtype=object)[people.family[pid]],
         "date_of_birth": people.dob[pid], "sex": np.where(people.female[pid] == 1, "F", "M"),
@@ -80,36 +94,36 @@ def write_gp_tables(w: ExtractWriter) -> None:
     frame = frame[order]
     record_id = pl.Series("record_id", [f"REG{i:09d}" for i in range(1, frame.height + 1)])
     end_label = str(np.datetime64(w.sim.year_starts[-1] - 1, "D"))
-    out = days_to_date(frame.drop("pid").insert_column(0, record_id),
+    out = days_to_date(frame.drop("pid", "nhs_number_error").insert_column(0, record_id),
                        ["date_of_birth", "registration_start", "registration_end"])
     w.files.append(write_table(out, w.out / "extracts" / "gp_registrations" / f"gp_registrations_{end_label}", w.fmt))
     truth = pl.DataFrame({"record_id": record_id, "person_id": frame["pid"],
-                          "nhs_number_error": np.zeros(frame.height, dtype=np.int64)})
+                          "nhs_number_error": frame["nhs_number_error"].cast(pl.Int64)})
     write_table(truth, w.out / "truth" / "records" / "gp_registrations" / f"gp_registrations_{end_label}", w.fmt)
     w.rows["gp_registrations"] = frame.height
 
     ev = events(w)
-    frame = pl.DataFrame({"pid": ev["pid"], "nhs_number": nhs_number_strings(people.nhs[ev["pid"].to_numpy()]),
+    ev_nhs, ev_error = gp_nhs_numbers(w, ev["pid"].to_numpy(), ev["practice"].to_numpy())
+    frame = pl.DataFrame({"pid": ev["pid"], "nhs_number": ev_nhs,
                           "practice_code": geo.practice_code[ev["practice"].to_numpy()],
                           "event_date": ev["event_date"], "snomed_code": ev["snomed_code"]})
     w.write_by_year("gp_events", frame, "event_date",
-                    pl.DataFrame({"nhs_number_error": np.zeros(frame.height, dtype=np.int8)}), ["event_date"], "EVT")
+                    pl.DataFrame({"nhs_number_error": ev_error.astype(np.int8)}), ["event_date"], "EVT")
 
 
 
 def appointments_hook(w: ExtractWriter) -> Callable[[int, pl.DataFrame], None]:
     """Writes each year's GP appointments as a table."""
-    people = w.sim.people
 
     def write(year: int, ap: pl.DataFrame) -> None:
-        pid = ap["pid"].to_numpy()
-        frame = pl.DataFrame({"pid": ap["pid"], "nhs_number": nhs_number_strings(people.nhs[pid]),
+        nhs, error = gp_nhs_numbers(w, ap["pid"].to_numpy(), ap["practice"].to_numpy())
+        frame = pl.DataFrame({"pid": ap["pid"], "nhs_number": nhs,
                               "practice_code": w.practice_code(ap["practice"].to_numpy()),
                               "appointment_date": ap["appointment_date"], "hcp_type": ap["hcp_type"],
                               "appointment_mode": ap["appointment_mode"],
                               "appointment_status": ap["appointment_status"]})
         w.write_part("gp_appointments", w.label(year), frame, "appointment_date",
-                     pl.DataFrame({"nhs_number_error": np.zeros(frame.height, dtype=np.int8)}),
+                     pl.DataFrame({"nhs_number_error": error.astype(np.int8)}),
                      ["appointment_date"], "APT")
     return write
 
