@@ -134,10 +134,8 @@ def demo(
 ) -> None:
     """Generate a synthetic ICS with a new care model, check it, ingest, link and build the person
     record, score the linkage, and say where the results are."""
-    import json
-
     from openphm.identity.linkage import link_records
-    from openphm.identity.report import accuracy, link_rates
+    from openphm.identity.report import accuracy, link_rates, report_json
     from openphm.ingest.loader import open_store
     from openphm.pipeline_cli import load_folder
     from openphm.record.build import build_record
@@ -185,9 +183,8 @@ def demo(
         scores = accuracy(con, ics / "truth")
         rates = link_rates(con)
     report = out / "reports" / "linkage.json"
-    report.write_text(json.dumps({"link_rate_by_source": rates.to_dicts(),
-                                  **{f"accuracy_by_{k}": v.to_dicts() for k, v in scores.items()}},
-                                 indent=1, default=str))
+    report.write_text(report_json({"link_rate_by_source": rates,
+                                   **{f"accuracy_by_{k}": v for k, v in scores.items()}}))
     con.close()
     rows_read = sum(r.rows_read for r in results)
     overall = scores["overall"].row(0, named=True)

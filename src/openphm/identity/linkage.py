@@ -1,22 +1,35 @@
 """Record linkage: every active record gets a pseudonymous person_id.
 
-1. Deterministic: a valid NHS number whose date of birth agrees with the registered
-   population (sources without a date of birth, such as GP events from the same GP system,
-   link on the NHS number alone).
-2. Probabilistic, with Splink on DuckDB, for the rest (no usable NHS number, or a date of
-   birth that disagrees): each distinct identity (names, date of birth, sex, postcode) is
-   compared with the registered population on the same fields, with term-frequency
-   adjustment for names. The model's m probabilities are estimated from the deterministic
-   links (records whose NHS number settles who they are: labels), u probabilities from
-   random pairs; the model is saved beside the database.
-3. A council's own person id carries a link to all of that person's records.
-Records that reach no one become people of their own. Splink runs in a separate in-memory
+1. Deterministic: a valid NHS number whose date of birth agrees with the registered population
+   (the "spine": GP registrations with a valid number). Sources without a date of birth, such as
+   GP events from the same GP system, link on the NHS number alone.
+2. Wrong numbers in general practice: a registered person seen only in GP data and a person
+   known by another valid number but registered nowhere are the same person when their
+   identities agree (a GP record holding a valid but wrong number creates a false entry in the
+   spine). Splink compares the two groups without the NHS number; mutual best pairs at or above
+   `merge_threshold` are merged under the number used outside general practice.
+3. The remaining records are grouped into units: records sharing a source's own person id
+   (a council's), records sharing the same invalid NHS number (a mistyped number on a GP record
+   travels with that record's events and appointments; not when the records disagree on date of
+   birth) and records with identical identities that include a date of birth and a postcode,
+   NHS number or both names.
+4. Probabilistic (Splink): each unit's identities are compared with everything the deterministic
+   links know about each person (all their names, dates of birth, sexes, postcodes and numbers);
+   a unit goes to the person of its best match at or above `threshold`, or follows the records
+   of its council person id that were linked by NHS number.
+5. Units that reach no one are compared with each other (Splink dedupe) and clustered with
+   Splink's connected components at `dedupe_threshold`; each cluster is one person.
+
+Ties are broken by a stated rule: the highest match probability, then the smallest person key;
+clusters are named after their earliest record (records ordered by source, the SHA-256 of their
+file and their row). The model is trained on a sample chosen by hashing those record keys, and
+Splink runs single-threaded on sorted inputs, so the same active files give the same partition
+of records into people whatever the number of threads. Splink runs in a separate in-memory
 DuckDB so that no identifier is written to the analytic database.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,38 +37,94 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from openphm.engine.duckdb_store import Store, duckdb_config
+from openphm.engine.duckdb_store import Store
+from openphm.identity import linkage_model as lm
 from openphm.identity.pseudonym import person_ids
 
 log = logging.getLogger("openphm.identity")
 
 ACTIVE = """
 CREATE OR REPLACE TEMP TABLE active_records AS
-SELECT r.* FROM idn.identity.records r JOIN ingest.manifest m ON r.file_id = m.file_id AND m.status = 'active'
+SELECT row_number() OVER (ORDER BY r.source, m.sha256, r.row_number) AS rec_key,
+       r.source, r.file_id, r.row_number, r.nhs_number, coalesce(r.nhs_number_valid, false) AS nhs_number_valid,
+       nullif(upper(trim(r.given_name)), '') AS given_name, nullif(upper(trim(r.family_name)), '') AS family_name,
+       r.date_of_birth, CASE WHEN r.sex IN ('M', 'F') THEN r.sex END AS sex, r.postcode, r.native_person_key
+FROM idn.identity.records r JOIN ingest.manifest m ON r.file_id = m.file_id AND m.status = 'active'
 """
+# The spine's date of birth: the commonest among a number's registrations, then the earliest record's.
 SPINE = """
 CREATE OR REPLACE TEMP TABLE spine AS
-SELECT nhs_number, any_value(date_of_birth) AS date_of_birth, any_value(sex) AS sex,
-       arg_max(given_name, file_id * 10000000000 + row_number) AS given_name,
-       arg_max(family_name, file_id * 10000000000 + row_number) AS family_name,
-       list(DISTINCT postcode) FILTER (WHERE postcode IS NOT NULL) AS postcodes
-FROM active_records WHERE source = 'gp_registrations' AND nhs_number_valid GROUP BY nhs_number
+SELECT nhs_number, first(date_of_birth ORDER BY n DESC, k) FILTER (WHERE date_of_birth IS NOT NULL) AS date_of_birth
+FROM (SELECT nhs_number, date_of_birth, count(*) AS n, min(rec_key) AS k FROM active_records
+      WHERE source = 'gp_registrations' AND nhs_number_valid GROUP BY ALL)
+GROUP BY nhs_number
 """
 DETERMINISTIC = """
-CREATE OR REPLACE TEMP TABLE links AS
-SELECT r.source, r.file_id, r.row_number, 'nhs:' || r.nhs_number AS person_key, 'nhs_number' AS method,
-       1.0 AS match_probability
+CREATE OR REPLACE TEMP TABLE det AS
+SELECT r.rec_key, 'nhs:' || r.nhs_number AS person_key
 FROM active_records r LEFT JOIN spine s USING (nhs_number)
 WHERE r.nhs_number_valid AND (r.date_of_birth IS NULL OR s.date_of_birth IS NULL OR r.date_of_birth = s.date_of_birth)
 """
 CANDIDATES = """
 CREATE OR REPLACE TEMP TABLE candidates AS
-SELECT r.source, r.file_id, r.row_number, r.native_person_key,
+SELECT r.rec_key, r.source, r.native_person_key,
+       CASE WHEN NOT r.nhs_number_valid THEN r.nhs_number END AS bad_number,
        dense_rank() OVER (ORDER BY r.given_name, r.family_name, r.date_of_birth, r.sex, r.postcode,
                           CASE WHEN r.nhs_number_valid THEN r.nhs_number END) AS uid,
-       upper(r.given_name) AS given_name, upper(r.family_name) AS family_name, r.date_of_birth, r.sex,
-       r.postcode, CASE WHEN r.nhs_number_valid THEN r.nhs_number END AS nhs_number
-FROM active_records r ANTI JOIN links l USING (source, file_id, row_number)
+       r.given_name, r.family_name, r.date_of_birth, r.sex, r.postcode,
+       CASE WHEN r.nhs_number_valid THEN r.nhs_number END AS nhs_number
+FROM active_records r ANTI JOIN det USING (rec_key)
+"""
+# Rule-based groups of remaining records, as edges to the group's first record.
+UNIT_EDGES = """
+WITH g AS (
+    SELECT rec_key, 'k:' || source || ':' || native_person_key AS g FROM candidates WHERE native_person_key IS NOT NULL
+    UNION ALL
+    SELECT rec_key, 'x:' || bad_number FROM candidates
+    WHERE bad_number IN (SELECT bad_number FROM candidates WHERE bad_number IS NOT NULL
+                         GROUP BY 1 HAVING count(DISTINCT date_of_birth) <= 1)
+    UNION ALL
+    SELECT rec_key, 'u:' || uid FROM candidates
+    WHERE date_of_birth IS NOT NULL
+      AND (postcode IS NOT NULL OR nhs_number IS NOT NULL OR (given_name IS NOT NULL AND family_name IS NOT NULL)))
+SELECT uid_l, uid_r, 1.0 AS match_probability
+FROM (SELECT rec_key AS uid_l, min(rec_key) OVER (PARTITION BY g) AS uid_r FROM g)
+WHERE uid_l <> uid_r ORDER BY 1, 2
+"""
+# Everything the deterministic links know about each person, as rows to compare with.
+PERSON_ROWS = """
+WITH r AS (SELECT k.person_key, a.* FROM {keys} k JOIN active_records a USING (rec_key)),
+names AS (SELECT DISTINCT person_key, given_name, family_name FROM r
+          WHERE given_name IS NOT NULL OR family_name IS NOT NULL),
+dobs AS (SELECT DISTINCT person_key, date_of_birth FROM r WHERE date_of_birth IS NOT NULL),
+sexes AS (SELECT DISTINCT person_key, sex FROM r WHERE sex IS NOT NULL),
+pcs AS (SELECT DISTINCT person_key, postcode FROM r WHERE postcode IS NOT NULL),
+numbers AS (SELECT DISTINCT person_key, nhs_number FROM r WHERE nhs_number_valid),
+people AS (SELECT DISTINCT person_key FROM r)
+SELECT row_number() OVER (ORDER BY person_key, given_name, family_name, date_of_birth, sex, postcode, nhs_number)
+       AS uid, * FROM (
+    SELECT p.person_key, n.given_name, n.family_name, d.date_of_birth, s.sex, c.postcode, x.nhs_number
+    FROM people p LEFT JOIN names n USING (person_key) LEFT JOIN dobs d USING (person_key)
+    LEFT JOIN sexes s USING (person_key) LEFT JOIN pcs c USING (person_key) LEFT JOIN numbers x USING (person_key)
+    {where})
+"""
+# Registered people as the registrations describe them: for training the model.
+SPINE_ROWS = """
+WITH reg AS (SELECT * FROM active_records WHERE source = 'gp_registrations' AND nhs_number_valid),
+person AS (SELECT nhs_number, arg_max(given_name, rec_key) AS given_name, arg_max(family_name, rec_key) AS family_name,
+                  arg_max(sex, rec_key) AS sex FROM reg GROUP BY 1),
+pcs AS (SELECT DISTINCT nhs_number, postcode FROM reg)
+SELECT row_number() OVER (ORDER BY p.nhs_number, c.postcode) AS uid, p.given_name, p.family_name, s.date_of_birth,
+       p.sex, c.postcode, p.nhs_number, p.nhs_number AS label
+FROM person p JOIN spine s USING (nhs_number) JOIN pcs c USING (nhs_number)
+"""
+# Records whose NHS number settles who they are, with their own errors: a sample chosen by hash.
+LABELLED = """
+SELECT row_number() OVER (ORDER BY k, rec_key) AS uid, given_name, family_name, date_of_birth, sex, postcode,
+       CAST(NULL AS VARCHAR) AS nhs_number, nhs_number AS label
+FROM (SELECT r.*, hash(r.rec_key, 7) AS k FROM active_records r SEMI JOIN spine USING (nhs_number)
+      WHERE r.nhs_number_valid AND r.date_of_birth IS NOT NULL AND r.source <> 'gp_registrations'
+      ORDER BY k, rec_key LIMIT {n})
 """
 
 
@@ -67,159 +136,152 @@ class LinkSummary:
     by_source: dict[str, dict[str, int]]
     threshold: float
     model_path: Path | None
+    dedupe_threshold: float | None = None
+    numbers_merged: int = 0
 
 
-def _settings(prior: float) -> dict:
-    import splink.comparison_library as cl
-    from splink import SettingsCreator, block_on
-
-    return SettingsCreator(
-        link_type="link_only",
-        unique_id_column_name="uid",
-        probability_two_random_records_match=prior,
-        comparisons=[
-            cl.NameComparison("given_name").configure(term_frequency_adjustments=True),
-            cl.NameComparison("family_name").configure(term_frequency_adjustments=True),
-            cl.DateOfBirthComparison("date_of_birth", input_is_string=False),
-            cl.ExactMatch("sex"),
-            cl.PostcodeComparison("postcode"),
-            cl.ExactMatch("nhs_number"),
-        ],
-        blocking_rules_to_generate_predictions=[
-            block_on("date_of_birth"),
-            block_on("postcode", "sex"),
-            block_on("family_name", "given_name"),
-            block_on("nhs_number"),
-        ],
-        retain_intermediate_calculation_columns=False,
-    ).get_settings("duckdb").as_dict()
+def _best(pairs: pl.DataFrame, by: str) -> pl.DataFrame:
+    """One row per `by`: the highest match_probability, ties to the smallest person_key (then the
+    other columns, so that the order is total)."""
+    others = [c for c in pairs.columns if c not in (by, "match_probability", "person_key")]
+    order = [by, "match_probability", "person_key", *others]
+    return (pairs.sort(order, descending=[False, True, False, *[False] * len(others)], maintain_order=True)
+            .unique(subset=[by], keep="first", maintain_order=True))
 
 
-def fill_untrained(model: dict, n_labelled: int) -> dict:
-    """Give levels never seen in training a value instead of Splink's defaults.
-
-    A level never seen among n labelled true matches has m below 1/n; one never seen among
-    millions of random pairs has u below one in a million. The NHS number is absent from the
-    training records (they are the ones it already settled), so its levels are set: an exact
-    match of two valid numbers almost always means the same person (m 0.99) and almost never
-    happens by chance (u 1e-8)."""
-    floor_m = 1.0 / max(n_labelled, 1000)
-    for comparison in model["comparisons"]:
-        nhs = comparison["output_column_name"] == "nhs_number"
-        for level in comparison["comparison_levels"]:
-            if level.get("is_null_level"):
-                continue
-            exact = "=" in level["sql_condition"] and "levenshtein" not in level["sql_condition"]
-            if nhs:
-                level["m_probability"] = 0.99 if exact else 0.01
-                level["u_probability"] = 1e-8 if exact else 1 - 1e-8
-                continue
-            if level.get("m_probability") is None:
-                level["m_probability"] = floor_m
-            if level.get("u_probability") is None:
-                level["u_probability"] = 1e-6
-    return model
-
-
-def _spine_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    return con.execute("""
-        SELECT row_number() OVER () AS uid, nhs_number, upper(given_name) AS given_name,
-               upper(family_name) AS family_name, date_of_birth, sex, postcode, nhs_number AS label
-        FROM (SELECT s.*, unnest(CASE WHEN len(postcodes) = 0 THEN [NULL] ELSE postcodes END) AS postcode
-              FROM spine s)""").pl()
+def _merge_wrong_numbers(con: duckdb.DuckDBPyConnection, model: dict, threshold: float) -> pl.DataFrame:
+    """(from_key, to_key): registered people seen only in GP data who are people known by another
+    valid number and registered nowhere (mutual best matches without the NHS number)."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE key_sources AS
+        SELECT d.person_key, bool_or(r.source = 'gp_registrations') AS registered,
+               bool_and(r.source LIKE 'gp%') AS gp_only
+        FROM det d JOIN active_records r USING (rec_key) GROUP BY 1""")
+    empty = pl.DataFrame(schema={"from_key": pl.Utf8, "to_key": pl.Utf8})
+    if con.execute("SELECT count(*) FROM key_sources WHERE NOT registered").fetchone()[0] == 0:
+        return empty
+    gp_only = con.execute(PERSON_ROWS.format(
+        keys="det", where="WHERE p.person_key IN (SELECT person_key FROM key_sources WHERE registered AND gp_only)"
+    )).pl()
+    unregistered = con.execute(PERSON_ROWS.format(
+        keys="det", where="WHERE p.person_key IN (SELECT person_key FROM key_sources WHERE NOT registered)")).pl()
+    pairs = lm.link_pairs(model, gp_only, unregistered, threshold, without_nhs_number=True)
+    if pairs.height == 0:
+        return empty
+    left = gp_only.select(pl.col("uid").alias("uid_l"), pl.col("person_key").alias("from_key"))
+    right = unregistered.select(pl.col("uid").alias("uid_r"), pl.col("person_key").alias("to_key"))
+    pairs = (pairs.join(left, on="uid_l").join(right, on="uid_r")
+             .group_by("from_key", "to_key").agg(pl.col("match_probability").max()))
+    forward = _best(pairs.rename({"to_key": "person_key"}), "from_key").rename({"person_key": "to_key"})
+    backward = _best(pairs.rename({"from_key": "person_key"}), "to_key").rename({"person_key": "from_key"})
+    mutual = forward.join(backward.select("from_key", "to_key"), on=["from_key", "to_key"])
+    return mutual.select("from_key", "to_key").sort("from_key")
 
 
-def train_and_predict(con: duckdb.DuckDBPyConnection, threshold: float, model_path: Path,
-                      training_sample: int = 20_000) -> pl.DataFrame:
-    """Best spine match (NHS number, probability) for each candidate identity above the threshold."""
-    from splink import DuckDBAPI, Linker
+def _units(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """(rec_key, unit) for the records left after the deterministic links."""
+    nodes = con.execute("SELECT rec_key FROM candidates ORDER BY 1").pl()["rec_key"]
+    edges = con.execute(UNIT_EDGES).pl()
+    cc = lm.connected_components(nodes, edges)
+    return cc.rename({"node": "rec_key", "cluster": "unit"})
 
-    left = con.execute("""
+
+def _identities(con: duckdb.DuckDBPyConnection, which: str = "TRUE") -> pl.DataFrame:
+    """Distinct identities (uid and IDENTITY columns) of candidate records `which` (a condition on c)."""
+    return con.execute(f"""
         SELECT uid, any_value(given_name) AS given_name, any_value(family_name) AS family_name,
                any_value(date_of_birth) AS date_of_birth, any_value(sex) AS sex, any_value(postcode) AS postcode,
                any_value(nhs_number) AS nhs_number
-        FROM candidates GROUP BY uid""").pl()
-    if left.height == 0:
-        return pl.DataFrame({"uid": [], "nhs_number": [], "match_probability": []},
-                            schema={"uid": pl.Int64, "nhs_number": pl.Utf8, "match_probability": pl.Float64})
-    right = _spine_rows(con)
-    n_people = con.execute("SELECT count(*) FROM spine").fetchone()[0]
-    # Labelled training pairs: records whose NHS number settled who they are, with their own errors.
-    labelled = con.execute(f"""
-        SELECT row_number() OVER () AS uid, upper(r.given_name) AS given_name, upper(r.family_name) AS family_name,
-               r.date_of_birth, r.sex, r.postcode, CAST(NULL AS VARCHAR) AS nhs_number, r.nhs_number AS label
-        FROM (SELECT * FROM active_records WHERE nhs_number_valid AND date_of_birth IS NOT NULL
-              AND source <> 'gp_registrations' USING SAMPLE reservoir({int(training_sample)} ROWS) REPEATABLE (7)) r
-        SEMI JOIN spine USING (nhs_number)""").pl()
-    mem = duckdb.connect(config=duckdb_config(0.25, in_memory=True))
-    db_api = DuckDBAPI(mem)
-    settings = _settings(1.0 / max(n_people, 1))
-    if labelled.height > 100:
-        trainer = Linker([db_api.register(labelled, table_name="train_left"),
-                          db_api.register(right, table_name="train_right")], settings, log_level=logging.WARNING)
-        trainer.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=7)
-        trainer.training.estimate_m_from_label_column("label")
-        model = trainer.misc.save_model_to_json()
-    else:
-        model = settings
-    model = fill_untrained(model, labelled.height)
-    model["probability_two_random_records_match"] = 1.0 / max(n_people, 1)
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    model_path.write_text(json.dumps(model, indent=1, default=str), encoding="utf-8")
-    mem.close()
-    mem2 = duckdb.connect(config=duckdb_config(0.25, in_memory=True))
-    db_api2 = DuckDBAPI(mem2)
-    linker = Linker([db_api2.register(left.with_columns(pl.lit(None, pl.Utf8).alias("label")), table_name="cand"),
-                     db_api2.register(right, table_name="spine_rows")], model, log_level=logging.WARNING)
-    predicted = linker.inference.predict(threshold_match_probability=threshold)
-    pairs = mem2.execute("SELECT source_dataset_l, uid_l, uid_r, match_probability "
-                         f"FROM {predicted.physical_name}").pl()
-    if pairs.height == 0:
-        return pl.DataFrame({"uid": [], "nhs_number": [], "match_probability": []},
-                            schema={"uid": pl.Int64, "nhs_number": pl.Utf8, "match_probability": pl.Float64})
-    p = pairs
-    # orient: candidate uid, spine uid
-    p = p.with_columns(pl.when(pl.col("source_dataset_l") == "cand").then(pl.col("uid_l")).otherwise(pl.col("uid_r"))
-                       .alias("cand_uid"),
-                       pl.when(pl.col("source_dataset_l") == "cand").then(pl.col("uid_r")).otherwise(pl.col("uid_l"))
-                       .alias("spine_uid"))
-    p = p.join(right.select(pl.col("uid").alias("spine_uid"), "nhs_number"), on="spine_uid")
-    best = (p.sort(["cand_uid", "match_probability"], descending=[False, True])
-            .group_by("cand_uid", maintain_order=True).first())
-    return best.select(pl.col("cand_uid").alias("uid"), "nhs_number", "match_probability")
+        FROM candidates c
+        WHERE ({which}) AND (coalesce(given_name, family_name, postcode, nhs_number) IS NOT NULL
+                             OR date_of_birth IS NOT NULL)
+        GROUP BY uid ORDER BY uid""").pl()
 
 
-def link_records(con: duckdb.DuckDBPyConnection, store: Store, threshold: float = 0.9) -> LinkSummary:
+def link_records(con: duckdb.DuckDBPyConnection, store: Store, threshold: float = 0.9,
+                 dedupe_threshold: float | None = None, merge_threshold: float | None = None,
+                 training_sample: int = 20_000) -> LinkSummary:
     """Assign a person_id to every active record; writes link.record_person (analytic) and
-    identity.person_key (identity store)."""
-    for sql in (ACTIVE, SPINE, DETERMINISTIC, CANDIDATES):
+    identity.person_key (identity store). `dedupe_threshold` is the match probability at which
+    records that reach no registered person are clustered together, `merge_threshold` the one at
+    which a number seen only in GP data joins an unregistered person's (both default to `threshold`)."""
+    dedupe_threshold = threshold if dedupe_threshold is None else dedupe_threshold
+    merge_threshold = threshold if merge_threshold is None else merge_threshold
+    for sql in (ACTIVE, SPINE, DETERMINISTIC):
         con.execute(sql)
     model_path = store.model_dir / "linkage_model.json"
-    matches = train_and_predict(con, threshold, model_path)
-    con.register("matches", matches.to_arrow())
+    n_people = con.execute("SELECT count(*) FROM spine").fetchone()[0]
+    model = lm.train(con.execute(LABELLED.format(n=int(training_sample))).pl(), con.execute(SPINE_ROWS).pl(),
+                     n_people, model_path)
+
+    # 2. wrong valid numbers in general practice
+    key_map = _merge_wrong_numbers(con, model, merge_threshold)
+    con.register("key_map", key_map.to_arrow())
+    con.execute("""CREATE OR REPLACE TEMP TABLE known AS
+                   SELECT d.rec_key, coalesce(m.to_key, d.person_key) AS person_key
+                   FROM det d LEFT JOIN key_map m ON m.from_key = d.person_key""")
+
+    # 3. units of the remaining records
+    con.execute(CANDIDATES)
+    units = _units(con)
+    con.register("units", units.to_arrow())
+
+    # 4. units to known people
+    people = con.execute(PERSON_ROWS.format(keys="known", where="")).pl()
+    pairs = lm.link_pairs(model, _identities(con), people, threshold)
+    pairs = pairs.join(people.select(pl.col("uid").alias("uid_r"), "person_key"), on="uid_r")
+    con.register("id_pairs", pairs.to_arrow())
+    unit_pairs = con.execute("""
+        SELECT u.unit, p.person_key, max(p.match_probability) AS match_probability, 'probabilistic' AS method
+        FROM units u JOIN candidates c USING (rec_key) JOIN id_pairs p ON p.uid_l = c.uid GROUP BY 1, 2
+        UNION ALL
+        SELECT DISTINCT u.unit, k.person_key, 1.0, 'native_key'
+        FROM units u JOIN candidates c USING (rec_key)
+        JOIN active_records a ON a.source = c.source AND a.native_person_key = c.native_person_key
+        JOIN known k ON k.rec_key = a.rec_key""").pl()
+    con.unregister("id_pairs")
+    best = _best(unit_pairs, "unit")
+
+    # 5. the rest: dedupe among themselves, connected components
+    con.register("linked_units", best.select("unit").to_arrow())
+    leftover = "c.rec_key IN (SELECT rec_key FROM units ANTI JOIN linked_units USING (unit))"
+    single = "SELECT c2.uid FROM candidates c2 JOIN units u2 USING (rec_key) GROUP BY 1 HAVING count(DISTINCT unit) = 1"
+    rows = _identities(con, f"{leftover} AND c.uid IN ({single})")
+    dd = lm.dedupe_pairs(model, rows, dedupe_threshold)
+    con.register("dd_pairs", dd.to_arrow())
+    unit_edges = con.execute("""
+        WITH uid_unit AS (SELECT DISTINCT c.uid, u.unit FROM candidates c JOIN units u USING (rec_key))
+        SELECT least(a.unit, b.unit) AS uid_l, greatest(a.unit, b.unit) AS uid_r,
+               max(p.match_probability) AS match_probability
+        FROM dd_pairs p JOIN uid_unit a ON a.uid = p.uid_l JOIN uid_unit b ON b.uid = p.uid_r
+        WHERE a.unit <> b.unit GROUP BY 1, 2 ORDER BY 1, 2""").pl()
+    con.unregister("dd_pairs")
+    left_units = con.execute("SELECT DISTINCT unit FROM units ANTI JOIN linked_units USING (unit) ORDER BY 1").pl()
+    clusters = lm.connected_components(left_units["unit"], unit_edges, dedupe_threshold)
+    con.register("clusters", clusters.rename({"node": "unit"}).to_arrow())
+    con.register("best", best.to_arrow())
     con.execute("""
-        INSERT INTO links
-        SELECT c.source, c.file_id, c.row_number, 'nhs:' || m.nhs_number, 'probabilistic', m.match_probability
-        FROM candidates c JOIN matches m USING (uid)""")
-    # A council's own person id: records of the same person follow the best link any of them has.
-    con.execute("""
-        INSERT INTO links
-        SELECT c.source, c.file_id, c.row_number,
-               coalesce(k.person_key, 'src:' || c.source || ':' || c.native_person_key), 'native_key',
-               coalesce(k.match_probability, 1.0)
-        FROM candidates c
-        LEFT JOIN (SELECT r.source, r.native_person_key, arg_max(l.person_key, l.match_probability) AS person_key,
-                          max(l.match_probability) AS match_probability
-                   FROM links l JOIN active_records r USING (source, file_id, row_number)
-                   WHERE r.native_person_key IS NOT NULL GROUP BY 1, 2) k USING (source, native_person_key)
-        ANTI JOIN links l USING (source, file_id, row_number)
-        WHERE c.native_person_key IS NOT NULL""")
-    con.execute("""
-        INSERT INTO links
-        SELECT c.source, c.file_id, c.row_number, 'rec:' || c.source || ':' || c.file_id || ':' || c.row_number,
-               'unlinked', NULL
-        FROM candidates c ANTI JOIN links l USING (source, file_id, row_number)""")
-    con.unregister("matches")
+        CREATE OR REPLACE TEMP TABLE links AS
+        SELECT a.source, a.file_id, a.row_number, k.person_key, 'nhs_number' AS method, 1.0 AS match_probability
+        FROM known k JOIN active_records a USING (rec_key)
+        UNION ALL
+        SELECT a.source, a.file_id, a.row_number, b.person_key, b.method, b.match_probability
+        FROM units u JOIN best b USING (unit) JOIN active_records a USING (rec_key)
+        UNION ALL
+        SELECT a.source, a.file_id, a.row_number,
+               'rec:' || f.source || ':' || f.file_id || ':' || f.row_number,
+               CASE WHEN count(*) OVER (PARTITION BY cl.cluster) > 1 THEN 'clustered' ELSE 'unlinked' END, NULL
+        FROM units u JOIN clusters cl USING (unit) JOIN active_records a USING (rec_key)
+        JOIN active_records f ON f.rec_key = cl.cluster""")
+    for name in ("key_map", "units", "linked_units", "clusters", "best"):
+        con.unregister(name)
+    by_method, by_source = _write(con, store)
+    log.info("linked records: %s", by_method)
+    return LinkSummary(by_method, by_source, threshold, model_path, dedupe_threshold, key_map.height)
+
+
+def _write(con: duckdb.DuckDBPyConnection, store: Store) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Person ids from the keys; link.record_person and identity.person_key; temp tables dropped."""
     keys = [r[0] for r in con.execute("SELECT DISTINCT person_key FROM links ORDER BY 1").fetchall()]
     ids = person_ids(store.key(), keys)
     mapping = pl.DataFrame({"person_key": keys, "person_id": ids})
@@ -234,13 +296,14 @@ def link_records(con: duckdb.DuckDBPyConnection, store: Store, threshold: float 
     con.execute("""CREATE OR REPLACE TABLE link.record_person AS
                    SELECT l.source, l.file_id, l.row_number, p.person_id, l.method,
                           CAST(l.match_probability AS FLOAT) AS match_probability
-                   FROM links l JOIN person_uuid p USING (person_key)""")
+                   FROM links l JOIN person_uuid p USING (person_key)
+                   ORDER BY l.source, l.file_id, l.row_number""")
     con.execute("COMMIT")
     con.execute("BEGIN")
     con.execute("""CREATE OR REPLACE TABLE idn.identity.person_key AS
                    SELECT p.person_id, p.person_key,
                           CASE WHEN p.person_key LIKE 'nhs:%' THEN substr(p.person_key, 5) END AS nhs_number
-                   FROM person_uuid p""")
+                   FROM person_uuid p ORDER BY p.person_key""")
     con.execute("COMMIT")
     con.unregister("person_map")
     by_method = dict(con.execute("SELECT method, count(*) FROM link.record_person GROUP BY 1 ORDER BY 1").fetchall())
@@ -248,7 +311,6 @@ def link_records(con: duckdb.DuckDBPyConnection, store: Store, threshold: float 
     for source, method, n in con.execute(
             "SELECT source, method, count(*) FROM link.record_person GROUP BY 1, 2 ORDER BY 1, 2").fetchall():
         by_source.setdefault(source, {})[method] = n
-    for temp in ("active_records", "spine", "links", "candidates", "person_uuid"):
+    for temp in ("active_records", "spine", "det", "known", "key_sources", "links", "candidates", "person_uuid"):
         con.execute(f"DROP TABLE IF EXISTS {temp}")  # they hold identifiers: none outlives the link
-    log.info("linked records: %s", by_method)
-    return LinkSummary(by_method, by_source, threshold, model_path)
+    return by_method, by_source
