@@ -7,6 +7,10 @@ and `risk`, `risk_centile` from the latest `openphm risk score`, with a reason i
 practice or PCN, the reasons they are on the list, and the factors behind their risk), ordered by
 risk: no identifiers, so analysts can see list sizes.
 
+Criteria reach SQL only as checked condition trees rendered by sqlglot (openphm.conditions), and
+reasons are templates that can only name fields (openphm.lists.reasons), checked when the list is
+loaded; nothing from a definition file is pasted into SQL or given to `str.format`.
+
 Exports that identify people are for direct care only: `export_list` refuses unless the purpose
 is stated as direct care, adds the NHS number from the identity store, and writes an audit record
 (`audit.export_log`: when, who, purpose, list, practice, people, file) before returning. The web
@@ -19,7 +23,6 @@ import csv
 import datetime as dt
 import getpass
 import json
-import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -28,13 +31,14 @@ import duckdb
 import jsonschema
 import polars as pl
 import yaml
+from sqlglot import exp
 
-from openphm.conditions import check_condition
+from openphm.conditions import check_condition, render_condition
 from openphm.derive.features import build_features, feature_names
+from openphm.lists.reasons import ReasonError, ReasonTemplate, parse_reason
 
 DIRECT_CARE = "direct_care"
 EXTRA_FIELDS = ("risk", "risk_centile")
-
 
 
 class ListError(ValueError):
@@ -50,18 +54,25 @@ class CaseList:
     run_by: str
     criteria: list[dict]
 
+    def checked(self) -> list[tuple[exp.Expression, ReasonTemplate]]:
+        """Each criterion's rule as a checked tree and its reason as a parsed template (checked again
+        here, however the list was made)."""
+        return [_check(c["rule"], c["reason"], f"{self.id} criterion {i}") for i, c in enumerate(self.criteria, 1)]
+
 
 def definitions_dir() -> Path:
     """The shipped list definitions."""
     return Path(str(resources.files("openphm.lists") / "definitions"))
 
 
-def _check(rule: str, reason: str, where: str) -> None:
+def _check(rule: str, reason: str, where: str) -> tuple[exp.Expression, ReasonTemplate]:
+    """The rule's checked tree and the reason's template; ListError naming `where` otherwise."""
     names = set(feature_names()) | set(EXTRA_FIELDS)
-    check_condition(rule, names, where, ListError, "field")
-    for field in re.findall(r"{(\w+)", reason):
-        if field not in names:
-            raise ListError(f"{where}: the reason names unknown field {field!r}")
+    tree = check_condition(rule, names, where, ListError, "field")
+    try:
+        return tree, parse_reason(reason, names)
+    except ReasonError as exc:
+        raise ListError(f"{where}: {exc}") from None
 
 
 def load_lists(folder: Path | None = None) -> dict[str, CaseList]:
@@ -101,23 +112,24 @@ def run_lists(con: duckdb.DuckDBPyConnection, only: list[str] | None = None) -> 
         raise ListError(f"unknown list(s): {', '.join(sorted(unknown))}")
     as_of = latest_scoring(con)
     build_features(con, as_of, table="list_features")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE list_people AS
-                    SELECT f.*, s.risk, CAST(s.centile AS DOUBLE) AS risk_centile, s.reasons AS risk_factors
-                    FROM list_features f JOIN risk.score s ON s.person_id = f.person_id
-                         AND s.as_of = DATE '{as_of}'""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE list_people AS
+                   SELECT f.*, s.risk, CAST(s.centile AS DOUBLE) AS risk_centile, s.reasons AS risk_factors
+                   FROM list_features f JOIN risk.score s ON s.person_id = f.person_id
+                        AND s.as_of = CAST(? AS DATE)""", [as_of])
     frames = []
     for lid, case_list in lists.items():
         if only and lid not in only:
             continue
-        where = " AND ".join(f"({c['rule']})" for c in case_list.criteria)
+        checked = case_list.checked()
+        where = render_condition(exp.and_(*(rule for rule, _ in checked)))
         unit = "practice_code" if case_list.run_by == "practice" else "pcn_code"
-        fields = sorted({f for c in case_list.criteria for f in re.findall(r"{(\w+)", c["reason"])})
+        fields = sorted(set().union(*(template.fields for _, template in checked)) - {"risk"})  # risk: already
+        picked = ", ".join(render_condition(exp.column(f, quoted=True)) for f in fields) or "NULL AS none"
         rows = con.execute(f"""SELECT CAST(person_id AS VARCHAR) AS person_id, practice_code, pcn_code, risk,
-                                      risk_factors,
-                                      {', '.join(fields) if fields else 'NULL AS none'},
+                                      risk_factors, {picked},
                                       row_number() OVER (PARTITION BY {unit} ORDER BY risk DESC) AS rank
                                FROM list_people WHERE {where}""").pl()
-        reasons = [[c["reason"].format(**r) for c in case_list.criteria] for r in rows.iter_rows(named=True)]
+        reasons = [[template.render(r) for _, template in checked] for r in rows.iter_rows(named=True)]
         kept = rows.select("person_id", "practice_code", "pcn_code", "risk", "rank", "risk_factors")
         frames.append(kept.with_columns(
             pl.lit(lid).alias("list_id"), pl.lit(as_of).alias("as_of"),

@@ -2,7 +2,8 @@
 
 A rule is a plain condition (sqlglot, DuckDB dialect: columns, numbers, comparisons, AND/OR/NOT,
 parentheses) over the features of openphm.derive.features; the last segment's rule must be TRUE
-so that everyone falls in exactly one segment.
+so that everyone falls in exactly one segment. Rules reach SQL only as checked trees rendered by
+sqlglot, and segment ids and labels only as quoted literals or bound parameters.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from importlib import resources
 from pathlib import Path
 
 import jsonschema
-import sqlglot
 import yaml
 from sqlglot import exp
 
-from openphm.conditions import check_condition
+from openphm.conditions import check_condition, render_condition
 from openphm.derive.features import feature_names
 
 
@@ -33,15 +33,24 @@ class Segmentation:
     title: str
     segments: list[dict]
 
+    def rules(self) -> list[exp.Expression]:
+        """Each segment's rule as a checked tree (checked again here, however the segmentation was made)."""
+        return [_check_rule(s["rule"], f"{self.id} segment {s['id']}") for s in self.segments]
+
     def features_used(self) -> set[str]:
         """The feature names the rules refer to."""
-        return {c.name for s in self.segments for c in sqlglot.parse_one(s["rule"], read="duckdb")
-                .find_all(exp.Column)}
+        return {c.name for rule in self.rules() for c in rule.find_all(exp.Column)}
 
     def case_sql(self) -> str:
-        """SQL CASE giving each row's segment id: the first rule that holds."""
-        whens = " ".join(f"WHEN {s['rule']} THEN '{s['id']}'" for s in self.segments)
-        return f"CASE {whens} END"
+        """SQL CASE giving each row's segment id: the first rule that holds (rendered from the trees)."""
+        case = exp.Case()
+        for s, rule in zip(self.segments, self.rules(), strict=True):
+            case = case.when(rule, exp.Literal.string(str(s["id"])), copy=False)
+        return render_condition(case)
+
+
+def _check_rule(rule: str, where: str) -> exp.Expression:
+    return check_condition(rule, feature_names(), where, SegmentationError, "feature")
 
 
 def definitions_dir() -> Path:
@@ -61,8 +70,7 @@ def load_segmentation(path: Path | None = None) -> Segmentation:
     ids = [s["id"] for s in data["segments"]]
     if len(set(ids)) != len(ids):
         raise SegmentationError(f"{path.name}: segment ids must be unique")
-    for s in data["segments"]:
-        check_condition(s["rule"], feature_names(), f"{path.name} segment {s['id']}", SegmentationError, "feature")
-    if data["segments"][-1]["rule"].strip().upper() != "TRUE":
+    rules = [_check_rule(s["rule"], f"{path.name} segment {s['id']}") for s in data["segments"]]
+    if rules[-1] != exp.true():
         raise SegmentationError(f"{path.name}: the last segment's rule must be TRUE, so everyone has a segment")
     return Segmentation(data["id"], data["title"], data["segments"])

@@ -8,7 +8,11 @@ Tables written (schema `segments`):
   emergency bed days, outpatient attendances and GP appointments in the following 12 months, per
   1,000 people (costs once the record carries them);
 - `transition`: people by segment on 1 April one year and 1 April the next (`not registered` for
-  those who died or left).
+  those who died or left);
+- `definition`: segment, position, label (labels are bound as parameters, stored exactly as written).
+
+Nothing from a segmentation file is pasted into SQL as text: rules are rendered from their checked
+trees (`Segmentation.case_sql`), and ids and labels are bound parameters.
 """
 
 from __future__ import annotations
@@ -49,18 +53,19 @@ def run_segments(con: duckdb.DuckDBPyConnection, segmentation: Segmentation | No
     if not months:
         raise ValueError("the record has no activity to date a month: run `openphm build` first")
     con.execute("CREATE OR REPLACE TEMP TABLE segment_month (person_id UUID, month DATE, segment VARCHAR)")
+    case, used = seg.case_sql(), seg.features_used()  # rendered from the checked rule trees
     for month in months:
-        build_features(con, month, table="segment_features", activity=seg.features_used())
-        con.execute(f"INSERT INTO segment_month SELECT person_id, DATE '{month}', {seg.case_sql()} "
-                    "FROM segment_features")
+        build_features(con, month, table="segment_features", activity=used)
+        con.execute(f"INSERT INTO segment_month SELECT person_id, CAST(? AS DATE), {case} FROM segment_features",
+                    [_date(month)])
         if progress:
             progress(month)
     con.execute("DROP TABLE segment_features")
-    order = ", ".join(f"('{s['id']}', {i}, '{s['label']}')" for i, s in enumerate(seg.segments))
     con.execute("CREATE SCHEMA IF NOT EXISTS segments")
     con.execute("BEGIN")
-    con.execute(f"CREATE OR REPLACE TABLE segments.definition AS SELECT * FROM (VALUES {order}) "
-                "t(segment, position, label)")
+    con.execute("CREATE OR REPLACE TABLE segments.definition (segment VARCHAR, position INTEGER, label VARCHAR)")
+    con.executemany("INSERT INTO segments.definition VALUES (?, ?, ?)",
+                    [[str(s["id"]), i, str(s["label"])] for i, s in enumerate(seg.segments)])
     # spells: consecutive months in the same segment collapse to one row
     con.execute("""
         CREATE OR REPLACE TABLE segments.person_segment AS
@@ -83,10 +88,17 @@ def run_segments(con: duckdb.DuckDBPyConnection, segmentation: Segmentation | No
     return len(months)
 
 
+def _date(day: dt.date) -> str:
+    """A date as ISO text for a SQL date literal; refuses anything that is not a date."""
+    if not isinstance(day, dt.date):
+        raise TypeError(f"a month must be a date, not {type(day).__name__}")
+    return day.isoformat()
+
+
 def _activity(con: duckdb.DuckDBPyConnection, aprils: list[dt.date]) -> None:
     parts = []
-    for april in aprils:
-        after = dt.date(april.year + 1, 4, 1)
+    for day in aprils:
+        april, after = _date(day), _date(dt.date(day.year + 1, 4, 1))
         sums = ", ".join(
             f"(SELECT coalesce({value}, 0) FROM planning.{tbl} t JOIN segment_month s2 USING (person_id) "
             f"WHERE s2.month = DATE '{april}' AND s2.segment = s.segment AND {where} "
@@ -94,7 +106,10 @@ def _activity(con: duckdb.DuckDBPyConnection, aprils: list[dt.date]) -> None:
             for name, (tbl, col, where, value) in ACTIVITY.items())
         parts.append(f"SELECT DATE '{april}' AS year_start, s.segment, count(*) AS people, {sums} "
                      f"FROM segment_month s WHERE s.month = DATE '{april}' GROUP BY s.segment")
-    sql = " UNION ALL ".join(parts) if parts else "SELECT NULL AS year_start WHERE false"
+    empty = ", ".join(["CAST(NULL AS DATE) AS year_start", "CAST(NULL AS VARCHAR) AS segment",
+                       "CAST(NULL AS BIGINT) AS people"] + [f"CAST(NULL AS DOUBLE) AS {name}_per_1000"
+                                                            for name in ACTIVITY])
+    sql = " UNION ALL ".join(parts) if parts else f"SELECT {empty} WHERE false"  # no April: no rows
     con.execute(f"CREATE OR REPLACE TABLE segments.activity AS {sql} ORDER BY 1, 2")
 
 
@@ -104,6 +119,8 @@ def _transitions(con: duckdb.DuckDBPyConnection, aprils: list[dt.date]) -> None:
                  FROM segment_month f LEFT JOIN segment_month t ON t.person_id = f.person_id
                       AND t.month = DATE '{b}'
                  WHERE f.month = DATE '{a}' GROUP BY ALL"""
-             for a, b in itertools.pairwise(aprils)]
-    sql = " UNION ALL ".join(parts) if parts else "SELECT NULL AS from_year WHERE false"
+             for a, b in itertools.pairwise(map(_date, aprils))]
+    empty = ("SELECT CAST(NULL AS DATE) AS from_year, CAST(NULL AS DATE) AS to_year, CAST(NULL AS VARCHAR) AS "
+             "from_segment, CAST(NULL AS VARCHAR) AS to_segment, CAST(NULL AS BIGINT) AS people WHERE false")
+    sql = " UNION ALL ".join(parts) if parts else empty  # fewer than two Aprils: no rows
     con.execute(f"CREATE OR REPLACE TABLE segments.transition AS {sql} ORDER BY 1, 3, 4")
