@@ -35,6 +35,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from openphm.domain import broad_age_band, ethnic_group
 from openphm.engine.duckdb_store import ident, lit
 
 GROUPS = {"overall": None, "source": "source", "age_band": "age_band", "sex": "true_sex",
@@ -140,17 +141,12 @@ def _score_records(con: duckdb.DuckDBPyConnection, age_at: dt.date) -> None:
         person AS (
             SELECT true_person, sex AS true_sex, date_sub('year', dob, least(DATE {lit(age_at.isoformat())},
                                                                       coalesce(exit_date, DATE '9999-12-31'))) AS age,
-                   CASE WHEN ethnic_category IN ('A', 'B', 'C') THEN 'White'
-                        WHEN ethnic_category IN ('D', 'E', 'F', 'G') THEN 'Mixed'
-                        WHEN ethnic_category IN ('H', 'J', 'K', 'L') THEN 'Asian'
-                        WHEN ethnic_category IN ('M', 'N', 'P') THEN 'Black'
-                        WHEN ethnic_category IN ('R', 'S') THEN 'Other' ELSE 'Not stated' END AS ethnic_group
+                   {ethnic_group('ethnic_category')} AS ethnic_group
             FROM truth_people)
         SELECT rec.source, rec.person_id, rec.true_person, (rec.method <> 'unlinked') AS linked,
                (rec.method <> 'unlinked' AND m.cluster_person = rec.true_person) AS correct,
                p.true_sex, p.ethnic_group,
-               CASE WHEN p.age < 18 THEN '0-17' WHEN p.age < 45 THEN '18-44' WHEN p.age < 65 THEN '45-64'
-                    WHEN p.age < 80 THEN '65-79' ELSE '80+' END AS age_band,
+               {broad_age_band('p.age')} AS age_band,
                pi.imd_quintile
         FROM rec JOIN majority m USING (person_id)
         JOIN person p ON p.true_person = rec.true_person
@@ -215,18 +211,36 @@ def group_metrics(con: duckdb.DuckDBPyConnection, table: str, by: str | None) ->
     return frame if by else frame.drop("group")
 
 
+RECORD_COLUMNS = ["records", "linked", "correct", "precision", "recall", "f1"]
+PERSON_COLUMNS = ["true_people", "split_share", "record_persons", "merged_share", "pair_precision", "pair_recall",
+                  "pair_f1"]
+COUNT_COLUMNS = ["true_people", "split_people", "record_persons", "merged_persons", "pairs_true", "pairs_linked",
+                 "pairs_correct"]
+
+
 def accuracy(con: duckdb.DuckDBPyConnection, truth: Path, age_at: dt.date | None = None) -> dict[str, pl.DataFrame]:
-    """Record- and person-level quality overall, by source and by group, against the truth folder.
+    """Quality against the truth folder: record level (`overall`, `source`, `age_band`, `sex`,
+    `ethnic_group`, `imd_quintile`), person level by the same groups (`people_overall`,
+    `people_source`, ...) and the overall counts behind the person-level shares (`people_counts`).
     Ages are taken on `age_at` (default: the last day the data cover), stated in the age_band frame."""
     _load_truth(con, truth)
     age_at = age_at or coverage_end(con) or dt.date.today()
     _score_records(con, age_at)
-    result = {name: group_metrics(con, "scored", by) for name, by in GROUPS.items()}
-    result["sex"] = result["sex"].rename({"true_sex": "sex"})
+    result: dict[str, pl.DataFrame] = {}
+    people: dict[str, pl.DataFrame] = {}
+    for name, by in GROUPS.items():
+        frame = group_metrics(con, "scored", by)
+        key = [by] if by else []
+        if by == "true_sex":
+            frame, key = frame.rename({"true_sex": "sex"}), ["sex"]
+        result[name] = frame.select([*key, *RECORD_COLUMNS])
+        people[f"people_{name}"] = frame.select([*key, *PERSON_COLUMNS])
+        if by is None:
+            people["people_counts"] = frame.select(COUNT_COLUMNS)
     result["age_band"] = result["age_band"].with_columns(pl.lit(age_at).alias("age_at"))
     for temp in ("scored", "truth_records", "truth_people"):
         con.execute(f"DROP TABLE IF EXISTS {temp}")
-    return result
+    return result | people
 
 
 def _plain(value: Any) -> Any:
