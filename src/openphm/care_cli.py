@@ -126,13 +126,18 @@ def lists_export(
     user: Annotated[str | None, typer.Option(help="Who is exporting (for the audit log).")] = None,
     db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
 ) -> None:
-    """Export a practice's list with NHS numbers for direct care; audit-logged, refused without the purpose."""
+    """Export a practice's list with NHS numbers for direct care; audit-logged, refused without the purpose.
+    The file is the owner's only (600) before a row is written; a folder created for it is 700."""
+    from openphm.engine.files import private_output
     from openphm.lists.run import ListError, export_list
 
     con = _open(db)
     try:
-        rows = export_list(con, list_id, practice, out, purpose, user)
+        with private_output(out):
+            rows = export_list(con, list_id, practice, out, purpose, user)
     except (ListError, duckdb.Error) as exc:
         fail(str(exc).splitlines()[0])
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
     Console().print(f"Wrote {rows:,} people to {out.resolve()} (recorded in audit.export_log)")
 

@@ -5,6 +5,11 @@
   postcodes, for linkage and direct-care re-identification only;
 - the pseudonymisation key (`<db>-secrets/pseudonym.key`), created on first use, readable by
   the owner only, never written to either database or to a log.
+
+All of them are the owner's only: files 600 and the secrets and models folders 700, set
+explicitly whatever the umask and tightened again on every connection. DuckDB creates its
+write-ahead logs (`.wal`) and spill folders itself, again after every checkpoint, and takes no
+mode for them, so a process that connects to a store also adds 077 to its umask.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from pathlib import Path
 
 import duckdb
 from sqlglot import exp
+
+from openphm.engine.files import make_private, owner_only_umask, private_dir
 
 
 def duckdb_config(share: float = 0.35, in_memory: bool = False) -> dict[str, str]:
@@ -69,17 +76,30 @@ class Store:
         """The secret key for keyed hashing, created (32 random bytes, mode 600) on first use."""
         path = self.key_file
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(path.parent, 0o700)
+            private_dir(path.parent)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.fchmod(fd, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(secrets.token_bytes(32))
         return path.read_bytes()
 
+    def private_paths(self) -> list[Path]:
+        """Every file and folder of the store that must be the owner's only (whether or not it exists)."""
+        dbs = [self.db, self.identity_db]
+        return [*dbs, *(d.with_name(d.name + suffix) for d in dbs for suffix in (".wal", ".tmp")),
+                self.key_file.parent, self.key_file,
+                self.model_dir, *(self.model_dir.glob("*") if self.model_dir.is_dir() else [])]
+
+    def protect(self) -> None:
+        """Make the store's existing files 600 and its folders 700 (see the module's note)."""
+        make_private(*self.private_paths())
+
     def connect(self, identity: bool = True) -> duckdb.DuckDBPyConnection:
         """A connection to the analytic database with the identity store attached as `idn`."""
         self.db.parent.mkdir(parents=True, exist_ok=True)
+        owner_only_umask()
         con = duckdb.connect(str(self.db), config=duckdb_config())
         if identity:
             con.execute(f"ATTACH {lit(str(self.identity_db))} AS idn")
+        self.protect()
         return con

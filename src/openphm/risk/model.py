@@ -20,6 +20,7 @@ import duckdb
 import lightgbm as lgb
 import numpy as np
 import polars as pl
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -58,24 +59,27 @@ def _is_count(name: str) -> bool:
 
 @dataclass
 class LogisticModel:
-    """Logistic regression with its scaler; log1p on count features."""
+    """Logistic regression on standardised features (log1p on counts, age hinges), held as plain
+    arrays so that it can be saved as numbers and loaded without executing anything."""
 
-    scaler: StandardScaler
-    model: LogisticRegression
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
     count_columns: np.ndarray
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        """The standardised design matrix the coefficients apply to."""
-        return self.scaler.transform(_design(x, self.count_columns))
+        """The standardised design matrix the coefficients apply to (as StandardScaler.transform)."""
+        return (_design(x, self.count_columns) - self.mean) / self.scale
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Predicted risks."""
-        return self.model.predict_proba(self.transform(x))[:, 1]
+        """Predicted risks (as LogisticRegression.predict_proba)."""
+        return expit((self.transform(x) @ self.coef[:, None]).reshape(-1) + self.intercept)
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """Each feature's contribution to each person's log odds (coefficient x standardised value);
         the age hinges are added to age."""
-        c = self.transform(x) * self.model.coef_[0]
+        c = self.transform(x) * self.coef
         n = len(feature_names())
         c[:, feature_names().index("age")] += c[:, n:].sum(axis=1)
         return c[:, :n]
@@ -113,7 +117,8 @@ def train_logistic(frame: pl.DataFrame) -> LogisticModel:
     x = _design(_matrix(frame), counts)
     scaler = StandardScaler().fit(x)
     model = LogisticRegression(C=1.0, max_iter=1000).fit(scaler.transform(x), frame["outcome"].to_numpy())
-    return LogisticModel(scaler, model, counts)
+    return LogisticModel(scaler.mean_.astype(float), scaler.scale_.astype(float), model.coef_[0].astype(float),
+                         float(model.intercept_[0]), counts)
 
 
 def train_lightgbm(frame: pl.DataFrame, seed: int = 7) -> BoostedModel:

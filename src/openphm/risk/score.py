@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from openphm.derive.features import FEATURES, build_features, feature_names
-from openphm.risk.train import load_models
+from openphm.risk.model_files import installation_key, load_models
 
 TOP_REASONS = 3
 SHAP_TOP_SHARE = 0.05
@@ -60,7 +60,7 @@ def predict_and_explain(saved: dict, name: str, x: np.ndarray) -> tuple[np.ndarr
 def score_population(con: duckdb.DuckDBPyConnection, model_dir: Path, as_of: dt.date,
                      model: str | None = None) -> pl.DataFrame:
     """Score everyone registered on `as_of`, keep the scores in risk.score and update risk.rising."""
-    saved = load_models(model_dir)
+    saved = load_models(model_dir, installation_key(con))
     name = model or saved["best"]
     if name not in saved["models"]:
         raise ValueError(f"no model {name!r}; trained: {', '.join(saved['models'])}")

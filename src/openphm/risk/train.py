@@ -1,4 +1,5 @@
-"""`openphm risk train`: both models trained, validated on the next year, reported, saved."""
+"""`openphm risk train`: both models trained, validated on the next year, reported, saved (as data, never
+pickles: openphm.risk.model_files)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
-import joblib
-import numpy as np
 import polars as pl
 
 from openphm.calendar_dates import fy_label
@@ -15,6 +14,7 @@ from openphm.derive.features import feature_names
 from openphm.identity.report import true_person_map
 from openphm.risk.metrics import auroc_with_ci, evaluate
 from openphm.risk.model import examples, predict, train_models
+from openphm.risk.model_files import check_folder, installation_key, load_models, save_models
 from openphm.risk.report import fairness, write_report
 
 
@@ -52,6 +52,8 @@ def train_and_report(con: duckdb.DuckDBPyConnection, out: Path, truth: Path | No
     train_date, validation_date = train_date or default_train, validation_date or default_valid
     if validation_date <= train_date:
         raise ValueError("the validation date must come after the training date (temporal validation)")
+    check_folder(out)  # before the work, not after it
+    key = installation_key(con)
     train, valid = examples(con, train_date), examples(con, validation_date)
     models = train_models(train)
     predictions = predict(models, valid)
@@ -69,20 +71,10 @@ def train_and_report(con: duckdb.DuckDBPyConnection, out: Path, truth: Path | No
         report["models"][name] = metrics
     best = max(report["models"], key=lambda k: report["models"][k]["auroc"])
     report["best_model"] = best
-    out.mkdir(parents=True, exist_ok=True)
-    joblib.dump({"models": models, "features": feature_names(), "best": best, "train_date": str(train_date),
-                 "feature_means": train.select(feature_names()).mean().row(0)}, out / "models.joblib")
+    save_models(models, out, best, str(train_date),
+                list(train.select(feature_names()).mean().fill_null(0.0).row(0)), key)
     write_report(report, out)
     return report
 
 
-def load_models(model_dir: Path) -> dict:
-    """The saved models and their metadata."""
-    path = model_dir / "models.joblib"
-    if not path.exists():
-        raise ValueError(f"{model_dir}: no models.joblib (run `openphm risk train --out {model_dir}` first)")
-    saved = joblib.load(path)
-    if saved["features"] != feature_names():
-        raise ValueError(f"{path}: trained on different features; train again")
-    saved["feature_means"] = np.asarray(saved["feature_means"], dtype=float)
-    return saved
+__all__ = ["default_dates", "load_models", "train_and_report"]
