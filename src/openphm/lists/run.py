@@ -35,6 +35,7 @@ from sqlglot import exp
 
 from openphm.conditions import check_condition, render_condition
 from openphm.derive.features import build_features, feature_names
+from openphm.engine.files import open_private
 from openphm.lists.reasons import ReasonError, ReasonTemplate, parse_reason
 
 DIRECT_CARE = "direct_care"
@@ -172,7 +173,7 @@ def export_list(con: duckdb.DuckDBPyConnection, list_id: str, practice: str, out
     con.execute("INSERT INTO audit.export_log VALUES (current_timestamp, ?, ?, ?, ?, ?, ?)",
                 [user or getpass.getuser(), purpose, list_id, practice, len(rows), str(out.resolve())])
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="", encoding="utf-8") as f:
+    with open_private(out, newline="") as f:  # NHS numbers: owner-only, whatever the umask
         writer = csv.writer(f)
         writer.writerow(["nhs_number", "practice_code", "rank", "risk", "reasons", "risk_factors", "as_of"])
         writer.writerows(rows)

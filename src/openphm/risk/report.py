@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from openphm.domain import broad_age_band_values
 from openphm.reports.html import page, table
 from openphm.risk.metrics import auprc_with_ci, auroc_with_ci, calibration
 from openphm.stats import count_limits
@@ -21,8 +22,8 @@ MIN_EVENTS = 20
 
 
 def age_band(age: np.ndarray) -> np.ndarray:
-    """Broad age bands for the fairness section."""
-    return np.select([age < 18, age < 45, age < 65, age < 80], ["0-17", "18-44", "45-64", "65-79"], "80+")
+    """Broad age bands for the fairness section (openphm.domain.BROAD_AGE_BANDS)."""
+    return broad_age_band_values(age)
 
 
 def fairness(frame: pl.DataFrame, p: np.ndarray, overall_auroc: float) -> list[dict]:
