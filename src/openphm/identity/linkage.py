@@ -198,6 +198,43 @@ def _identities(con: duckdb.DuckDBPyConnection, which: str = "TRUE") -> pl.DataF
         GROUP BY uid ORDER BY uid""").pl()
 
 
+def _units_to_people(con: duckdb.DuckDBPyConnection, model: dict, threshold: float) -> pl.DataFrame:
+    """(unit, person_key, match_probability, method): each unit's best known person at or above the
+    threshold, or the person its council person id's other records were linked to by NHS number."""
+    people = con.execute(PERSON_ROWS.format(keys="known", where="")).pl()
+    pairs = lm.link_pairs(model, _identities(con), people, threshold)
+    pairs = pairs.join(people.select(pl.col("uid").alias("uid_r"), "person_key"), on="uid_r")
+    con.register("lk_id_pairs", pairs.to_arrow())
+    unit_pairs = con.execute("""
+        SELECT u.unit, p.person_key, max(p.match_probability) AS match_probability, 'probabilistic' AS method
+        FROM lk_units u JOIN candidates c USING (rec_key) JOIN lk_id_pairs p ON p.uid_l = c.uid GROUP BY 1, 2
+        UNION ALL
+        SELECT DISTINCT u.unit, k.person_key, 1.0, 'native_key'
+        FROM lk_units u JOIN candidates c USING (rec_key)
+        JOIN active_records a ON a.source = c.source AND a.native_person_key = c.native_person_key
+        JOIN known k ON k.rec_key = a.rec_key""").pl()
+    con.unregister("lk_id_pairs")
+    return _best(unit_pairs, "unit")
+
+
+def _cluster_leftovers(con: duckdb.DuckDBPyConnection, model: dict, threshold: float) -> pl.DataFrame:
+    """(unit, cluster) for the units that reach no one (`lk_leftover`): Splink dedupe of their
+    identities (an identity shared by several units is left out), connected components over units."""
+    single = "SELECT uid FROM candidates JOIN lk_units USING (rec_key) GROUP BY 1 HAVING count(DISTINCT unit) = 1"
+    rows = _identities(con, f"c.rec_key IN (SELECT rec_key FROM lk_units SEMI JOIN lk_leftover USING (unit)) "
+                            f"AND c.uid IN ({single})")
+    con.register("lk_dd_pairs", lm.dedupe_pairs(model, rows, threshold).to_arrow())
+    unit_edges = con.execute("""
+        WITH uid_unit AS (SELECT DISTINCT c.uid, u.unit FROM candidates c JOIN lk_units u USING (rec_key))
+        SELECT least(a.unit, b.unit) AS uid_l, greatest(a.unit, b.unit) AS uid_r,
+               max(p.match_probability) AS match_probability
+        FROM lk_dd_pairs p JOIN uid_unit a ON a.uid = p.uid_l JOIN uid_unit b ON b.uid = p.uid_r
+        WHERE a.unit <> b.unit GROUP BY 1, 2 ORDER BY 1, 2""").pl()
+    con.unregister("lk_dd_pairs")
+    nodes = con.execute("SELECT unit FROM lk_leftover ORDER BY 1").pl()["unit"]
+    return lm.connected_components(nodes, unit_edges, threshold).rename({"node": "unit"})
+
+
 def link_records(con: duckdb.DuckDBPyConnection, store: Store, threshold: float = 0.9,
                  dedupe_threshold: float | None = None, merge_threshold: float | None = None,
                  training_sample: int = 20_000) -> LinkSummary:
@@ -213,67 +250,34 @@ def link_records(con: duckdb.DuckDBPyConnection, store: Store, threshold: float 
     n_people = con.execute("SELECT count(*) FROM spine").fetchone()[0]
     model = lm.train(con.execute(LABELLED.format(n=int(training_sample))).pl(), con.execute(SPINE_ROWS).pl(),
                      n_people, model_path)
-
     # 2. wrong valid numbers in general practice
     key_map = _merge_wrong_numbers(con, model, merge_threshold)
-    con.register("key_map", key_map.to_arrow())
+    con.register("lk_key_map", key_map.to_arrow())
     con.execute("""CREATE OR REPLACE TEMP TABLE known AS
                    SELECT d.rec_key, coalesce(m.to_key, d.person_key) AS person_key
-                   FROM det d LEFT JOIN key_map m ON m.from_key = d.person_key""")
-
-    # 3. units of the remaining records
+                   FROM det d LEFT JOIN lk_key_map m ON m.from_key = d.person_key""")
+    # 3. units of the remaining records; 4. units to known people; 5. the rest among themselves
     con.execute(CANDIDATES)
-    units = _units(con)
-    con.register("units", units.to_arrow())
-
-    # 4. units to known people
-    people = con.execute(PERSON_ROWS.format(keys="known", where="")).pl()
-    pairs = lm.link_pairs(model, _identities(con), people, threshold)
-    pairs = pairs.join(people.select(pl.col("uid").alias("uid_r"), "person_key"), on="uid_r")
-    con.register("id_pairs", pairs.to_arrow())
-    unit_pairs = con.execute("""
-        SELECT u.unit, p.person_key, max(p.match_probability) AS match_probability, 'probabilistic' AS method
-        FROM units u JOIN candidates c USING (rec_key) JOIN id_pairs p ON p.uid_l = c.uid GROUP BY 1, 2
-        UNION ALL
-        SELECT DISTINCT u.unit, k.person_key, 1.0, 'native_key'
-        FROM units u JOIN candidates c USING (rec_key)
-        JOIN active_records a ON a.source = c.source AND a.native_person_key = c.native_person_key
-        JOIN known k ON k.rec_key = a.rec_key""").pl()
-    con.unregister("id_pairs")
-    best = _best(unit_pairs, "unit")
-
-    # 5. the rest: dedupe among themselves, connected components
-    con.register("linked_units", best.select("unit").to_arrow())
-    leftover = "c.rec_key IN (SELECT rec_key FROM units ANTI JOIN linked_units USING (unit))"
-    single = "SELECT c2.uid FROM candidates c2 JOIN units u2 USING (rec_key) GROUP BY 1 HAVING count(DISTINCT unit) = 1"
-    rows = _identities(con, f"{leftover} AND c.uid IN ({single})")
-    dd = lm.dedupe_pairs(model, rows, dedupe_threshold)
-    con.register("dd_pairs", dd.to_arrow())
-    unit_edges = con.execute("""
-        WITH uid_unit AS (SELECT DISTINCT c.uid, u.unit FROM candidates c JOIN units u USING (rec_key))
-        SELECT least(a.unit, b.unit) AS uid_l, greatest(a.unit, b.unit) AS uid_r,
-               max(p.match_probability) AS match_probability
-        FROM dd_pairs p JOIN uid_unit a ON a.uid = p.uid_l JOIN uid_unit b ON b.uid = p.uid_r
-        WHERE a.unit <> b.unit GROUP BY 1, 2 ORDER BY 1, 2""").pl()
-    con.unregister("dd_pairs")
-    left_units = con.execute("SELECT DISTINCT unit FROM units ANTI JOIN linked_units USING (unit) ORDER BY 1").pl()
-    clusters = lm.connected_components(left_units["unit"], unit_edges, dedupe_threshold)
-    con.register("clusters", clusters.rename({"node": "unit"}).to_arrow())
-    con.register("best", best.to_arrow())
+    con.register("lk_units", _units(con).to_arrow())
+    best = _units_to_people(con, model, threshold)
+    con.register("lk_best", best.to_arrow())
+    con.execute("CREATE OR REPLACE TEMP TABLE lk_leftover AS SELECT DISTINCT unit FROM lk_units ANTI JOIN lk_best "
+                "USING (unit)")
+    con.register("lk_clusters", _cluster_leftovers(con, model, dedupe_threshold).to_arrow())
     con.execute("""
         CREATE OR REPLACE TEMP TABLE links AS
         SELECT a.source, a.file_id, a.row_number, k.person_key, 'nhs_number' AS method, 1.0 AS match_probability
         FROM known k JOIN active_records a USING (rec_key)
         UNION ALL
         SELECT a.source, a.file_id, a.row_number, b.person_key, b.method, b.match_probability
-        FROM units u JOIN best b USING (unit) JOIN active_records a USING (rec_key)
+        FROM lk_units u JOIN lk_best b USING (unit) JOIN active_records a USING (rec_key)
         UNION ALL
         SELECT a.source, a.file_id, a.row_number,
                'rec:' || f.source || ':' || f.file_id || ':' || f.row_number,
                CASE WHEN count(*) OVER (PARTITION BY cl.cluster) > 1 THEN 'clustered' ELSE 'unlinked' END, NULL
-        FROM units u JOIN clusters cl USING (unit) JOIN active_records a USING (rec_key)
+        FROM lk_units u JOIN lk_clusters cl USING (unit) JOIN active_records a USING (rec_key)
         JOIN active_records f ON f.rec_key = cl.cluster""")
-    for name in ("key_map", "units", "linked_units", "clusters", "best"):
+    for name in ("lk_key_map", "lk_units", "lk_clusters", "lk_best"):
         con.unregister(name)
     by_method, by_source = _write(con, store)
     log.info("linked records: %s", by_method)
@@ -311,6 +315,7 @@ def _write(con: duckdb.DuckDBPyConnection, store: Store) -> tuple[dict[str, int]
     for source, method, n in con.execute(
             "SELECT source, method, count(*) FROM link.record_person GROUP BY 1, 2 ORDER BY 1, 2").fetchall():
         by_source.setdefault(source, {})[method] = n
-    for temp in ("active_records", "spine", "det", "known", "key_sources", "links", "candidates", "person_uuid"):
+    for temp in ("active_records", "spine", "det", "known", "key_sources", "links", "candidates", "person_uuid",
+                 "lk_leftover"):
         con.execute(f"DROP TABLE IF EXISTS {temp}")  # they hold identifiers: none outlives the link
     return by_method, by_source
