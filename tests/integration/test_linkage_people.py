@@ -220,3 +220,32 @@ def test_linkage_is_reproducible(linked):
     after = con.execute("SELECT * FROM link.record_person ORDER BY source, file_id, row_number").fetchall()
     con.close()
     assert before == after
+
+
+def test_gp_number_errors_belong_to_the_patient_record_and_the_truth_says_which(linked):
+    """In GP extracts an error belongs to a patient's record at a practice: registration, events and
+    appointments there carry the same number; the truth's code says what was done (0 the person's
+    own number, 2 mistyped and failing modulus 11, 3 valid but no one's in the ICS)."""
+    from openphm.identity.nhs_number import valid_mask
+
+    ics = linked["ics"]
+    people = pl.read_parquet(ics / "truth" / "people.parquet").select(
+        pl.col("person_id").cast(pl.Int64), pl.col("nhs_number").cast(pl.Int64).alias("own"))
+    everyone = set(people["own"].to_list())
+    numbers = []
+    for source, practice in (("gp_registrations", "practice_code"), ("gp_events", "practice_code"),
+                             ("gp_appointments", "practice_code")):
+        sent = pl.read_parquet(sorted((ics / "extracts" / source).glob("*.parquet")))
+        truth = pl.read_parquet(sorted((ics / "truth" / "records" / source).glob("*.parquet")))
+        rows = sent.join(truth, on="record_id").join(people, on="person_id").select(
+            "person_id", pl.col(practice).alias("practice"), pl.col("nhs_number").cast(pl.Int64), "own",
+            pl.col("nhs_number_error").cast(pl.Int64))
+        valid = valid_mask(rows["nhs_number"].to_numpy())
+        code = rows["nhs_number_error"].to_numpy()
+        assert (rows["nhs_number"] == rows["own"]).to_numpy()[code == 0].all(), source
+        assert not valid[code == 2].any(), source
+        wrong = rows.filter(pl.col("nhs_number_error") == 3)["nhs_number"].to_list()
+        assert valid[code == 3].all() and not set(wrong) & everyone, source
+        numbers.append(rows.select("person_id", "practice", "nhs_number"))
+    per_record = pl.concat(numbers).group_by("person_id", "practice").agg(pl.col("nhs_number").n_unique())
+    assert (per_record["nhs_number"] == 1).all()
