@@ -179,7 +179,7 @@ def run_years(sim: Simulation, sink: Sink, step: Callable[[str], None] = lambda 
         if held_back is not None:
             write_spells(y - 1, both.filter(pl.col("year_index") == y - 1))
         spells = held_back = both.filter(pl.col("year_index") == y)
-        hospital.record_onsets(spells.filter(~pl.col("prevented")), people)
+        hospital.record_onsets(spells, people)  # a prevented admission prevents the stay, not the disease
         ae = hospital.ae_attendances(rng, periods, state, spells, thinning)
         sink("ecds", y, ae.filter(~pl.col("prevented")).drop("prevented"))
         sim.prevented.append(pl.DataFrame({
