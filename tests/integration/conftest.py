@@ -24,3 +24,21 @@ def calibration_ics(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ics_calibration")
     generate_ics(GenerateOptions(people=100_000, years=5, seed=2024, out=out, format="parquet"))
     return out
+
+
+def ingest_link_build(ics: Path, database: Path, threads: int | None = None):
+    """A generated ICS ingested (reference data, then every extract), linked and built into a new
+    database; returns the connection."""
+    from openphm.identity.linkage import link_records
+    from openphm.ingest.loader import extract_files, ingest_file, load_reference, open_store
+    from openphm.record.build import build_record
+
+    store, con = open_store(database)
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    load_reference(con, ics / "reference")
+    for f in extract_files(ics):
+        ingest_file(con, f)
+    link_records(con, store, 0.9)
+    build_record(con)
+    return con

@@ -3,8 +3,8 @@ person record, row for row and value for value, with DuckDB free to use several 
 
 from __future__ import annotations
 
-from openphm.identity.linkage import link_records
-from openphm.ingest.loader import extract_files, ingest_file, load_reference, open_store
+from tests.integration.conftest import ingest_link_build
+
 from openphm.record.build import build_record
 from openphm.synth.generate import GenerateOptions, generate_ics
 
@@ -12,12 +12,7 @@ from openphm.synth.generate import GenerateOptions, generate_ics
 def test_two_builds_of_the_same_links_are_identical(tmp_path):
     ics = tmp_path / "ics"
     generate_ics(GenerateOptions(people=6_000, years=2, seed=5, out=ics, format="parquet"))
-    store, con = open_store(tmp_path / "db" / "openphm.duckdb")
-    con.execute("SET threads = 4")
-    load_reference(con, ics / "reference")
-    for f in extract_files(ics):
-        ingest_file(con, f)
-    link_records(con, store, 0.9)
+    con = ingest_link_build(ics, tmp_path / "db" / "openphm.duckdb", threads=4)
     first = build_record(con)
     second = build_record(con)
     assert first["tables"] == second["tables"]

@@ -18,12 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tests.integration.conftest import ingest_link_build
 
-from openphm.identity.linkage import link_records
-from openphm.ingest.loader import extract_files, ingest_file, load_reference, open_store
 from openphm.measures.engine import run_measures
 from openphm.measures.population import build_period_population, drop_period_population
-from openphm.record.build import build_record
 from openphm.synth.generate import GenerateOptions, generate_ics
 
 PREVALENCE = ["asthma", "atrial_fibrillation", "chd", "ckd", "copd", "dementia", "depression", "diabetes",
@@ -39,12 +37,7 @@ def ics(tmp_path_factory) -> dict:
     """A 20,000-person ICS generated, ingested, linked, built and every indicator computed."""
     out = tmp_path_factory.mktemp("truth_ics")
     generate_ics(GenerateOptions(people=20_000, years=4, seed=31, out=out, format="parquet"))
-    store, con = open_store(out / "db" / "openphm.duckdb")
-    load_reference(con, out / "reference")
-    for f in extract_files(out):
-        ingest_file(con, f)
-    link_records(con, store, 0.9)
-    build_record(con)
+    con = ingest_link_build(out, out / "db" / "openphm.duckdb")
     run_measures(con)
     results = con.execute("SELECT * FROM measures.measure_result WHERE period_type = 'financial_year'").df()
     links = con.execute("""SELECT l.source, m.path, l.row_number, CAST(l.person_id AS VARCHAR) AS platform_person

@@ -12,23 +12,16 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from tests.integration.conftest import ingest_link_build
 
-from openphm.identity.linkage import link_records
-from openphm.ingest.loader import extract_files, ingest_file, load_reference, open_store
 from openphm.measures.engine import run_measures
-from openphm.record.build import build_record
 from openphm.variation import funnel, xmr
 
 
 @pytest.fixture(scope="module")
 def engine(care_model_ics, tmp_path_factory):
     """The 40,000-person care-model ICS ingested, linked, built, and every indicator computed."""
-    store, con = open_store(tmp_path_factory.mktemp("measures") / "openphm.duckdb")
-    load_reference(con, care_model_ics / "reference")
-    for f in extract_files(care_model_ics):
-        ingest_file(con, f)
-    link_records(con, store, 0.9)
-    build_record(con)
+    con = ingest_link_build(care_model_ics, tmp_path_factory.mktemp("measures") / "openphm.duckdb")
     run_measures(con)
     results = con.execute("SELECT * FROM measures.measure_result").df()
     return {"con": con, "results": results, "ics": care_model_ics}

@@ -4,9 +4,8 @@ the ratio."""
 
 import json
 
-from openphm.identity.linkage import link_records
-from openphm.ingest.loader import extract_files, ingest_file, load_reference, open_store
-from openphm.record.build import build_record
+from tests.integration.conftest import ingest_link_build
+
 from openphm.risk.train import train_and_report
 from openphm.synth.generate import GenerateOptions, generate_ics
 
@@ -16,12 +15,7 @@ TARGET_SHARE_OF_CEILING = 0.95
 def test_the_better_model_reaches_95_percent_of_the_ceiling(tmp_path):
     ics = tmp_path / "ics"
     generate_ics(GenerateOptions(people=200_000, years=5, seed=42, out=ics, format="parquet"))
-    store, con = open_store(tmp_path / "db" / "openphm.duckdb")
-    load_reference(con, ics / "reference")
-    for f in extract_files(ics):
-        ingest_file(con, f)
-    link_records(con, store, 0.9)
-    build_record(con)
+    con = ingest_link_build(ics, tmp_path / "db" / "openphm.duckdb")
     report = train_and_report(con, tmp_path / "risk", truth=ics / "truth")
     saved = json.loads((tmp_path / "risk" / "report.json").read_text())
     shares = {name: m["auroc"] / m["ceiling_auroc"] for name, m in saved["models"].items()}
