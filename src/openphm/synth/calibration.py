@@ -244,7 +244,7 @@ def place_variation(folder: Path, fy0: dt.date, fy1: dt.date, mid: dt.date, pop:
           .select("nhs_number").unique().collect())
     covered = smi.join(mh.with_columns(pl.lit(1).alias("cc")), on="nhs_number", how="left")
     cov = covered.group_by("place_code").agg(pl.col("cc").fill_null(0).mean().alias("cov"))
-    cc_ratio = cov["cov"].max() / cov["cov"].min()
+    cc_ratio = cov["cov"].max() / cov["cov"].min() if cov["cov"].min() > 0 else float("inf")  # a place with none
     src = "IPPR 2021 via REFERENCE.md"
     return [
         Check("Delayed discharge bed days per 1,000: max/min across places", dd_ratio, 9, 6, 13, src),
