@@ -1,4 +1,4 @@
-"""`openphm risk` (train, score) and `openphm lists` commands."""
+"""`openphm risk` (train, score), `openphm lists` (run, export) and `openphm audit` (verify, list) commands."""
 
 from __future__ import annotations
 
@@ -18,12 +18,17 @@ risk_app = typer.Typer(help="Risk of emergency admission within 12 months.", no_
 app.add_typer(risk_app, name="risk")
 
 
-def _open(db: Path):
+def _open_store(db: Path):
+    """The installation's Store and a connection, failing in one line if the database is missing."""
     from openphm.ingest.loader import open_store
 
     if not db.exists():
         fail(f"{db} does not exist: run `openphm ingest` and `openphm build` first")
-    return open_store(db)[1]
+    return open_store(db)
+
+
+def _open(db: Path):
+    return _open_store(db)[1]
 
 
 def _date(value: str | None, name: str) -> dt.date | None:
@@ -123,7 +128,8 @@ def lists_export(
     practice: Annotated[str, typer.Option(help="The practice's ODS code.")],
     out: Annotated[Path, typer.Option(help="CSV file to write.")],
     purpose: Annotated[str | None, typer.Option(help="Must be direct_care: the export identifies people.")] = None,
-    user: Annotated[str | None, typer.Option(help="Who is exporting (for the audit log).")] = None,
+    user: Annotated[str | None, typer.Option(help="Who you say is exporting: recorded in the audit log as the "
+                                                  "stated user (the actor recorded is the OS user).")] = None,
     db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
 ) -> None:
     """Export a practice's list with NHS numbers for direct care; audit-logged, refused without the purpose.
@@ -131,13 +137,59 @@ def lists_export(
     from openphm.engine.files import private_output
     from openphm.lists.run import ListError, export_list
 
-    con = _open(db)
+    store, con = _open_store(db)
     try:
         with private_output(out):
-            rows = export_list(con, list_id, practice, out, purpose, user)
+            rows = export_list(con, store, list_id, practice, out, purpose, user)
     except (ListError, duckdb.Error) as exc:
         fail(str(exc).splitlines()[0])
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror or exc}")
-    Console().print(f"Wrote {rows:,} people to {out.resolve()} (recorded in audit.export_log)")
+    Console().print(f"Wrote {rows:,} people to {out.resolve()} (recorded in the audit log; `openphm audit list`)")
+
+
+audit_app = typer.Typer(help="The tamper-evident audit log (audit.log).", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb")) -> None:
+    """Check the audit log's hash chain and its signed checkpoint; exit 1 with each problem if it was altered."""
+    from openphm.audit import AuditError, verify
+
+    store, con = _open_store(db)
+    try:
+        result = verify(con, store)
+    except (AuditError, duckdb.Error) as exc:
+        fail(str(exc).splitlines()[0])
+    for note in result.notes:
+        typer.echo(f"note: {note}")
+    if not result.ok:
+        for problem in result.problems:
+            typer.echo(f"FAILED: {problem}", err=True)
+        typer.echo(f"The audit log of {db} does not verify: {len(result.problems)} problem(s) in {result.entries} "
+                   "entries", err=True)
+        raise typer.Exit(1)
+    head = f", head {result.head_hash}" if result.head_hash else ""
+    typer.echo(f"OK: {result.entries} entries{head}")
+
+
+@audit_app.command("list")
+def audit_list(
+    db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
+    last: Annotated[int | None, typer.Option(min=1, help="Only the latest N entries.")] = None,
+) -> None:
+    """Show the audit log's entries (they hold no identifiers): when, who, what, outcome and details."""
+    from openphm.audit import read_log
+
+    _, con = _open_store(db)
+    try:
+        entries = read_log(con)
+    except duckdb.Error as exc:
+        fail(str(exc).splitlines()[0])
+    shown = entries[-last:] if last else entries
+    for e in shown:
+        stated = f" (stated user {e.stated_user!r})" if e.stated_user is not None else ""
+        typer.echo(f"{e.seq:>6}  {e.logged_at}  {e.actor}{stated}  {e.action}  {e.outcome}  {e.details}")
+    typer.echo(f"{len(entries)} entries; `openphm audit verify` checks them")
 

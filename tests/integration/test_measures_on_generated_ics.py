@@ -333,9 +333,12 @@ def test_risk_models_report_and_scores_with_reasons(engine, scored):
 
 def test_case_finding_lists_and_the_audited_direct_care_export(engine, scored, tmp_path):
     """Runs on the scores of its own fixture (not on another test's), so it passes alone."""
+    from openphm.engine.duckdb_store import Store
     from openphm.lists.run import ListError, export_list, run_lists
 
     con = engine["con"]
+    store = Store(Path(con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+                       .fetchone()[0]))
     counts = run_lists(con)
     assert set(counts["list_id"]) >= {"frail_high_risk_no_coordinator", "rising_risk_multimorbidity"}
     members = con.execute("SELECT * FROM lists.member WHERE list_id = 'frail_high_risk_no_coordinator'").df()
@@ -346,11 +349,15 @@ def test_case_finding_lists_and_the_audited_direct_care_export(engine, scored, t
     practice = members["practice_code"].iloc[0]
     out = tmp_path / "list.csv"
     with pytest.raises(ListError, match="direct care only"):
-        export_list(con, "frail_high_risk_no_coordinator", practice, out, purpose=None)
+        export_list(con, store, "frail_high_risk_no_coordinator", practice, out, purpose=None)
     assert not out.exists()
-    n = export_list(con, "frail_high_risk_no_coordinator", practice, out, purpose="direct_care", user="test")
+    n = export_list(con, store, "frail_high_risk_no_coordinator", practice, out, purpose="direct_care",
+                    user="test")
     exported = pd.read_csv(out, dtype=str)
     assert len(exported) == n == (members["practice_code"] == practice).sum()
     assert exported["nhs_number"].str.fullmatch(r"\d{10}").all()
-    audit = con.execute("SELECT user_name, purpose, list_id, practice_code, people FROM audit.export_log").fetchall()
-    assert audit == [("test", "direct_care", "frail_high_risk_no_coordinator", practice, n)]
+    audit = con.execute("SELECT stated_user, outcome, details::JSON->>'purpose', details::JSON->>'list_id', "
+                        "details::JSON->>'practice_code', CAST(details::JSON->>'people' AS INTEGER) "
+                        "FROM audit.log ORDER BY seq").fetchall()
+    assert audit == [(None, "refused", None, "frail_high_risk_no_coordinator", practice, None),
+                     ("test", "allowed", "direct_care", "frail_high_risk_no_coordinator", practice, n)]

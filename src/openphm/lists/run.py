@@ -12,20 +12,22 @@ reasons are templates that can only name fields (openphm.lists.reasons), checked
 loaded; nothing from a definition file is pasted into SQL or given to `str.format`.
 
 Exports that identify people are for direct care only: `export_list` refuses unless the purpose
-is stated as direct care, adds the NHS number from the identity store, and writes an audit record
-(`audit.export_log`: when, who, purpose, list, practice, people, file) before returning. The web
-application will add role checks on top of this.
+is stated as direct care, adds the NHS number from the identity store, and records every request
+in the tamper-evident audit log (`audit.log`, see openphm.audit): an export as `allowed` before the
+file is written, and a refusal (wrong purpose, unknown list, no one on it) as `refused` with the
+reason, before raising. The actor is the operating-system user; `--user` is kept as `stated_user`.
+The web application will add role checks on top of this.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import getpass
 import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import jsonschema
@@ -33,10 +35,14 @@ import polars as pl
 import yaml
 from sqlglot import exp
 
+from openphm import audit
 from openphm.conditions import check_condition, render_condition
 from openphm.derive.features import build_features, feature_names
 from openphm.engine.files import open_private
 from openphm.lists.reasons import ReasonError, ReasonTemplate, parse_reason
+
+if TYPE_CHECKING:
+    from openphm.engine.duckdb_store import Store
 
 DIRECT_CARE = "direct_care"
 EXTRA_FIELDS = ("risk", "risk_centile")
@@ -151,27 +157,37 @@ def run_lists(con: duckdb.DuckDBPyConnection, only: list[str] | None = None) -> 
                        "GROUP BY ALL ORDER BY 1, 2").pl()
 
 
-def export_list(con: duckdb.DuckDBPyConnection, list_id: str, practice: str, out: Path, purpose: str | None,
-                user: str | None = None) -> int:
+def export_list(con: duckdb.DuckDBPyConnection, store: Store, list_id: str, practice: str, out: Path,
+                purpose: str | None, user: str | None = None) -> int:
     """Write one practice's list with NHS numbers to a CSV for direct care, after writing the audit
-    record. Refuses without the direct-care purpose."""
+    entry. Refuses without the direct-care purpose, for an unknown list or one with no one on it,
+    recording each refusal in the audit log first. `user` is recorded as the stated user only."""
+    details: dict[str, object] = {"list_id": list_id, "practice_code": practice, "purpose": purpose,
+                                  "file": str(out.resolve())}
+
+    def refuse(reason: str) -> ListError:
+        try:
+            audit.append(con, store, "list_export", "refused", {**details, "reason": reason}, stated_user=user)
+        except (audit.AuditError, duckdb.Error) as exc:
+            return ListError(f"{reason} (and the audit log could not record the refusal: {exc})")
+        return ListError(reason)
+
     if purpose != DIRECT_CARE:
-        raise ListError(f"an export that identifies people is for direct care only: give --purpose {DIRECT_CARE} "
-                        "(the request is refused and nothing is written)")
+        raise refuse(f"an export that identifies people is for direct care only: give --purpose {DIRECT_CARE} "
+                     "(the request is refused and nothing is written)")
     if list_id not in load_lists():
-        raise ListError(f"no list {list_id!r}; `openphm lists run` shows the lists")
+        raise refuse(f"no list {list_id!r}; `openphm lists run` shows the lists")
     rows = con.execute("""
         SELECT k.nhs_number, m.practice_code, m.rank, round(m.risk, 3) AS risk, array_to_string(m.reasons, '; ')
                AS reasons, array_to_string(m.risk_factors, '; ') AS risk_factors, m.as_of
         FROM lists.member m LEFT JOIN idn.identity.person_key k ON k.person_id = m.person_id
         WHERE m.list_id = ? AND m.practice_code = ? ORDER BY m.rank""", [list_id, practice]).fetchall()
     if not rows:
-        raise ListError(f"no one on {list_id} at practice {practice} (run `openphm lists run`, check the code)")
-    con.execute("CREATE SCHEMA IF NOT EXISTS audit")
-    con.execute("CREATE TABLE IF NOT EXISTS audit.export_log (exported_at TIMESTAMP, user_name VARCHAR, "
-                "purpose VARCHAR, list_id VARCHAR, practice_code VARCHAR, people INTEGER, file VARCHAR)")
-    con.execute("INSERT INTO audit.export_log VALUES (current_timestamp, ?, ?, ?, ?, ?, ?)",
-                [user or getpass.getuser(), purpose, list_id, practice, len(rows), str(out.resolve())])
+        raise refuse(f"no one on {list_id} at practice {practice} (run `openphm lists run`, check the code)")
+    try:
+        audit.append(con, store, "list_export", "allowed", {**details, "people": len(rows)}, stated_user=user)
+    except audit.AuditError as exc:
+        raise ListError(f"the audit log cannot record this export, so nothing is written: {exc}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     with open_private(out, newline="") as f:  # NHS numbers: owner-only, whatever the umask
         writer = csv.writer(f)

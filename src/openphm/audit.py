@@ -1,0 +1,322 @@
+"""The audit log: append-only in effect, hash-chained, anchored outside the database, checkable.
+
+Each entry is a row of `audit.log` in the analytic database: `seq` (1, 2, 3, ...), `logged_at` (UTC,
+ISO 8601), `actor` (the OS user running the process, `getpass.getuser()`), `stated_user` (what
+`--user` said: kept, never trusted as the actor), `action` (`list_export`), `outcome` (`allowed` or
+`refused`), `details` (canonical JSON, sorted keys, only the fields in DETAIL_FIELDS; anything shaped
+like a valid NHS number is replaced before it is written), `prev_hash`, `entry_hash`, `entry_mac`.
+
+Chain (as in Certificate Transparency, RFC 6962): `entry_hash` is a domain-separated SHA-256 over the
+canonical JSON of every other field, `prev_hash` included; `prev_hash` is the previous entry's
+`entry_hash` (64 zeros for entry 1). Editing, removing or moving an entry breaks its hash or the
+next entry's link. `entry_mac` is HMAC-SHA256 of `entry_hash` under the audit key
+(`<db>-secrets/audit.key`, 32 random bytes, 600, beside the pseudonymisation key): without the key
+an entry can be neither made nor re-hashed after an edit.
+
+Anchor: after each append, `<db>-secrets/audit.checkpoint` holds the head (`seq`, `entry_hash`) and
+an HMAC-SHA256 over them under the audit key. Deleting the latest entries leaves it ahead of the
+table; a forged chain or checkpoint fails its hash or HMAC.
+
+A crash between the two writes: the entry is committed first, then the checkpoint written, so a
+crash leaves the checkpoint behind. `verify` accepts that, as a note and not a problem, only when
+every entry after the checkpoint chains from it and carries a valid `entry_mac` (only OpenPHM, with
+the key, can have written them); the next `append` moves the checkpoint on. Nothing innocent puts a
+checkpoint ahead of the table or leaves an unsigned entry after it, so `append` refuses to move the
+checkpoint over such a head (exports stop until someone investigates) rather than hide it.
+
+`verify` reports in words: an entry edited (hash mismatch; or re-hashed, so the MAC fails), deleted
+(a gap in `seq`), reordered (its hash matches another `seq`), a broken link, the latest entries
+deleted (checkpoint ahead), the log replaced (the checkpoint's entry or HMAC differs), a missing
+checkpoint or key. Limits: DuckDB cannot forbid UPDATE or DELETE (tampering is evident, not
+prevented); whoever can read the audit key (the installation's owner) can rebuild everything, so
+keep `openphm audit verify`'s head hash somewhere else from time to time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import getpass
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import asdict, astuple, dataclass, replace
+from math import isfinite
+from pathlib import Path
+
+import duckdb
+
+from openphm.engine.duckdb_store import Store
+from openphm.engine.files import private_dir, write_private
+from openphm.identity.nhs_number import is_valid
+
+OUTCOMES = ("allowed", "refused")
+DETAIL_FIELDS = frozenset({"list_id", "practice_code", "people", "purpose", "file", "reason"})
+GENESIS = "0" * 64
+_ENTRY_TAG = b"openphm audit entry v1\n"  # domain separation: an entry's hash, its MAC, the checkpoint's HMAC
+_MAC_TAG = b"openphm audit mac v1\n"
+_CHECKPOINT_TAG = b"openphm audit head v1\n"
+_NHS_LIKE = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
+_COLUMNS = "seq, logged_at, actor, stated_user, action, outcome, details, prev_hash, entry_hash, entry_mac"
+
+
+class AuditError(ValueError):
+    """The audit log cannot be written safely; the message says why."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of audit.log."""
+
+    seq: int
+    logged_at: str
+    actor: str
+    stated_user: str | None
+    action: str
+    outcome: str
+    details: str
+    prev_hash: str
+    entry_hash: str
+    entry_mac: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of `verify`: ok when there are no problems (notes do not fail it)."""
+
+    ok: bool
+    entries: int
+    head_hash: str | None
+    problems: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def entry_hash(e: Entry) -> str:
+    """SHA-256 over the canonical serialisation of every field but the hash and MAC themselves."""
+    fields = {k: v for k, v in asdict(e).items() if k not in ("entry_hash", "entry_mac")}
+    return hashlib.sha256(_ENTRY_TAG + _canonical(fields).encode("ascii")).hexdigest()
+
+
+def _mac(key: bytes, tag: bytes, message: str) -> str:
+    return hmac.new(key, tag + message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _scrub(text: str) -> str:
+    """`text` with anything shaped like a valid NHS number replaced and control characters removed."""
+    text = _NHS_LIKE.sub(lambda m: "[NHS number removed]" if is_valid(re.sub(r"\D", "", m[0])) else m[0], text)
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def canonical_details(details: Mapping[str, object]) -> str:
+    """The details as canonical JSON: known fields only, scalar values, identifiers removed."""
+    unknown = set(details) - DETAIL_FIELDS
+    if unknown:
+        raise AuditError(f"audit details may hold only {', '.join(sorted(DETAIL_FIELDS))} (not "
+                         f"{', '.join(sorted(unknown))})")
+    clean: dict[str, object] = {}
+    for name, value in details.items():
+        if not (value is None or isinstance(value, str | int | bool) or (isinstance(value, float) and isfinite(value))):
+            raise AuditError(f"audit detail {name} must be text, a number or empty")
+        clean[name] = _scrub(value) if isinstance(value, str) else value
+    return _canonical(clean)
+
+
+def key_file(store: Store) -> Path:
+    """The audit key, beside the pseudonymisation key."""
+    return store.key_file.with_name("audit.key")
+
+
+def checkpoint_file(store: Store) -> Path:
+    """The signed head of the log, beside the keys."""
+    return store.key_file.with_name("audit.checkpoint")
+
+
+def _key(store: Store, create: bool) -> bytes | None:
+    """The audit key; created (32 random bytes, 600, never replacing one) only when `create`."""
+    path = key_file(store)
+    if not path.exists() and create:
+        private_dir(path.parent)
+        tmp = write_private(path.with_name(f".{path.name}.{os.getpid()}.new"), secrets.token_bytes(32))
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)  # atomic, and never over a key another process made first
+        finally:
+            tmp.unlink()
+    if not path.exists():
+        return None
+    key = path.read_bytes()
+    if len(key) != 32:
+        raise AuditError(f"{path} is not an audit key (32 bytes)")
+    return key
+
+
+def _read_checkpoint(store: Store, key: bytes) -> tuple[int, str] | None:
+    """The checkpointed (seq, entry_hash), None when there is no checkpoint; AuditError when it is
+    unreadable or its HMAC does not match."""
+    path = checkpoint_file(store)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        seq, head, mac = int(data["seq"]), str(data["entry_hash"]), str(data["hmac"])
+    except (ValueError, KeyError, TypeError):
+        raise AuditError(f"the checkpoint {path} is unreadable (edited or damaged)") from None
+    expected = _mac(key, _CHECKPOINT_TAG, _canonical({"seq": seq, "entry_hash": head}))
+    if not hmac.compare_digest(mac.encode("utf-8"), expected.encode("ascii")):
+        raise AuditError("the checkpoint's HMAC does not match: the checkpoint was edited or forged, or the audit "
+                         "key replaced")
+    return seq, head
+
+
+def _n(count: int) -> str:
+    return f"{count} entry" if count == 1 else f"{count} entries"
+
+
+def _signed(key: bytes, e: Entry) -> bool:
+    return hmac.compare_digest((e.entry_mac or "").encode("utf-8"), _mac(key, _MAC_TAG, e.entry_hash or "").encode())
+
+
+def _write_checkpoint(store: Store, key: bytes, seq: int, head: str) -> None:
+    mac = _mac(key, _CHECKPOINT_TAG, _canonical({"seq": seq, "entry_hash": head}))
+    write_private(checkpoint_file(store), _canonical({"seq": seq, "entry_hash": head, "hmac": mac}) + "\n")
+
+
+def read_log(con: duckdb.DuckDBPyConnection) -> list[Entry]:
+    """Every entry, in sequence order (none when the table does not exist)."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
+                         "AND table_name = 'log'").fetchone()[0]
+    if not exists:
+        return []
+    text = ", ".join(f"CAST({c} AS VARCHAR)" for c in _COLUMNS.split(", ")[1:])  # whatever a forger's types
+    rows = con.execute(f"SELECT TRY_CAST(seq AS BIGINT), {text} FROM audit.log ORDER BY 1 NULLS LAST").fetchall()
+    return [Entry(*row) for row in rows]
+
+
+def _check_head(entries: list[Entry], checkpoint: tuple[int, str] | None, key: bytes) -> tuple[list[str], list[str]]:
+    """Problems with the log's head against the checkpoint, and notes that do not fail verification."""
+    if checkpoint is None:
+        return ([f"no checkpoint but the log has {len(entries)} entries: the checkpoint was deleted, or the log was "
+                 "written outside OpenPHM"] if entries else []), []
+    seq, head = checkpoint
+    last = entries[-1].seq if entries else 0
+    if last < seq:
+        ends = f"ends at entry {last}" if last else "is empty"
+        return [f"the checkpoint records entry {seq} but the log {ends}: the latest {_n(seq - last)} deleted (log "
+                "truncated)"], []
+    at = next((e for e in entries if e.seq == seq), None)
+    if at is None or at.entry_hash != head:
+        return [f"entry {seq} is not the entry the checkpoint recorded: the log was replaced or rewritten"], []
+    tail = [e for e in entries if e.seq > seq]
+    if not tail:
+        return [], []
+    if all(_signed(key, e) for e in tail):
+        return [], [f"the checkpoint is {_n(len(tail))} behind (up to entry {tail[-1].seq}), each signed with the "
+                    "audit key: OpenPHM wrote them and the checkpoint was not updated (a crash between the two); the "
+                    "next append moves it on"]
+    return [f"the checkpoint is {_n(len(tail))} behind and not all are signed with the audit key: entries added "
+            "outside OpenPHM"], []
+
+
+def verify(con: duckdb.DuckDBPyConnection, store: Store) -> VerifyResult:
+    """Check every entry's hash and MAC, the chain, the sequence and the checkpoint."""
+    problems: list[str] = []
+    try:
+        entries = read_log(con)
+    except duckdb.Error as exc:
+        return VerifyResult(False, 0, None, (f"audit.log cannot be read as the audit log (altered): {exc}",))
+    if any(e.seq is None for e in entries):
+        problems.append(f"{sum(e.seq is None for e in entries)} entries have no sequence number")
+        entries = [e for e in entries if e.seq is not None]
+    key = _key(store, create=False)
+    if key is None and (entries or checkpoint_file(store).exists()):
+        problems.append(f"the audit key {key_file(store)} is missing: nothing can be checked against it")
+    for seq, n in sorted(Counter(e.seq for e in entries).items()):
+        if n > 1:
+            problems.append(f"sequence number {seq} appears {n} times")
+    broken = {e.seq for e in entries if entry_hash(e) != e.entry_hash}
+    for e in entries:
+        if e.seq in broken:
+            moved = next((s for s in sorted(broken) if s != e.seq and entry_hash(replace(e, seq=s)) == e.entry_hash),
+                         None)
+            problems.append(f"entry {e.seq}: written as entry {moved} (entries reordered)" if moved is not None else
+                            f"entry {e.seq}: its contents do not match its hash (edited after it was written)")
+        elif key and not _signed(key, e):
+            problems.append(f"entry {e.seq}: its hash is not signed with the audit key (written, or edited and "
+                            "re-hashed, outside OpenPHM)")
+    prev_seq, prev_hash = 0, GENESIS
+    for e in entries:
+        if e.seq == prev_seq:
+            continue  # a duplicate, reported above
+        if e.seq > prev_seq + 1:
+            gap = f"entry {prev_seq + 1}" if e.seq == prev_seq + 2 else f"entries {prev_seq + 1}-{e.seq - 1}"
+            where = f"jumps from {prev_seq} to {e.seq}" if prev_seq else f"starts at {e.seq}"
+            problems.append(f"{gap} missing: the sequence {where} (deleted)")
+        elif e.prev_hash != prev_hash and e.seq not in broken and prev_seq not in broken:
+            what = f"entry {prev_seq}'s hash" if prev_seq else "the start of the log"
+            problems.append(f"entry {e.seq}: its prev_hash is not {what} (chain broken)")
+        prev_seq, prev_hash = e.seq, e.entry_hash
+    notes: list[str] = []
+    if key is not None:
+        try:
+            head_problems, notes = _check_head(entries, _read_checkpoint(store, key), key)
+        except AuditError as exc:
+            head_problems = [str(exc)]
+        problems += head_problems
+    return VerifyResult(not problems, len(entries), entries[-1].entry_hash if entries else None, tuple(problems),
+                        tuple(notes))
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return f"uid:{os.getuid()}"
+
+
+def append(con: duckdb.DuckDBPyConnection, store: Store, action: str, outcome: str, details: Mapping[str, object],
+           stated_user: str | None = None) -> int:
+    """Add one entry (committed), then move the checkpoint to it; returns its sequence number. Refuses
+    (AuditError) when the log's head does not match the checkpoint in a way a crash cannot explain."""
+    if outcome not in OUTCOMES:
+        raise AuditError(f"outcome must be one of {', '.join(OUTCOMES)} (got {outcome!r})")
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", action):
+        raise AuditError(f"action must be a short lower-case name such as list_export (got {action!r})")
+    body = canonical_details(details)
+    stated = _scrub(stated_user)[:200] if stated_user is not None else None
+    con.execute("CREATE SCHEMA IF NOT EXISTS audit")
+    con.execute("CREATE TABLE IF NOT EXISTS audit.log (seq BIGINT PRIMARY KEY, logged_at VARCHAR NOT NULL, "
+                "actor VARCHAR NOT NULL, stated_user VARCHAR, action VARCHAR NOT NULL, outcome VARCHAR NOT NULL, "
+                "details VARCHAR NOT NULL, prev_hash VARCHAR NOT NULL, entry_hash VARCHAR NOT NULL, "
+                "entry_mac VARCHAR NOT NULL)")
+    con.execute("BEGIN")
+    try:
+        entries = read_log(con)
+        key = _key(store, create=not entries and not checkpoint_file(store).exists())
+        if key is None:
+            raise AuditError(f"the audit key {key_file(store)} is missing but the log or its checkpoint exists")
+        problems, _ = _check_head(entries, _read_checkpoint(store, key), key)
+        if problems:
+            raise AuditError(f"{problems[0]}; run `openphm audit verify`")
+        seq = entries[-1].seq + 1 if entries else 1
+        entry = Entry(seq, dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"), _actor(), stated, action,
+                      outcome, body, entries[-1].entry_hash if entries else GENESIS, "", "")
+        digest = entry_hash(entry)
+        entry = replace(entry, entry_hash=digest, entry_mac=_mac(key, _MAC_TAG, digest))
+        con.execute(f"INSERT INTO audit.log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    list(astuple(entry)))
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    _write_checkpoint(store, key, seq, digest)
+    return seq

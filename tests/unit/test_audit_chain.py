@@ -1,0 +1,254 @@
+"""The audit log is append-only in effect: every edit, deletion, reordering, truncation or replacement
+of `audit.log` is found by `verify`, a crash between an entry and its checkpoint is told apart from
+tampering, and list exports (allowed and refused) are recorded with the OS user as the actor."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import openphm.care_cli  # noqa: F401 (registers `openphm audit` and `openphm lists`)
+from openphm import audit
+from openphm.cli import app
+from openphm.engine.files import mode
+from openphm.ingest.loader import open_store
+from openphm.lists.run import ListError, export_list, load_lists
+
+NHS_NUMBER = "9434765919"
+PRACTICE = "A12345"
+
+
+@pytest.fixture
+def logged(tmp_path):
+    """A store whose audit log has four entries."""
+    store, con = open_store(tmp_path / "openphm.duckdb")
+    for i in range(1, 5):
+        audit.append(con, store, "list_export", "allowed", {"list_id": f"list_{i}", "practice_code": PRACTICE,
+                                                            "people": i, "purpose": "direct_care"})
+    yield store, con
+    con.close()
+
+
+def _problems(store, con) -> str:
+    result = audit.verify(con, store)
+    assert not result.ok
+    return "\n".join(result.problems)
+
+
+def test_a_clean_log_verifies(logged):
+    store, con = logged
+    result = audit.verify(con, store)
+    assert result.ok and result.problems == () and result.notes == ()
+    assert result.entries == 4
+    entries = audit.read_log(con)
+    assert [e.seq for e in entries] == [1, 2, 3, 4] and result.head_hash == entries[-1].entry_hash
+    assert entries[0].prev_hash == audit.GENESIS
+    assert all(b.prev_hash == a.entry_hash for a, b in itertools.pairwise(entries))
+    assert json.loads(entries[1].details) == {"list_id": "list_2", "practice_code": PRACTICE, "people": 2,
+                                              "purpose": "direct_care"}
+    assert entries[1].details == json.dumps(json.loads(entries[1].details), sort_keys=True, separators=(",", ":"))
+    assert entries[0].logged_at.endswith("+00:00")
+    checkpoint = json.loads(audit.checkpoint_file(store).read_text())
+    assert (checkpoint["seq"], checkpoint["entry_hash"]) == (4, entries[-1].entry_hash)
+    assert mode(audit.key_file(store)) == 0o600 and mode(audit.checkpoint_file(store)) == 0o600
+    assert len(audit.key_file(store).read_bytes()) == 32
+    assert audit.key_file(store).parent == store.key_file.parent
+
+
+def test_an_edited_entry_is_found(logged):
+    store, con = logged
+    con.execute("""UPDATE audit.log SET details = '{"list_id":"list_2","people":200}' WHERE seq = 2""")
+    assert "entry 2: its contents do not match its hash (edited" in _problems(store, con)
+
+
+def test_an_edited_and_rehashed_entry_is_found(logged):
+    """Recomputing the hash after an edit does not help without the key: the MAC fails, and the next
+    entry no longer links to it."""
+    store, con = logged
+    e = audit.read_log(con)[1]
+    forged = audit.entry_hash(audit.Entry(**{**e.__dict__, "actor": "someone-else"}))
+    con.execute("UPDATE audit.log SET actor = 'someone-else', entry_hash = ? WHERE seq = 2", [forged])
+    problems = _problems(store, con)
+    assert "entry 2: its hash is not signed with the audit key" in problems
+    assert "entry 3: its prev_hash is not entry 2's hash (chain broken)" in problems
+
+
+def test_a_deleted_middle_entry_is_found(logged):
+    store, con = logged
+    con.execute("DELETE FROM audit.log WHERE seq = 2")
+    assert "entry 2 missing: the sequence jumps from 1 to 3 (deleted)" in _problems(store, con)
+
+
+def test_reordered_entries_are_found(logged):
+    store, con = logged
+    con.execute("UPDATE audit.log SET seq = -1 WHERE seq = 2")
+    con.execute("UPDATE audit.log SET seq = 2 WHERE seq = 3")
+    con.execute("UPDATE audit.log SET seq = 3 WHERE seq = -1")
+    problems = _problems(store, con)
+    assert "entry 2: written as entry 3 (entries reordered)" in problems
+    assert "entry 3: written as entry 2 (entries reordered)" in problems
+
+
+def test_deleting_the_latest_entries_is_found_and_stops_further_appends(logged):
+    store, con = logged
+    con.execute("DELETE FROM audit.log WHERE seq >= 3")
+    message = "the checkpoint records entry 4 but the log ends at entry 2: the latest 2 entries deleted"
+    assert message in _problems(store, con)
+    # appending now would move the checkpoint over the gap and hide it: refused
+    with pytest.raises(audit.AuditError, match="log truncated"):
+        audit.append(con, store, "list_export", "allowed", {"list_id": "x"})
+    assert [e.seq for e in audit.read_log(con)] == [1, 2]
+
+
+def _forge(tmp_path, n: int) -> tuple:
+    """A freshly chained log of n entries made by another installation (so with another key)."""
+    other, ocon = open_store(tmp_path / "forger" / "openphm.duckdb")
+    for i in range(n):
+        audit.append(ocon, other, "list_export", "allowed", {"list_id": f"innocent_{i}", "people": 1})
+    return other, ocon
+
+
+def test_a_log_replaced_by_a_forged_chain_is_found(logged, tmp_path):
+    store, con = logged
+    other, ocon = _forge(tmp_path, 4)
+    forged = ocon.execute("SELECT * FROM audit.log").fetchall()
+    assert audit.verify(ocon, other).ok  # a perfectly good chain in itself
+    con.execute("DELETE FROM audit.log")
+    con.executemany("INSERT INTO audit.log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", forged)
+    problems = _problems(store, con)
+    assert "entry 4 is not the entry the checkpoint recorded: the log was replaced" in problems
+    assert "entry 1: its hash is not signed with the audit key" in problems
+    # the forger's own checkpoint, signed with the forger's key, does not help
+    audit.checkpoint_file(store).write_bytes(audit.checkpoint_file(other).read_bytes())
+    assert "the checkpoint's HMAC does not match" in _problems(store, con)
+    ocon.close()
+
+
+def test_a_missing_checkpoint_is_found(logged):
+    store, con = logged
+    audit.checkpoint_file(store).unlink()
+    assert "no checkpoint but the log has 4 entries" in _problems(store, con)
+    with pytest.raises(audit.AuditError, match="no checkpoint"):
+        audit.append(con, store, "list_export", "allowed", {"list_id": "x"})
+
+
+def test_a_crash_between_entry_and_checkpoint_is_explained_not_tampering(logged, monkeypatch):
+    store, con = logged
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(audit, "_write_checkpoint", crash)
+        with pytest.raises(OSError):
+            audit.append(con, store, "list_export", "allowed", {"list_id": "list_5"})
+    result = audit.verify(con, store)
+    assert result.ok and result.entries == 5
+    assert "the checkpoint is 1 entry behind (up to entry 5)" in result.notes[0] and "crash" in result.notes[0]
+    assert audit.append(con, store, "list_export", "allowed", {"list_id": "list_6"}) == 6  # moves it on
+    result = audit.verify(con, store)
+    assert result.ok and result.notes == () and result.entries == 6
+
+
+def test_an_entry_added_after_the_checkpoint_without_the_key_is_found(logged):
+    """Tampering that looks like a crash (an entry past the checkpoint) is told apart by the MAC."""
+    store, con = logged
+    head = audit.read_log(con)[-1]
+    e = audit.Entry(5, head.logged_at, "intruder", None, "list_export", "allowed", '{"list_id":"x"}',
+                    head.entry_hash, "", "")
+    con.execute("INSERT INTO audit.log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [*list(e.__dict__.values())[:8], audit.entry_hash(e), "0" * 64])
+    problems = _problems(store, con)
+    assert "entry 5: its hash is not signed with the audit key" in problems
+    assert "the checkpoint is 1 entry behind and not all are signed" in problems
+    with pytest.raises(audit.AuditError):
+        audit.append(con, store, "list_export", "allowed", {"list_id": "y"})
+
+
+def test_details_hold_no_identifiers_and_only_known_fields(tmp_path):
+    store, con = open_store(tmp_path / "openphm.duckdb")
+    with pytest.raises(audit.AuditError, match="may hold only"):
+        audit.append(con, store, "list_export", "refused", {"nhs_number": NHS_NUMBER})
+    audit.append(con, store, "list_export", "refused", {"reason": f"no list '{NHS_NUMBER}' or '943 476 5919'"},
+                 stated_user=f"clerk {NHS_NUMBER}")
+    text = json.dumps([e.__dict__ for e in audit.read_log(con)])
+    assert NHS_NUMBER not in text and "943 476 5919" not in text and "[NHS number removed]" in text
+    con.close()
+
+
+def _store_with_a_list(db: Path):
+    """A store with one person on a list and their NHS number in the identity store."""
+    list_id = sorted(load_lists())[0]
+    store, con = open_store(db)
+    con.execute("CREATE SCHEMA lists")
+    con.execute("""CREATE TABLE lists.member AS SELECT ? AS list_id, DATE '2024-04-01' AS as_of,
+                   ? AS practice_code, 'U1' AS pcn_code, uuid() AS person_id, 0.5 AS risk, 1 AS rank,
+                   ['a reason'] AS reasons, ['a factor'] AS risk_factors""", [list_id, PRACTICE])
+    con.execute("CREATE TABLE idn.identity.person_key AS SELECT person_id, ? AS nhs_number FROM lists.member",
+                [NHS_NUMBER])
+    return store, con, list_id
+
+
+def test_exports_allowed_and_refused_are_logged_with_the_os_user_as_actor(tmp_path, monkeypatch):
+    monkeypatch.setattr("getpass.getuser", lambda: "os-user")
+    store, con, list_id = _store_with_a_list(tmp_path / "openphm.duckdb")
+    out = tmp_path / "list.csv"
+    with pytest.raises(ListError, match="direct care only"):
+        export_list(con, store, list_id, PRACTICE, out, purpose="planning", user="dr-who")
+    with pytest.raises(ListError, match="no list 'nonexistent'"):
+        export_list(con, store, "nonexistent", PRACTICE, out, purpose="direct_care")
+    with pytest.raises(ListError, match="no one on"):
+        export_list(con, store, list_id, "Z99999", out, purpose="direct_care")
+    assert not out.exists()
+    assert export_list(con, store, list_id, PRACTICE, out, purpose="direct_care", user="dr-who") == 1
+    assert NHS_NUMBER in out.read_text()
+    entries = audit.read_log(con)
+    assert [(e.actor, e.stated_user, e.action, e.outcome) for e in entries] == [
+        ("os-user", "dr-who", "list_export", "refused"), ("os-user", None, "list_export", "refused"),
+        ("os-user", None, "list_export", "refused"), ("os-user", "dr-who", "list_export", "allowed")]
+    details = [json.loads(e.details) for e in entries]
+    assert details[0]["purpose"] == "planning" and "direct care only" in details[0]["reason"]
+    assert "no list 'nonexistent'" in details[1]["reason"] and "no one on" in details[2]["reason"]
+    assert details[3] == {"list_id": list_id, "practice_code": PRACTICE, "people": 1, "purpose": "direct_care",
+                          "file": str(out.resolve())}
+    assert NHS_NUMBER not in json.dumps([e.__dict__ for e in entries])
+    assert audit.verify(con, store).ok
+    assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'export_log'"
+                       ).fetchone()[0] == 0
+    con.close()
+
+
+def _invoke(args: list[str]) -> tuple[int, str]:
+    """Run the command as its own process would: its connection closed when it ends."""
+    result = CliRunner().invoke(app, args)
+    code, output = result.exit_code, result.output
+    del result
+    gc.collect()  # the command leaves its connection to the process's end; close it here
+    return code, output
+
+
+def test_audit_verify_and_list_commands(tmp_path):
+    db = tmp_path / "openphm.duckdb"
+    _, con, list_id = _store_with_a_list(db)
+    con.close()
+    base = ["lists", "export", list_id, "--practice", PRACTICE, "--out", str(tmp_path / "list.csv"), "--db", str(db)]
+    assert _invoke([*base, "--user", "dr-who"])[0] != 0  # refused: no purpose
+    assert _invoke([*base, "--purpose", "direct_care", "--user", "dr-who"])[0] == 0
+    code, output = _invoke(["audit", "verify", "--db", str(db)])
+    assert code == 0, output
+    assert output.startswith("OK: 2 entries, head ")
+    code, output = _invoke(["audit", "list", "--db", str(db)])
+    assert code == 0 and "refused" in output and "allowed" in output and "stated user 'dr-who'" in output
+    assert NHS_NUMBER not in output
+    _, con = open_store(db)
+    con.execute("""UPDATE audit.log SET details = '{"list_id":"innocent"}' WHERE seq = 2""")
+    con.close()
+    code, output = _invoke(["audit", "verify", "--db", str(db)])
+    assert code == 1
+    assert "FAILED: entry 2: its contents do not match its hash" in output and "does not verify" in output
+    assert _invoke(["audit", "verify", "--db", str(tmp_path / "missing.duckdb")])[0] == 2
