@@ -318,5 +318,9 @@ def append(con: duckdb.DuckDBPyConnection, store: Store, action: str, outcome: s
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
         raise
-    _write_checkpoint(store, key, seq, digest)
+    try:
+        _write_checkpoint(store, key, seq, digest)
+    except OSError as exc:  # the entry stands; verify explains the checkpoint behind it
+        raise AuditError(f"entry {seq} was recorded but the checkpoint could not be written "
+                         f"({exc.strerror or exc})") from None
     return seq

@@ -145,7 +145,7 @@ def test_a_crash_between_entry_and_checkpoint_is_explained_not_tampering(logged,
 
     with monkeypatch.context() as m:
         m.setattr(audit, "_write_checkpoint", crash)
-        with pytest.raises(OSError):
+        with pytest.raises(audit.AuditError, match="entry 5 was recorded but the checkpoint could not be written"):
             audit.append(con, store, "list_export", "allowed", {"list_id": "list_5"})
     result = audit.verify(con, store)
     assert result.ok and result.entries == 5
