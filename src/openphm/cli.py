@@ -215,8 +215,13 @@ def main() -> None:
     import openphm.care_cli  # registers risk and lists
     import openphm.pipeline_cli  # noqa: F401 (registers the record commands)
     from openphm import cli  # the registered app, also when this file runs as __main__
+    from openphm.engine.duckdb_store import StoreInUse
 
-    cli.app()
+    try:
+        cli.app()
+    except StoreInUse as exc:  # a second process on the same database: one line, not a traceback
+        print(f"openphm: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ mode for them, so a process that connects to a store also adds 077 to its umask.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tempfile
 from dataclasses import dataclass
@@ -49,6 +50,17 @@ def ident(name: str) -> str:
 def lit(value: str) -> str:
     """A SQL string literal, escaped by sqlglot."""
     return exp.Literal.string(value).sql("duckdb")
+
+
+class StoreInUse(Exception):  # noqa: N818
+    """Another process holds the database (DuckDB allows one writing process per file)."""
+
+
+def _in_use(path: Path, exc: duckdb.Error) -> StoreInUse:
+    pid = re.search(r"\(PID (\d+)\)", str(exc))
+    holder = f" (process {pid.group(1)})" if pid else ""
+    return StoreInUse(f"{path} is in use by another OpenPHM process{holder}: wait for it to finish, "
+                      "or stop it, then run this again")
 
 
 @dataclass(frozen=True)
@@ -98,8 +110,19 @@ class Store:
         """A connection to the analytic database with the identity store attached as `idn`."""
         self.db.parent.mkdir(parents=True, exist_ok=True)
         owner_only_umask()
-        con = duckdb.connect(str(self.db), config=duckdb_config())
+        try:
+            con = duckdb.connect(str(self.db), config=duckdb_config())
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise _in_use(self.db, exc) from None
+            raise
         if identity:
-            con.execute(f"ATTACH {lit(str(self.identity_db))} AS idn")
+            try:
+                con.execute(f"ATTACH {lit(str(self.identity_db))} AS idn")
+            except duckdb.IOException as exc:
+                con.close()
+                if "lock" in str(exc).lower():
+                    raise _in_use(self.identity_db, exc) from None
+                raise
         self.protect()
         return con

@@ -31,6 +31,7 @@ DuckDB so that no identifier is written to the analytic database.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -284,6 +285,18 @@ def link_records(con: duckdb.DuckDBPyConnection, store: Store, threshold: float 
     return LinkSummary(by_method, by_source, threshold, model_path, dedupe_threshold, key_map.height)
 
 
+def link_complete(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the last linking finished: the links and the identity store's person keys come from the
+    same run (a linking interrupted between its two commits leaves them from different runs)."""
+    has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE (database_name = 'idn' AND schema_name = "
+                      "'identity' AND table_name = 'link_run') OR (schema_name = 'link' AND table_name = 'run' "
+                      "AND database_name = current_database())").fetchone()[0]
+    if has < 2:
+        return False
+    return con.execute("SELECT (SELECT run_id FROM link.run) = (SELECT run_id FROM idn.identity.link_run)"
+                       ).fetchone()[0] is True
+
+
 def _write(con: duckdb.DuckDBPyConnection, store: Store) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """Person ids from the keys; link.record_person and identity.person_key; temp tables dropped."""
     keys = [r[0] for r in con.execute("SELECT DISTINCT person_key FROM links ORDER BY 1").fetchall()]
@@ -291,7 +304,12 @@ def _write(con: duckdb.DuckDBPyConnection, store: Store) -> tuple[dict[str, int]
     mapping = pl.DataFrame({"person_key": keys, "person_id": ids})
     con.register("person_map", mapping.to_arrow())
     con.execute("CREATE SCHEMA IF NOT EXISTS link")
+    # The links (analytic database) and the person keys (identity store) are committed separately:
+    # DuckDB writes one attached database per transaction. Both carry the same run id, so a process
+    # killed between the two commits leaves a mismatch that `link_complete` reports (and build refuses).
+    run_id = uuid.uuid4().hex
     con.execute("BEGIN")
+    con.execute("CREATE OR REPLACE TABLE link.run AS SELECT ? AS run_id, now() AS linked_at", [run_id])
     # person_id as a UUID (16 bytes) rather than 32 characters of text: the same 128 bits of HMAC
     con.execute("""CREATE OR REPLACE TEMP TABLE person_uuid AS
                    SELECT person_key, CAST(substr(person_id, 1, 8) || '-' || substr(person_id, 9, 4) || '-' ||
@@ -308,6 +326,7 @@ def _write(con: duckdb.DuckDBPyConnection, store: Store) -> tuple[dict[str, int]
                    SELECT p.person_id, p.person_key,
                           CASE WHEN p.person_key LIKE 'nhs:%' THEN substr(p.person_key, 5) END AS nhs_number
                    FROM person_uuid p ORDER BY p.person_key""")
+    con.execute("CREATE OR REPLACE TABLE idn.identity.link_run AS SELECT ? AS run_id", [run_id])
     con.execute("COMMIT")
     con.unregister("person_map")
     by_method = dict(con.execute("SELECT method, count(*) FROM link.record_person GROUP BY 1 ORDER BY 1").fetchall())

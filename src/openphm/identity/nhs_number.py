@@ -5,6 +5,9 @@ digits by the weights 10, 9, ..., 2, sum, take the remainder modulo 11 and
 subtract it from 11. A result of 11 becomes 0; a result of 10 means the nine
 digits cannot form a valid number. Source: NHS Data Model and Dictionary,
 "NHS Number" (Modulus 11 algorithm).
+
+Ten identical digits (0000000000, 9999999999, ...) pass modulus 11 for 0 and 9 but are never
+issued: systems use them as "unknown" placeholders, so they count as invalid here and in ingest.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ def is_valid(nhs_number: str | None) -> bool:
     digits = str(nhs_number).replace(" ", "")
     if len(digits) != 10 or not digits.isdigit():
         return False
+    if len(set(digits)) == 1:  # a placeholder such as 0000000000, never issued
+        return False
     expected = check_digit(digits[:9])
     return expected is not None and expected == int(digits[9])
 
@@ -61,4 +66,5 @@ def valid_mask(numbers: np.ndarray) -> np.ndarray:
     safe = np.where(ok, numbers, 0)
     stems, last = safe // 10, safe % 10
     check = check_digits(stems)
-    return ok & (check != 10) & (check == last)
+    placeholder = (safe % 1111111111 == 0)  # ten identical digits (0 and 9 pass modulus 11)
+    return ok & (check != 10) & (check == last) & ~placeholder

@@ -21,14 +21,20 @@ from openphm.engine.duckdb_store import Store, ident, lit
 from openphm.ingest.readers import STAGED, RejectedFile, fhir_to_tables, stage_file, stage_frame
 from openphm.ingest.validation import (
     date_column,
+    known_column,
     nhs_digits_valid_sql,
     normalised_nhs_number_sql,
     parsed_date_sql,
     reason_columns_sql,
 )
 from openphm.sources import SOURCES, SourceSpec, source_for_path
+from openphm.sources.base import KNOWN_ORGANISATIONS
 
 log = logging.getLogger("openphm.ingest")
+
+# A supersession that would leave fewer than this share of the period's rows in service is refused
+# unless confirmed (`--replace`): a truncated or header-only file must not quietly replace a full one.
+SHRINK_LIMIT = 0.5
 
 SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS ingest;
@@ -40,6 +46,8 @@ CREATE TABLE IF NOT EXISTS ingest.manifest (
     superseded_by INTEGER, loaded_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS ingest.quarantine (
     file_id INTEGER, source VARCHAR, row_number BIGINT, reason VARCHAR, reason_column VARCHAR);
+CREATE TABLE IF NOT EXISTS ingest.supersession (
+    happened_at TIMESTAMP, file_id INTEGER, by_file_id INTEGER, action VARCHAR, confirmed BOOLEAN, rows_out BIGINT);
 CREATE SCHEMA IF NOT EXISTS idn.identity;
 CREATE TABLE IF NOT EXISTS idn.identity.records (
     source VARCHAR, file_id INTEGER, row_number BIGINT, record_id VARCHAR, nhs_number VARCHAR,
@@ -56,7 +64,7 @@ class FileResult:
 
     path: Path
     source: str
-    status: str  # loaded, unchanged, rejected
+    status: str  # loaded, unchanged, restored, rejected (unreadable), refused (would shrink a period)
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -148,10 +156,95 @@ def _has_reference(con: duckdb.DuckDBPyConnection, table: str) -> bool:
                        "AND table_name = ?", [table]).fetchone()[0] > 0
 
 
+def _reference_column_exists(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    return con.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'reference' "
+                       "AND table_name = ? AND column_name = ?", [table, column]).fetchone()[0] > 0
+
+
+_UNCHECKED: set[tuple[str, str]] = set()  # reference tables found missing (warned about once per process)
+
+
+def _known_flags(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> tuple[str, frozenset[str]]:
+    """Select-list items flagging whether each organisation code is in its reference table, and the
+    columns checked (a column whose reference table is not loaded is not checked)."""
+    items, known = "", set()
+    for col in spec.columns:
+        if not col.known_in:
+            continue
+        table, code = KNOWN_ORGANISATIONS[col.known_in]
+        if not _reference_column_exists(con, table, code):
+            if (table, code) not in _UNCHECKED:
+                _UNCHECKED.add((table, code))
+                log.warning("organisation codes not checked: no reference.%s.%s loaded", table, code)
+            continue
+        items += (f", trim(s.{ident(col.name)}) IN (SELECT trim({ident(code)}) FROM reference.{ident(table)} "
+                  f"WHERE {ident(code)} IS NOT NULL) AS {ident(known_column(col.name))}")
+        known.add(col.name)
+    return items, frozenset(known)
+
+
+def _replaced_files(con: duckdb.DuckDBPyConnection, spec: SourceSpec, period: str) -> list[tuple[int, str, int]]:
+    """(file_id, file name, rows loaded) of the files in service that a new file of this source and
+    period would supersede: every earlier one for a snapshot source, else those of the same period."""
+    where = "source = ? AND status = 'active'" + ("" if spec.snapshot else " AND period = ?")
+    params = [spec.name] if spec.snapshot else [spec.name, period]
+    return con.execute(f"SELECT file_id, file_name, rows_loaded FROM ingest.manifest WHERE {where} ORDER BY 1",
+                       params).fetchall()
+
+
+def shrink_refusal(new_rows: int, replaced: list[tuple[int, str, int]], what: str) -> str | None:
+    """Why replacing `replaced` by `new_rows` rows needs confirming, or None: a supersession that keeps
+    fewer than SHRINK_LIMIT of the rows in service for the period (a header-only or truncated file,
+    or a fragment sent under the period's name) would quietly take data out of service."""
+    before = sum(r[2] for r in replaced)
+    if not replaced or before == 0 or new_rows >= SHRINK_LIMIT * before:
+        return None
+    names = ", ".join(f"{name} (file {fid}, {rows:,} rows)" for fid, name, rows in replaced)
+    return (f"{what} would replace {names} with {new_rows:,} rows, fewer than {SHRINK_LIMIT:.0%} of those in "
+            "service: refused, nothing changed. If the period really is smaller now, run again with --replace")
+
+
+def _duplicate_sql(spec: SourceSpec, period: str) -> str:
+    """SQL: true for a row whose record id is already in this file (on an earlier row not otherwise
+    quarantined) or in another file of the source that stays in service after this one loads."""
+    rid = f"trim({ident(spec.record_id)})"
+    other = ""
+    if not spec.snapshot:
+        other = (f" OR {rid} IN (SELECT r.{ident(spec.record_id)} FROM raw.{ident(spec.table)} r JOIN ingest.manifest "
+                 f"m ON m.file_id = r.file_id AND m.status = 'active' AND m.source = {lit(spec.name)} "
+                 f"AND m.period <> {lit(period)} WHERE r.{ident(spec.record_id)} IS NOT NULL)")
+    return (f"(failure IS NULL AND (row_number() OVER (PARTITION BY {rid}, failure IS NULL ORDER BY row_number) > 1"
+            f"{other}))")
+
+
+def discard_half_loaded(con: duckdb.DuckDBPyConnection) -> int:
+    """Remove identity-store rows of a file whose load never reached the manifest (a process killed
+    between the two commits); returns the rows removed. A file's identity rows are committed first,
+    under a file id one above the manifest's highest, so any row above that id is such a remnant."""
+    top = con.execute("SELECT coalesce(max(file_id), 0) FROM ingest.manifest").fetchone()[0]
+    removed = 0
+    con.execute("BEGIN")
+    for table in ("records", "quarantined_rows"):
+        removed += con.execute(f"DELETE FROM idn.identity.{table} WHERE file_id > ?", [top]).fetchone()[0]
+    con.execute("COMMIT")
+    if removed:
+        log.warning("discarded %d identity rows of a load that was interrupted before it completed", removed)
+    return removed
+
+
+def _record_supersession(con: duckdb.DuckDBPyConnection, replaced: list[tuple[int, str, int]], by: int,
+                         action: str, confirmed: bool) -> None:
+    for fid, _, rows in replaced:
+        con.execute("INSERT INTO ingest.supersession VALUES (now(), ?, ?, ?, ?, ?)", [fid, by, action, confirmed, rows])
+    if replaced:
+        con.execute(f"UPDATE ingest.manifest SET status = 'superseded', superseded_by = ? "
+                    f"WHERE file_id IN ({', '.join(str(r[0]) for r in replaced)})", [by])
+
+
 def load_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, digest: str, rows_read: int,
-                today: dt.date) -> FileResult:
+                today: dt.date, replace: bool = False, period: str | None = None) -> FileResult:
     """Validate the staged rows and load them (both databases), or leave everything as it was."""
-    period = spec.period_of(path.stem) or ""
+    period = period if period is not None else (spec.period_of(path.stem) or "")
     lsoa_join = ""
     lsoa_expr = "CAST(NULL AS VARCHAR) AS lsoa_code"
     if "postcode" in spec.column_names and _has_reference(con, "postcode_lsoa"):
@@ -164,26 +257,46 @@ def load_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, di
                      "home_code FROM reference.care_homes GROUP BY 1) ch ON ch.home_key = "
                      "upper(regexp_replace(trim(s.postcode), '\\s', '', 'g'))")
         home_expr = "ch.home_code AS care_home_code"
+    known_items, known = _known_flags(con, spec)
+    ensure_raw_table(con, spec)
     con.execute("DROP TABLE IF EXISTS checked")
     nhs = spec.nhs_number_column
     dates = "".join(f", {parsed_date_sql(ident(c.name), c.date_format)} AS {ident(date_column(c.name))}"
                     for c in spec.columns if c.kind == "date")
     digits = f", {normalised_nhs_number_sql(ident(nhs))} AS nhs_digits" if nhs else ""
     valid = ", " + nhs_digits_valid_sql("nhs_digits") + " AS nhs_valid_flag" if nhs else ""
+    duplicate = f"'DUPLICATE_RECORD|{spec.record_id}'"
     con.execute(f"""CREATE TEMP TABLE checked AS
         SELECT *, split_part(failure, '|', 1) AS reason, split_part(failure, '|', 2) AS reason_column
-        FROM (SELECT *{valid}, {reason_columns_sql(spec, today)}
-              FROM (SELECT s.*, {lsoa_expr}, {home_expr}{digits}{dates} FROM {STAGED} s {lsoa_join} {home_join}))""")
+        FROM (SELECT * REPLACE (CASE WHEN {_duplicate_sql(spec, period)} THEN {duplicate} ELSE failure END AS failure)
+              FROM (SELECT *{valid}, {reason_columns_sql(spec, today, known)}
+                    FROM (SELECT s.*, {lsoa_expr}, {home_expr}{known_items}{digits}{dates}
+                          FROM {STAGED} s {lsoa_join} {home_join})))""")
+    loaded, quarantined = con.execute(
+        "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL) "
+        "FROM checked").fetchone()
+    if loaded + quarantined != rows_read:
+        _drop_staging(con)
+        raise AssertionError(f"{path.name}: {rows_read} rows read but {loaded} loaded + {quarantined} quarantined")
+    replaced = _replaced_files(con, spec, period)
+    refusal = None if replace else shrink_refusal(loaded, replaced, path.name)
+    if refusal:
+        _drop_staging(con)
+        log.warning("refused %s: a supersession that shrinks the period", path.name)
+        return FileResult(path, spec.name, "refused", rows_read, problem=refusal)
+    discard_half_loaded(con)
     file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM ingest.manifest").fetchone()[0]
-    ensure_raw_table(con, spec)
     raw_cols = _raw_columns(spec)
-    # 1. identity store (its own transaction: DuckDB writes one attached database per transaction)
+    # 1. identity store: its own transaction (DuckDB writes one attached database per transaction).
+    # If the process dies before step 2 commits, these rows sit above the manifest's highest file
+    # id, and `discard_half_loaded` removes them before the next load.
     con.execute("BEGIN")
     con.execute(f"INSERT INTO idn.identity.records {_identity_select(spec, file_id)}")
     names = ", ".join(f"{lit(c)}, {ident(c)}" for c in spec.column_names)
     con.execute(f"INSERT INTO idn.identity.quarantined_rows SELECT {file_id}, {lit(spec.name)}, row_number, "
                 f"CAST(json_object({names}) AS VARCHAR) FROM checked WHERE reason IS NOT NULL")
     con.execute("COMMIT")
+    # 2. analytic database: rows, quarantine, supersession and the manifest entry, all or nothing
     try:
         con.execute("BEGIN")
         select = ", ".join(expr.replace("__FILE_ID__", str(file_id)) for _, _, expr in raw_cols)
@@ -191,54 +304,99 @@ def load_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, di
                     f"SELECT {select} FROM checked WHERE reason IS NULL")
         con.execute(f"INSERT INTO ingest.quarantine SELECT {file_id}, {lit(spec.name)}, row_number, reason, "
                     f"reason_column FROM checked WHERE reason IS NOT NULL")
-        loaded, quarantined = con.execute(
-            "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL) "
-            "FROM checked").fetchone()
-        if loaded + quarantined != rows_read:
-            raise AssertionError(f"{path}: {rows_read} rows read but {loaded} loaded + {quarantined} quarantined")
-        where = (f"source = {lit(spec.name)} AND status = 'active'" if spec.snapshot
-                 else f"source = {lit(spec.name)} AND period = {lit(period)} AND status = 'active'")
-        superseded = [r[0] for r in con.execute(f"SELECT file_id FROM ingest.manifest WHERE {where}").fetchall()]
-        con.execute(f"UPDATE ingest.manifest SET status = 'superseded', superseded_by = {file_id} WHERE {where}")
+        _record_supersession(con, replaced, file_id, "superseded", replace)
         con.execute("INSERT INTO ingest.manifest VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, now())",
                     [file_id, spec.name, period, path.name, str(path), digest, rows_read, loaded, quarantined])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
-        con.execute(f"DROP TABLE IF EXISTS checked; DROP TABLE IF EXISTS {STAGED}")
-        con.execute(f"DELETE FROM idn.identity.records WHERE file_id = {file_id}")
-        con.execute(f"DELETE FROM idn.identity.quarantined_rows WHERE file_id = {file_id}")
+        _drop_staging(con)
+        discard_half_loaded(con)
         raise
     reasons = dict(con.execute("SELECT reason, count(*) FROM checked WHERE reason IS NOT NULL GROUP BY 1 "
                                "ORDER BY 1").fetchall())
-    con.execute(f"DROP TABLE IF EXISTS checked; DROP TABLE IF EXISTS {STAGED}")  # they hold identifiers
+    _drop_staging(con)
     log.info("loaded %s: %d rows read, %d loaded, %d quarantined", path.name, rows_read, loaded, quarantined)
-    return FileResult(path, spec.name, "loaded", rows_read, loaded, quarantined, reasons, superseded=superseded)
+    return FileResult(path, spec.name, "loaded", rows_read, loaded, quarantined, reasons,
+                      superseded=[r[0] for r in replaced])
+
+
+def _drop_staging(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the staging tables (they hold identifiers)."""
+    con.execute(f"DROP TABLE IF EXISTS checked; DROP TABLE IF EXISTS {STAGED}")
+
+
+def loaded_file(con: duckdb.DuckDBPyConnection, digest: str) -> tuple[int, str] | None:
+    """(file id, status) of the latest file with these bytes in the manifest, or None."""
+    return con.execute("SELECT file_id, status FROM ingest.manifest WHERE sha256 = ? ORDER BY status = 'active' DESC, "
+                       "file_id DESC LIMIT 1", [digest]).fetchone()
 
 
 def already_loaded(con: duckdb.DuckDBPyConnection, digest: str) -> bool:
     """Whether a file with these bytes is in the manifest."""
-    return con.execute("SELECT count(*) FROM ingest.manifest WHERE sha256 = ?", [digest]).fetchone()[0] > 0
+    return loaded_file(con, digest) is not None
+
+
+def restore_file(con: duckdb.DuckDBPyConnection, file_id: int, replace: bool = False) -> FileResult:
+    """Put a superseded file back in service in place of the file(s) now in service for its period
+    (its rows were kept); refused, like any supersession, if it would shrink the period sharply."""
+    row = con.execute("SELECT source, period, file_name, path, status, rows_loaded FROM ingest.manifest "
+                      "WHERE file_id = ?", [file_id]).fetchone()
+    if row is None:
+        raise ValueError(f"no file {file_id} in the manifest (`openphm files list` shows them)")
+    source, period, name, path, status, rows = row
+    if status == "active":
+        return FileResult(Path(path), source, "unchanged")
+    replaced = _replaced_files(con, SOURCES[source], period)
+    refusal = None if replace else shrink_refusal(rows, replaced, f"restoring {name} (file {file_id})")
+    if refusal:
+        return FileResult(Path(path), source, "refused", problem=refusal)
+    con.execute("BEGIN")
+    _record_supersession(con, replaced, file_id, "restored", replace)
+    con.execute("UPDATE ingest.manifest SET status = 'active', superseded_by = NULL WHERE file_id = ?", [file_id])
+    con.execute("COMMIT")
+    log.info("restored %s (file %d) in place of %s", name, file_id, [r[0] for r in replaced])
+    return FileResult(Path(path), source, "restored", rows_loaded=rows, superseded=[r[0] for r in replaced])
+
+
+def supersessions(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """Every supersession and restoration: when, the file taken out of service, the file put in its
+    place, the action, whether --replace confirmed it, and the rows taken out of service."""
+    return con.execute("SELECT s.happened_at, s.file_id, old.file_name, s.by_file_id, new.file_name, s.action, "
+                       "s.confirmed, s.rows_out FROM ingest.supersession s "
+                       "JOIN ingest.manifest old ON old.file_id = s.file_id "
+                       "JOIN ingest.manifest new ON new.file_id = s.by_file_id "
+                       "ORDER BY s.happened_at, s.file_id").fetchall()
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, spec: SourceSpec | None = None,
-                today: dt.date | None = None) -> FileResult:
-    """Load one extract file (idempotent: the same bytes twice is a no-op)."""
+                today: dt.date | None = None, replace: bool = False) -> FileResult:
+    """Load one extract file (idempotent: the same bytes twice is a no-op; the bytes of a file that
+    was superseded put that file back in service)."""
     spec = spec or source_for_path(path)
     if spec is None:
         return FileResult(path, "?", "rejected", problem=f"{path}: not a known source (expected one of "
                                                          f"{', '.join(SOURCES)} in the folder or file name)")
+    if spec.period_of(path.stem) is None:
+        example = "gp_registrations_2026-03-31" if spec.snapshot else f"{spec.name}_2023-24"
+        return FileResult(path, spec.name, "rejected", problem=(
+            f"{path}: the file name does not end with the period it covers (as in {example}{path.suffix}); "
+            "refused, so that a second version cannot load beside the first. Send a corrected file under "
+            "the period's own name: it supersedes the earlier one"))
     digest = sha256_of(path)
-    if already_loaded(con, digest):
+    earlier = loaded_file(con, digest)
+    if earlier and earlier[1] == "active":
         log.info("unchanged %s: already loaded", path.name)
         return FileResult(path, spec.name, "unchanged")
+    if earlier:
+        return restore_file(con, earlier[0], replace)
     try:
         rows = stage_file(con, path, spec)
     except RejectedFile as exc:
         con.execute(f"DROP TABLE IF EXISTS {STAGED}")
         log.warning("rejected %s: %s", path.name, exc.problem)
         return FileResult(path, spec.name, "rejected", problem=str(exc))
-    return load_staged(con, spec, path, digest, rows, today or dt.date.today())
+    return load_staged(con, spec, path, digest, rows, today or dt.date.today(), replace)
 
 
 def ingest_fhir_folder(con: duckdb.DuckDBPyConnection, folder: Path, today: dt.date | None = None) -> list[FileResult]:

@@ -6,7 +6,9 @@ raises `RejectedFile` naming the file and what was expected; nothing is loaded f
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -26,17 +28,31 @@ class RejectedFile(Exception):  # noqa: N818
         self.path, self.problem = path, problem
 
 
+COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ ]{0,63}")
+
+
 def _check_columns(path: Path, spec: SourceSpec, found: list[str], hint: str = "") -> None:
+    """Refuse a file whose columns are not the source's, naming what is missing or unexpected but never
+    echoing a value that might be data: a file without its header row has a patient's details where
+    the names should be, so unexpected names are shown only when the line is clearly a header (most
+    expected names present) and only when they look like column names."""
     expected = spec.column_names
     if sorted(found) == sorted(expected):
         return
+    present = [c for c in expected if c in found]
+    if len(present) * 2 < len(expected):
+        raise RejectedFile(path, f"the first line is not a {spec.name} header: {len(found)} fields, "
+                                 f"{len(present)} of the {len(expected)} expected column names{hint} (is the "
+                                 f"header row missing?); expected {', '.join(expected)}")
     missing = [c for c in expected if c not in found]
     extra = [c for c in found if c not in expected]
+    shown = [c for c in extra if COLUMN_NAME.fullmatch(c)]
     detail = []
     if missing:
         detail.append(f"missing {', '.join(missing[:6])}{'...' if len(missing) > 6 else ''}")
     if extra:
-        detail.append(f"unexpected {', '.join(extra[:3])}{'...' if len(extra) > 3 else ''}")
+        names = f": {', '.join(shown[:3])}{'...' if len(shown) > 3 else ''}" if shown else ""
+        detail.append(f"{len(extra)} unexpected{names}")
     raise RejectedFile(path, f"wrong columns for {spec.name} ({'; '.join(detail)}){hint}; expected "
                              f"{len(expected)} columns: {', '.join(expected)}")
 
@@ -51,7 +67,8 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, spec: SourceSpec) -> 
                       "quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
                       "ignore_errors = false, auto_detect = false, columns = NULL)")
             # auto_detect off needs the columns: read the header line ourselves
-            with path.open("r", encoding="utf-8", newline="") as fh:
+            # utf-8-sig: a byte-order mark (as Excel writes) is not part of the first column's name
+            with path.open("r", encoding="utf-8-sig", newline="") as fh:
                 header = fh.readline().rstrip("\r\n")
             names = header.split(",")
             hint = " (is the file comma-delimited?)" if len(names) == 1 and (";" in header or "\t" in header) else ""
@@ -74,11 +91,30 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, spec: SourceSpec) -> 
     except RejectedFile:
         raise
     except (duckdb.Error, UnicodeDecodeError, OSError) as exc:
+        # DuckDB's message goes on to quote the offending line, so only its first line is used, and for
+        # a CSV the line at fault is found again here (its number and what is wrong, never its values)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if suffix == ".csv" and not isinstance(exc, OSError):
+            first = first_bad_csv_line(path, len(spec.column_names)) or first
         raise RejectedFile(path, f"cannot be read as {spec.name} {suffix[1:]} ({first[:200]}); "
                                  f"expected {len(spec.column_names)} comma-separated columns: "
                                  f"{', '.join(spec.column_names)}") from None
     return con.execute(f"SELECT count(*) FROM {STAGED}").fetchone()[0]
+
+
+def first_bad_csv_line(path: Path, n_columns: int) -> str | None:
+    """Where a CSV file stops being readable, in words (line number and the fault, no values), or None."""
+    try:
+        with path.open("r", encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, strict=True)
+            for row in reader:
+                if len(row) != n_columns:
+                    return f"line {reader.line_num} has {len(row)} fields, not {n_columns}"
+    except csv.Error as exc:
+        return f"line {reader.line_num}: {str(exc).split(':')[0]}"
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (byte {exc.start:,} of the file)"
+    return None
 
 
 def fhir_to_tables(folder: Path) -> dict[str, pl.DataFrame]:

@@ -24,8 +24,9 @@ def nhs_digits_valid_sql(digits: str) -> str:
     n = f"TRY_CAST({digits} AS BIGINT)"
     weighted = " + ".join(f"(({n} // {10 ** (10 - i)}) % 10) * {11 - i}" for i in range(1, 10))
     check = f"((11 - (({weighted}) % 11)) % 11)"
+    placeholder = f"{n} % 1111111111 = 0"  # ten identical digits: never issued (openphm.identity.nhs_number)
     return (f"coalesce(length({digits}) = 10 AND regexp_full_match({digits}, '[0-9]{{10}}') "
-            f"AND {check} <> 10 AND {check} = {n} % 10, false)")
+            f"AND {check} <> 10 AND {check} = {n} % 10 AND NOT ({placeholder}), false)")
 
 
 def date_column(name: str) -> str:
@@ -43,9 +44,17 @@ def parsed_date_sql(column: str, date_format: str) -> str:
     return f"CAST(try_strptime(trim({column}), {lit(date_format)}) AS DATE)"
 
 
-def rules(spec: SourceSpec, today: dt.date) -> list[tuple[str, str, str]]:
+def known_column(name: str) -> str:
+    """Name of the flag, inside the ingest query, saying whether an organisation code is in its reference
+    table (NULL when the installation has no such reference table)."""
+    return f"__known_{name}"
+
+
+def rules(spec: SourceSpec, today: dt.date, known: frozenset[str] = frozenset()) -> list[tuple[str, str, str]]:
     """(condition, reason code, column) in the order they are checked. Date columns are read from
-    their parsed copies (`date_column`), which the ingest query computes once."""
+    their parsed copies (`date_column`), which the ingest query computes once; organisation codes
+    are checked against reference data only for the columns in `known` (those whose reference
+    table is loaded: the ingest query adds a `known_column` flag for each)."""
     out: list[tuple[str, str, str]] = []
     for col in spec.columns:
         c = ident(col.name)
@@ -53,23 +62,31 @@ def rules(spec: SourceSpec, today: dt.date) -> list[tuple[str, str, str]]:
             out.append((f"({c} IS NULL OR trim({c}) = '')", "MISSING_REQUIRED", col.name))
     for col in spec.columns:
         c = ident(col.name)
+        out.append((f"(length(trim({c})) > {int(col.max_length)})", "TOO_LONG", col.name))
+    for col in spec.columns:
+        c = ident(col.name)
         if col.kind == "date":
             parsed = ident(date_column(col.name))
             out.append((f"({c} IS NOT NULL AND trim({c}) <> '' AND {parsed} IS NULL)", "BAD_DATE", col.name))
+            out.append((f"({parsed} < DATE {lit(col.earliest)})", "IMPLAUSIBLE_DATE", col.name))
             if col.not_future:
                 out.append((f"({parsed} > DATE {lit(today.isoformat())})", "FUTURE_DATE", col.name))
         elif col.format and col.name != spec.nhs_number_column:
             out.append((f"({c} IS NOT NULL AND trim({c}) <> '' AND NOT regexp_full_match(trim({c}), "
                          f"{lit(FORMATS[col.format])}))", "BAD_CODE", col.name))
+    for col in spec.columns:
+        if col.known_in and col.name in known:
+            out.append((f"({ident(col.name)} IS NOT NULL AND trim({ident(col.name)}) <> '' AND "
+                        f"NOT {ident(known_column(col.name))})", "UNKNOWN_ORGANISATION", col.name))
     for start, end in spec.date_order:
         out.append((f"({ident(date_column(end))} < {ident(date_column(start))})", "DATE_ORDER", end))
     return out
 
 
-def reason_columns_sql(spec: SourceSpec, today: dt.date) -> str:
+def reason_columns_sql(spec: SourceSpec, today: dt.date, known: frozenset[str] = frozenset()) -> str:
     """SQL select-list item `failure`: 'REASON|column' for the first rule a row breaks, else NULL
     (one CASE, evaluated once per row; split into reason and column afterwards)."""
-    checks = rules(spec, today)
+    checks = rules(spec, today, known)
     if not checks:
         return "CAST(NULL AS VARCHAR) AS failure"
     branches = " ".join(f"WHEN {cond} THEN {lit(code + '|' + col)}" for cond, code, col in checks)

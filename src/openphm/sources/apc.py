@@ -1,7 +1,7 @@
 """Admitted patient care spells (SUS+ APC style): ICD-10 diagnoses, admission method and source,
 discharge-ready date (for delayed discharge), discharge method and destination."""
 
-from openphm.sources.base import Column, SourceSpec, provider_extract_header
+from openphm.sources.base import NHS_FIRST_DAY, Column, SourceSpec, provider_extract_header
 
 DIAGNOSES = tuple(Column(f"diag_{i:02d}", "code", i == 1, "icd10") for i in range(1, 13))
 
@@ -12,7 +12,7 @@ SPEC = SourceSpec(
     code_system="ICD-10",
     columns=(
         *provider_extract_header(),
-        Column("admission_date", "date", True),
+        Column("admission_date", "date", True, earliest=NHS_FIRST_DAY),
         Column("discharge_ready_date", "date"),
         Column("discharge_date", "date", True),
         Column("admission_method", "code", True, "admission_method"),

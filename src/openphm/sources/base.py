@@ -41,6 +41,31 @@ REASONS = {
     "FUTURE_DATE": "a date after the day of loading",
     "BAD_CODE": "a code that is not well formed for its code system",
     "DATE_ORDER": "an end date before its start date",
+    "IMPLAUSIBLE_DATE": "a date before the column's earliest plausible date (stated in the source specification)",
+    "TOO_LONG": "a value longer than the column allows",
+    "UNKNOWN_ORGANISATION": "an organisation code that is not in the reference organisations",
+    "DUPLICATE_RECORD": "a record id already loaded (earlier in this file, or in another file in service)",
+}
+
+# The earliest plausible date of each kind of date column, unless a column states its own: birth dates
+# from 1890 (nobody alive in England was born earlier), GP histories from 1900, registrations and
+# hospital spells from the NHS's first day (5 July 1948), other contacts from 1990 (before the
+# electronic national datasets). A date before these is a typing or default-value error (01/01/1850,
+# 0001-01-01), and would stretch stays and analysis periods across centuries.
+NHS_FIRST_DAY = "1948-07-05"
+DEFAULT_EARLIEST = "1990-01-01"
+BIRTH_EARLIEST = "1890-01-01"
+GP_HISTORY_EARLIEST = "1900-01-01"
+
+# Longest value a text or code column takes: 255 characters unless the column says otherwise
+# (names: the NHS Data Dictionary's PERSON GIVEN NAME and PERSON FAMILY NAME are an35).
+DEFAULT_MAX_LENGTH = 255
+
+# Reference tables an organisation code must be in (`Column.known_in`): reference table, its code column.
+KNOWN_ORGANISATIONS = {
+    "practice": ("organisations", "practice_code"),
+    "provider": ("providers", "org_code"),
+    "local_authority": ("providers", "org_code"),
 }
 
 
@@ -55,12 +80,17 @@ class Column:
     date_format: str = "%Y-%m-%d"
     identifier: bool = False  # goes to the identity store, never to analytic tables
     not_future: bool = True
+    earliest: str = DEFAULT_EARLIEST  # dates: the earliest plausible value (ISO); earlier ones are quarantined
+    max_length: int = DEFAULT_MAX_LENGTH  # characters, after trimming
+    known_in: str | None = None  # a key of KNOWN_ORGANISATIONS: the code must be in that reference table
 
     def __post_init__(self) -> None:
         if self.format and self.format not in FORMATS:
             raise ValueError(f"column {self.name}: unknown format {self.format}")
         if self.kind not in ("text", "date", "int", "code"):
             raise ValueError(f"column {self.name}: unknown kind {self.kind}")
+        if self.known_in and self.known_in not in KNOWN_ORGANISATIONS:
+            raise ValueError(f"column {self.name}: unknown reference {self.known_in}")
 
 
 @dataclass(frozen=True)
@@ -107,10 +137,12 @@ def identity_columns(*, names: bool = False, full_name: bool = False, dob_format
     if nhs:
         cols.append(Column("nhs_number", "code", nhs_required, "nhs_number", identifier=True))
     if names:
-        cols += [Column("given_name", identifier=True), Column("family_name", identifier=True)]
+        cols += [Column("given_name", identifier=True, max_length=35),
+                 Column("family_name", identifier=True, max_length=35)]
     if full_name:
-        cols.append(Column("client_name", required=True, identifier=True))
-    cols.append(Column("date_of_birth", "date", True, date_format=dob_format, identifier=True))
+        cols.append(Column("client_name", required=True, identifier=True, max_length=71))
+    cols.append(Column("date_of_birth", "date", True, date_format=dob_format, identifier=True,
+                       earliest=BIRTH_EARLIEST))
     if sex_format:
         cols.append(Column("sex", "code", True, sex_format, identifier=True))
     cols.append(Column("postcode", "code", postcode_required, "postcode", identifier=True))
@@ -121,5 +153,5 @@ def provider_extract_header() -> tuple[Column, ...]:
     """The leading columns of an NHS provider's extract (SUS, ECDS, CSDS, MHSDS): record id, the
     patient's identifiers, the provider and the registered practice."""
     return (Column("record_id", required=True), *identity_columns(),
-            Column("provider_code", "code", True, "ods_trust"),
+            Column("provider_code", "code", True, "ods_trust", known_in="provider"),
             Column("gp_practice_code", "code", False, "ods_practice"))

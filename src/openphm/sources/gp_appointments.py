@@ -9,7 +9,7 @@ SPEC = SourceSpec(
     columns=(
         Column("record_id", required=True),
         Column("nhs_number", "code", True, "nhs_number", identifier=True),
-        Column("practice_code", "code", True, "ods_practice"),
+        Column("practice_code", "code", True, "ods_practice", known_in="practice"),
         Column("appointment_date", "date", True),
         Column("hcp_type", required=True),
         Column("appointment_mode", required=True),

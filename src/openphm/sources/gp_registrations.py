@@ -1,6 +1,6 @@
 """GP registrations: who is registered with which practice, from when to when (GP system extract)."""
 
-from openphm.sources.base import Column, SourceSpec
+from openphm.sources.base import BIRTH_EARLIEST, NHS_FIRST_DAY, Column, SourceSpec
 
 SPEC = SourceSpec(
     name="gp_registrations",
@@ -9,14 +9,14 @@ SPEC = SourceSpec(
     columns=(
         Column("record_id", required=True),
         Column("nhs_number", "code", True, "nhs_number", identifier=True),
-        Column("given_name", identifier=True),
-        Column("family_name", identifier=True),
-        Column("date_of_birth", "date", True, identifier=True),
+        Column("given_name", identifier=True, max_length=35),
+        Column("family_name", identifier=True, max_length=35),
+        Column("date_of_birth", "date", True, identifier=True, earliest=BIRTH_EARLIEST),
         Column("sex", "code", True, "sex_letter", identifier=True),
         Column("ethnic_category", "code", False, "ethnic_category"),
         Column("postcode", "code", False, "postcode", identifier=True),
-        Column("practice_code", "code", True, "ods_practice"),
-        Column("registration_start", "date", True),
+        Column("practice_code", "code", True, "ods_practice", known_in="practice"),
+        Column("registration_start", "date", True, earliest=NHS_FIRST_DAY),
         Column("registration_end", "date"),
         Column("deregistration_reason"),
     ),
