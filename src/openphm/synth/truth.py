@@ -9,7 +9,7 @@ import polars as pl
 
 from openphm.calendar_dates import fy_label
 from openphm.synth.extracts import ExtractWriter
-from openphm.synth.geography import ICB_CODE
+from openphm.synth.geography import COMMUNITY_TRUST, ICB_CODE, MENTAL_HEALTH_TRUST
 from openphm.synth.people import OPEN
 from openphm.synth.writers import NO_DATE, days_to_date, write_table
 
@@ -40,6 +40,21 @@ def write_reference(w: ExtractWriter) -> None:
         "aligned_practice_code": geo.practice_code[geo.care_home_practice],
     })
     w.files.append(write_table(homes, ref / "care_homes", "csv"))
+    w.files.append(write_table(providers(geo), ref / "providers", "csv"))
+
+
+def providers(geo) -> pl.DataFrame:
+    """The trusts and councils that send extracts (ODS-style codes), which ingest checks codes against:
+    the acute trusts serving the places, the community and mental health trusts, and the councils."""
+    acute = list(dict.fromkeys(geo.place_acute_trust.tolist()))
+    first_place = {code: geo.place_name[list(geo.place_acute_trust).index(code)] for code in acute}
+    councils = list(dict.fromkeys(geo.place_la_code.tolist()))
+    council_place = {code: geo.place_name[list(geo.place_la_code).index(code)] for code in councils}
+    rows = ([(c, f"{first_place[c]} Hospitals NHS Foundation Trust", "acute trust") for c in acute]
+            + [(COMMUNITY_TRUST, "Community Health Services NHS Trust", "community trust"),
+               (MENTAL_HEALTH_TRUST, "Mental Health NHS Foundation Trust", "mental health trust")]
+            + [(c, f"{council_place[c]} Council", "local authority") for c in councils])
+    return pl.DataFrame(rows, schema=["org_code", "org_name", "org_type"], orient="row")
 
 
 def write_truth(w: ExtractWriter) -> None:
