@@ -28,6 +28,7 @@ def test_febrl4_links_with_the_files_own_ids(tmp_path):
     result = run("link-files", str(left), str(right), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+    assert out.stat().st_mode & 0o777 == 0o600  # the pairs carry each file's own ids
     pairs = pl.read_csv(out, infer_schema=False)
     assert pairs.columns == ["left_row", "right_row", "left_rec_id", "right_rec_id", "match_probability",
                              "cluster_id"]

@@ -80,7 +80,7 @@ def test_linkage_quality_meets_the_targets(pipeline, capsys):
         assert by_source[source]["f1"] >= 0.99, (source, by_source[source])
     for source in ("asc", "vcse"):
         assert by_source[source]["f1"] >= 0.95, (source, by_source[source])
-    assert (pipeline["store"].model_dir / "linkage_model.json").exists()
+    assert (pipeline["store"].model_dir / "linkage_model.json").stat().st_mode & 0o777 == 0o600
 
 
 def _identifier_values(ics: Path) -> tuple[set[str], set[str]]:

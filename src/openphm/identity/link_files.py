@@ -22,6 +22,7 @@ import duckdb
 import polars as pl
 
 from openphm.engine.duckdb_store import duckdb_config
+from openphm.engine.files import open_private
 from openphm.identity.file_columns import (
     Field,
     LinkFilesError,
@@ -191,9 +192,9 @@ def link_files(left: Path, right: Path, out: Path, columns: list[str] | None = N
             result = result.join(ids_by_row, on=f"{side}_row", how="left")
             names.append(name)
     result = result.select("left_row", "right_row", *names, "match_probability", "cluster_id")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        result.write_csv(out)
+    try:  # the pairs carry each file's own ids: the owner's only, whatever the umask
+        with open_private(out, "wb") as fh:
+            result.write_csv(fh)
     except OSError as exc:
         raise LinkFilesError(f"cannot write {out}: {exc.strerror or exc}") from None
     return {"pairs": result.height, "left_rows": a.height, "right_rows": b.height,

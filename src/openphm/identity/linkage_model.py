@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from openphm.engine.duckdb_store import duckdb_config
+from openphm.engine.files import write_private
 
 IDENTITY = ["given_name", "family_name", "date_of_birth", "sex", "postcode", "nhs_number"]
 PAIRS_SCHEMA = {"uid_l": pl.Int64, "uid_r": pl.Int64, "match_probability": pl.Float64}
@@ -105,8 +106,7 @@ def train(labelled: pl.DataFrame, reference: pl.DataFrame, n_people: int, model_
         model = base
     model = fill_untrained(model, labelled.height)
     model["probability_two_random_records_match"] = 1.0 / max(n_people, 1)
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    model_path.write_text(json.dumps(model, indent=1, default=str), encoding="utf-8")
+    write_private(model_path, json.dumps(model, indent=1, default=str))
     return model
 
 
