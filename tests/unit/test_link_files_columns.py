@@ -40,7 +40,8 @@ def test_an_unreadable_date_column_is_one_line_naming_file_and_column():
         parse_dates(values, FILE, "birth")
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith("people.csv: column 'birth' has dates that cannot be read (e.g. 'tenth of December'")
+    assert message.startswith("people.csv: column 'birth' has dates that cannot be read (e.g. row 1;")
+    assert "tenth of December" not in message  # a date of birth identifies: only its row is named
     assert "YYYY-MM-DD, YYYYMMDD, dd/mm/yyyy or d Mon yyyy" in message
 
 
@@ -102,3 +103,11 @@ def test_id_columns_are_found_or_named_and_must_identify_rows():
 def test_a_full_name_is_split_either_way_round():
     frame = add_split_names(_frame(["name"], [["Ada Lovelace"], ["TURING, Alan Mathison"]]))
     assert frame.select("given_name", "family_name").rows() == [("Ada", "Lovelace"), ("Alan", "TURING")]
+
+
+def test_a_repeated_id_is_named_by_row_not_by_value(tmp_path):
+    from openphm.identity.file_columns import find_id_column
+    frame = pl.DataFrame({"rec_id": ["4010232137", "9434765919", "4010232137"], "name": ["a", "b", "c"]})
+    with pytest.raises(LinkFilesError) as caught:
+        find_id_column(frame, FILE, "rec_id")
+    assert "row 3 repeats" in str(caught.value) and "4010232137" not in str(caught.value)

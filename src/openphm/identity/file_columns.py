@@ -103,6 +103,14 @@ def add_split_names(frame: pl.DataFrame) -> pl.DataFrame:
         pl.when(comma).then(before).otherwise(words.list.last()).alias("family_name"))
 
 
+def shown_columns(frame: pl.DataFrame) -> str:
+    """A file's column names for a message, leaving out any that do not look like a name (in a file
+    without a header row the "names" are a person's details)."""
+    names = [c for c in frame.columns if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_ .]{0,63}", c)]
+    hidden = len(frame.columns) - len(names)
+    return ", ".join(names) + (f" and {hidden} that do not look like column names" if hidden else "")
+
+
 def find_id_column(frame: pl.DataFrame, path: Path, named: str | None) -> str | None:
     """The file's own record id column: the one named, else an obvious one (rec_id, id, record_id,
     pandas' index ...) whose values are all present and distinct; None if there is none."""
@@ -110,7 +118,7 @@ def find_id_column(frame: pl.DataFrame, path: Path, named: str | None) -> str | 
     if named is not None:
         column = by_norm.get(norm(named))
         if column is None:
-            raise LinkFilesError(f"{path.name} has no id column {named!r} (its columns: {', '.join(frame.columns)})")
+            raise LinkFilesError(f"{path.name} has no id column {named!r} (its columns: {shown_columns(frame)})")
         _check_unique(frame, path, column, strict=True)
         return column
     for alias in ID_NAMES:
@@ -127,8 +135,8 @@ def _check_unique(frame: pl.DataFrame, path: Path, column: str, *, strict: bool)
     if values.null_count():
         problem = f"{values.null_count():,} rows have no value"
     elif values.n_unique() < frame.height:
-        repeated = values.filter(values.is_duplicated()).first()
-        problem = f"{repeated!r} appears more than once"
+        row = int(values.is_duplicated().arg_true()[1]) + 1  # a row number, never the value (it may identify)
+        problem = f"row {row:,} repeats an earlier row's value"
     if problem and strict:
         raise LinkFilesError(f"{path.name}: id column {column!r} does not identify rows ({problem})")
     return problem is None
@@ -145,7 +153,7 @@ def _resolve(frame: pl.DataFrame, path: Path, name: str) -> tuple[str, str | Non
         found = next((by_norm[a] for a in (field, *FIELDS[field]) if a in by_norm), None)
         if found is not None:
             return found, field
-    raise LinkFilesError(f"{path.name} has no column {name!r} (its columns: {', '.join(frame.columns)})")
+    raise LinkFilesError(f"{path.name} has no column {name!r} (its columns: {shown_columns(frame)})")
 
 
 def choose_fields(left: pl.DataFrame, left_path: Path, right: pl.DataFrame, right_path: Path,
@@ -217,8 +225,8 @@ def parse_dates(values: pl.Series, path: Path, column: str) -> pl.Series:
     keep = shaped.str.contains(r"^\d{4}-\d{2}-\d{2}$").fill_null(False)
     unread = best.is_null() & text.is_not_null() & ~keep
     if unread.sum() > 0.5 * present:
-        example = text.filter(unread).first()
-        raise LinkFilesError(f"{path.name}: column {column!r} has dates that cannot be read (e.g. {example!r}; "
+        row = int(unread.arg_true()[0]) + 1  # a row number, never the value: a date of birth identifies
+        raise LinkFilesError(f"{path.name}: column {column!r} has dates that cannot be read (e.g. row {row:,}; "
                              f"{present - unread.sum():,} of {present:,} read); use {DATE_HINT}")
     iso = best.dt.to_string("%Y-%m-%d")
     return pl.select(pl.when(iso.is_not_null()).then(iso).when(keep).then(shaped).otherwise(None)
