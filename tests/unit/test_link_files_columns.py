@@ -94,7 +94,7 @@ def test_id_columns_are_found_or_named_and_must_identify_rows():
     repeated = _frame(["id", "nhs"], [["7", "9434765919"], ["7", "9434765870"]])
     assert find_id_column(repeated, FILE, None) is None
     assert find_id_column(repeated, FILE, "NHS") == "nhs"
-    with pytest.raises(LinkFilesError, match=r"^people\.csv: id column 'id' does not identify rows \('7' appears"):
+    with pytest.raises(LinkFilesError, match=r"^people\.csv: id column 'id' does not identify rows \(row 2 repeats"):
         find_id_column(repeated, FILE, "id")
     with pytest.raises(LinkFilesError, match=r"^people\.csv has no id column 'ref'"):
         find_id_column(repeated, FILE, "ref")
