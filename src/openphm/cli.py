@@ -212,7 +212,7 @@ def demo(
 def main() -> None:
     """Entry point for the console script."""
     import openphm.analyst_cli  # registers variation, codelists, segments
-    import openphm.care_cli  # registers risk and lists
+    import openphm.care_cli  # registers risk, lists and audit
     import openphm.pipeline_cli  # noqa: F401 (registers the record commands)
     from openphm import cli  # the registered app, also when this file runs as __main__
     from openphm.engine.duckdb_store import StoreInUse
