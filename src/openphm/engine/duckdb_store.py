@@ -124,5 +124,10 @@ class Store:
                 if "lock" in str(exc).lower():
                     raise _in_use(self.identity_db, exc) from None
                 raise
+            except duckdb.BinderException as exc:
+                # a second connection in the same process shares the database instance, and with
+                # it the identity store attached by the first
+                if "already attached" not in str(exc):
+                    raise
         self.protect()
         return con
