@@ -151,24 +151,63 @@ def link_report(
 
 @app.command()
 def optout(
-    file: Annotated[Path, typer.Argument(help="A file of NHS numbers, one per line (National Data Opt-out).")],
+    file: Annotated[Path, typer.Argument(help="The National Data Opt-out list: one NHS number a line.")],
     db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
+    build: Annotated[bool, typer.Option("--build", help="Build the person record straight after, to apply "
+                                                        "the list.")] = False,
+    allow_large_removal: Annotated[bool, typer.Option("--allow-large-removal", help="Accept a list that removes "
+                                                      "more than half of the stored one.")] = False,
 ) -> None:
-    """Load the National Data Opt-out list: those people leave every planning output at the next build."""
-    from openphm.identity.nhs_number import is_valid
+    """Replace the National Data Opt-out list in one step: those people leave every planning output at the
+    next build (they stay in the record for direct care). An empty, unreadable or invalid file is refused
+    and the stored list kept."""
+    from openphm.identity.optout import OptoutError, people_in_record, read_optout_file, replace_optout
     from openphm.ingest.loader import open_store
 
-    if not file.is_file():
-        fail(f"{file} is not a file")
-    numbers = [line.strip().replace(" ", "") for line in file.read_text().splitlines() if line.strip()]
-    bad = [i for i, n in enumerate(numbers, start=1) if not is_valid(n)]
-    if bad:
-        fail(f"{file}: line {bad[0]} is not a valid NHS number ({len(bad)} invalid lines); nothing loaded")
+    if not db.exists():
+        fail(f"{db} does not exist: run `openphm ingest FOLDER --db {db}` first")
+    try:
+        numbers = read_optout_file(file)
+    except OptoutError as exc:
+        fail(str(exc))
     _, con = open_store(db)
-    con.execute("CREATE TABLE IF NOT EXISTS idn.identity.optout (nhs_number VARCHAR PRIMARY KEY)")
-    con.execute("DELETE FROM idn.identity.optout")
-    con.executemany("INSERT OR IGNORE INTO idn.identity.optout VALUES (?)", [[n] for n in numbers])
-    Console().print(f"Opt-out list loaded: {len(set(numbers)):,} NHS numbers. Run `openphm build` to apply it.")
+    try:
+        change = replace_optout(con, numbers, allow_large_removal)
+        linked = people_in_record(con)
+    except OptoutError as exc:
+        fail(str(exc) + (" (--allow-large-removal accepts it)" if "more than half" in str(exc) else ""))
+    except duckdb.Error as exc:
+        fail(f"the opt-out list could not be replaced and is unchanged: {(str(exc).splitlines() or [''])[0][:200]}")
+    Console().print(f"Opt-out list: {change.total:,} people ({change.added:,} added, {change.removed:,} removed); "
+                    f"{linked:,} of them are people in this record.")
+    if not build:
+        Console().print("Run `openphm build` to apply it (until then planning outputs follow the list the last "
+                        "build applied).")
+        return
+    from openphm.record.build import BuildFailed, build_record
+
+    try:
+        with console.status("building the person record ..."):
+            result = build_record(con)
+    except BuildFailed as exc:
+        fail(f"{exc} (the list is stored: run `openphm build` to apply it)")
+    everyone = con.execute("SELECT count(*) FROM record.person").fetchone()[0]
+    planning = con.execute("SELECT count(*) FROM planning.person").fetchone()[0]
+    Console().print(f"Build {result['version']} in service: {result['opted_out']:,} people left out of every "
+                    f"planning output (planning.person {planning:,} of {everyone:,} people); they stay in the "
+                    "record and on case-finding lists for direct care.")
+    for view, table, words in (("risk_score", "risk.score", "risk scores"), ("list_member", "lists.member",
+                                                                            "case-finding list places")):
+        if con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+                       "AND table_schema = 'planning' AND table_name = ?", [view]).fetchone()[0]:
+            hidden = con.execute(f"SELECT count(*) FROM {table} WHERE person_id IN "
+                                 "(SELECT person_id FROM record.opted_out)").fetchone()[0]
+            Console().print(f"  {table}: {hidden:,} {words} of theirs, kept for direct care and left out of "
+                            f"planning.{view}.")
+    commands = {"segments": "openphm segments run", "measures": "openphm measures run"}
+    if result["stale"]:
+        Console().print("Computed before this change, so run again: "
+                        + ", ".join(f"`{commands.get(s, s)}`" for s in result["stale"]))
 
 
 @app.command("link")

@@ -39,6 +39,7 @@ from openphm import audit
 from openphm.conditions import check_condition, render_condition
 from openphm.derive.features import build_features, feature_names
 from openphm.engine.files import open_private
+from openphm.identity.optout import direct_care_schema, planning_view
 from openphm.lists.reasons import ReasonError, ReasonTemplate, parse_reason
 
 if TYPE_CHECKING:
@@ -118,7 +119,8 @@ def run_lists(con: duckdb.DuckDBPyConnection, only: list[str] | None = None) -> 
     if unknown:
         raise ListError(f"unknown list(s): {', '.join(sorted(unknown))}")
     as_of = latest_scoring(con)
-    build_features(con, as_of, table="list_features")
+    # direct care: everyone in the record, opted out of planning or not (openphm.identity.optout)
+    build_features(con, as_of, schema=direct_care_schema(con), table="list_features")
     con.execute("""CREATE OR REPLACE TEMP TABLE list_people AS
                    SELECT f.*, s.risk, CAST(s.centile AS DOUBLE) AS risk_centile, s.reasons AS risk_factors
                    FROM list_features f JOIN risk.score s ON s.person_id = f.person_id
@@ -151,6 +153,9 @@ def run_lists(con: duckdb.DuckDBPyConnection, only: list[str] | None = None) -> 
     con.execute("DELETE FROM lists.member WHERE list_id IN (SELECT DISTINCT list_id FROM members)")
     con.execute("INSERT INTO lists.member SELECT list_id, as_of, practice_code, pcn_code, CAST(person_id AS UUID), "
                 "risk, rank, reasons, risk_factors FROM members")
+    if planning_view(con, "list_member", "lists.member"):  # analysts' view: no one opted out
+        con.execute("CREATE OR REPLACE VIEW planning.list_size AS SELECT list_id, as_of, practice_code, pcn_code, "
+                    "count(*) AS people FROM planning.list_member GROUP BY ALL")
     con.execute("COMMIT")
     con.unregister("members")
     return con.execute("SELECT list_id, practice_code, count(*) AS people FROM lists.member "

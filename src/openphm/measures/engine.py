@@ -6,7 +6,9 @@ year (or once, for a population denominator or a count of people), and sums them
 declared level's unit, ESP2013 age band and sex. measures.periods turns those counts into
 financial years, months and rolling 12 months with their intervals and standardisation.
 Filters are compiled from their checked syntax trees by sqlglot, never pasted as text.
-Results use the planning views, so people who opted out are excluded.
+Results use the planning views, so people who opted out are excluded. A full run records the
+opt-out set it was computed under; once a build changes that set the results are stale
+(openphm.identity.optout.stale_outputs) and the report refuses them until they are computed again.
 
 `measure_result` columns: measure_id, period_type (financial_year, month, rolling_12_months),
 period (label), period_start, period_end, level, unit, numerator, denominator, value, lower95,
@@ -23,6 +25,7 @@ import duckdb
 import polars as pl
 from sqlglot import exp
 
+from openphm.identity.optout import stamp
 from openphm.measures.definitions import Measure, check_filter, load_measures
 from openphm.measures.periods import measure_values
 from openphm.measures.population import LEVEL_COLUMN, build_period_population, drop_period_population
@@ -182,6 +185,7 @@ def run_measures(con: duckdb.DuckDBPyConnection, only: list[str] | None = None,
         con.execute("INSERT INTO measures.measure_result SELECT * FROM measure_frame")
     else:
         con.execute("CREATE OR REPLACE TABLE measures.measure_result AS SELECT * FROM measure_frame")
+        stamp(con, "measures")  # every indicator now computed under the opt-out set in service
     con.execute("COMMIT")
     con.unregister("measure_frame")
     write_summaries(con, con.execute("SELECT * FROM measures.measure_result").df(), measures)

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from openphm.identity.optout import stale_outputs
 from openphm.measures.definitions import Measure, load_measures
 from openphm.reports.charts import funnel_svg, league_svg, spc_svg
 from openphm.reports.html import page, paired_bars, table
@@ -84,6 +85,9 @@ def write_measures_report(con: duckdb.DuckDBPyConnection, out_dir: Path) -> Path
     results = con.execute("SELECT * FROM measures.measure_result").df()
     if results.empty:
         raise ValueError("measures.measure_result is empty: run `openphm measures run` first")
+    if "measures" in stale_outputs(con):
+        raise ValueError("the indicators were computed before the National Data Opt-out set in service changed: "
+                         "run `openphm measures run` again")
     inequality = con.execute("SELECT * FROM measures.inequality").df()
     opportunity = con.execute("SELECT * FROM measures.opportunity").df()
     years = results[results["period_type"] == "financial_year"]

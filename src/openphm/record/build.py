@@ -6,6 +6,14 @@ references to `record.<table>` at the version being built and writes `<dialect>`
 writes a new schema `record_v<N>`; only when every table is built does it switch the views in
 `record` (and the opt-out-filtered `planning` views) over, in one transaction. A failed build
 drops its partial schema and leaves the last good build in service.
+
+The National Data Opt-out is part of the build (openphm.identity.optout): the person ids of
+people on the stored list are written into the build as `record_v<N>.opted_out` before any step
+(`person.sql` reads it as `link.opted_out`, pointed at the build like `record.*`), and the switch
+points `record.opted_out` at it in the same transaction as `record.*` and `planning.*`. Every
+planning view reads `record.opted_out`, so planning.person, the activity views and the planning
+views of later outputs (risk scores, segments, lists) always leave out the same people: a build
+that fails or is killed at any moment leaves the old set and the old record, or the new ones.
 """
 
 from __future__ import annotations
@@ -24,11 +32,13 @@ from sqlglot import exp
 from openphm.codelists import load_codelists
 from openphm.domain import expand_rules
 from openphm.engine.duckdb_store import ident, lit
+from openphm.identity.optout import ensure_optout_tables, list_version, opted_out_sql, stale_outputs
 from openphm.ingest.loader import ensure_raw_table, ensure_schema
 from openphm.sources import SOURCES
 
 log = logging.getLogger("openphm.record")
 DEFAULT_SQL_DIR = Path(str(resources.files("openphm.record") / "sql"))
+OPTED_OUT_INPUT = ("link", "opted_out")  # read by person.sql; built into each version (see the module's note)
 
 
 class BuildFailed(Exception):  # noqa: N818
@@ -80,7 +90,7 @@ def compile_step(step: Step, schema: str, dialect: str = "duckdb") -> str:
     tree = sqlglot.parse_one(expand_rules(step.sql), read="duckdb")
 
     def retarget(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Table) and node.db == "record":
+        if isinstance(node, exp.Table) and (node.db == "record" or (node.db, node.name) == OPTED_OUT_INPUT):
             return exp.table_(node.name, db=schema, alias=node.alias or None)
         return node
 
@@ -99,23 +109,29 @@ def _linked_views(con: duckdb.DuckDBPyConnection) -> None:
                  AND l.row_number = a.row_number""")
 
 
-def _opted_out(con: duckdb.DuckDBPyConnection) -> None:
-    """link.opted_out: the person_ids of people on the National Data Opt-out list (no identifiers)."""
-    con.execute("CREATE TABLE IF NOT EXISTS idn.identity.optout (nhs_number VARCHAR PRIMARY KEY)")
-    con.execute("CREATE SCHEMA IF NOT EXISTS link")
-    rows = con.execute("SELECT DISTINCT k.person_id FROM idn.identity.person_key k "
-                       "JOIN idn.identity.optout o USING (nhs_number)").fetchall()
-    con.execute("CREATE OR REPLACE TABLE link.opted_out (person_id UUID)")
-    if rows:
-        con.executemany("INSERT INTO link.opted_out VALUES (?)", rows)
+def _opted_out(con: duckdb.DuckDBPyConnection, schema: str) -> int:
+    """`<schema>.opted_out`: the person ids (no identifiers) of linked people on the stored opt-out
+    list, and `<schema>.optout_applied`: which list version that was. Returns the people."""
+    ensure_optout_tables(con)  # the identity store: committed on its own, before the build writes anything
+    version = list_version(con)[0]
+    con.execute(f"CREATE TABLE {ident(schema)}.opted_out AS {opted_out_sql()} ORDER BY 1")
+    people = con.execute(f"SELECT count(*) FROM {ident(schema)}.opted_out").fetchone()[0]
+    # no time here: the same data and list give the same record (when the list changed: idn.identity.optout_meta)
+    con.execute(f"CREATE TABLE {ident(schema)}.optout_applied AS SELECT CAST(? AS BIGINT) AS list_version, "
+                "CAST(? AS BIGINT) AS people", [version, people])
+    return people
 
 
 def _switch_over(con: duckdb.DuckDBPyConnection, schema: str, tables: list[str], version: int,
                  started: dt.datetime) -> None:
-    """Point the record and planning views at the new build, in one transaction."""
+    """Point the record and planning views, and the opted-out set they leave out, at the new build,
+    in one transaction."""
     con.execute("BEGIN")
     con.execute("CREATE SCHEMA IF NOT EXISTS record")
     con.execute("CREATE SCHEMA IF NOT EXISTS planning")
+    for table in ("opted_out", "optout_applied"):
+        con.execute(f"CREATE OR REPLACE VIEW record.{table} AS SELECT * FROM {ident(schema)}.{table}")
+    _link_opted_out_view(con)
     for table in tables:
         con.execute(f"CREATE OR REPLACE VIEW record.{ident(table)} AS SELECT * FROM {ident(schema)}.{ident(table)}")
         if table == "person":
@@ -123,9 +139,21 @@ def _switch_over(con: duckdb.DuckDBPyConnection, schema: str, tables: list[str],
                         "WHERE NOT national_data_opt_out")
         elif "person_id" in [r[0] for r in con.execute(f"DESCRIBE {ident(schema)}.{ident(table)}").fetchall()]:
             con.execute(f"CREATE OR REPLACE VIEW planning.{ident(table)} AS SELECT t.* FROM record.{ident(table)} t "
-                        "WHERE t.person_id NOT IN (SELECT person_id FROM link.opted_out)")
+                        "WHERE t.person_id NOT IN (SELECT person_id FROM record.opted_out)")
     con.execute("INSERT INTO ingest.builds VALUES (?, 'succeeded', ?, now(), NULL)", [version, started])
     con.execute("COMMIT")
+
+
+def _link_opted_out_view(con: duckdb.DuckDBPyConnection) -> None:
+    """`link.opted_out`, where earlier builds kept the set as a table of its own (rewritten before
+    each build, so a failed build left it out of step with the record), becomes a view of the
+    set in service."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS link")
+    kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_catalog = current_database() "
+                       "AND table_schema = 'link' AND table_name = 'opted_out'").fetchone()
+    if kind and kind[0] != "VIEW":
+        con.execute("DROP TABLE link.opted_out")
+    con.execute("CREATE OR REPLACE VIEW link.opted_out AS SELECT person_id FROM record.opted_out")
 
 
 def build_record(con: duckdb.DuckDBPyConnection, sql_dir: Path = DEFAULT_SQL_DIR) -> dict:
@@ -141,13 +169,13 @@ def build_record(con: duckdb.DuckDBPyConnection, sql_dir: Path = DEFAULT_SQL_DIR
     started = dt.datetime.now()
     steps = read_steps(sql_dir)
     _linked_views(con)
-    _opted_out(con)
     con.register("codelists_frame", load_codelists().to_arrow())
     con.execute("CREATE OR REPLACE TEMP TABLE codelists AS SELECT * FROM codelists_frame")
     con.unregister("codelists_frame")
     con.execute(f"DROP SCHEMA IF EXISTS {ident(schema)} CASCADE")  # left by a build that crashed
     con.execute(f"CREATE SCHEMA {ident(schema)}")
     try:
+        opted_out = _opted_out(con, schema)
         for step in steps:
             con.execute(compile_step(step, schema))
             log.info("built %s", step.table)
@@ -169,5 +197,8 @@ def build_record(con: duckdb.DuckDBPyConnection, sql_dir: Path = DEFAULT_SQL_DIR
     for v in old[1:]:  # keep the previous good build for audit and fallback
         con.execute(f"DROP SCHEMA IF EXISTS {ident(f'record_v{v}')} CASCADE")
     counts = {t: con.execute(f"SELECT count(*) FROM record.{ident(t)}").fetchone()[0] for t in tables}
-    log.info("build %d in service: %s", version, counts)
-    return {"version": version, "tables": counts}
+    log.info("build %d in service: %s; %d people opted out of planning outputs", version, counts, opted_out)
+    stale = stale_outputs(con)
+    if stale:
+        log.info("computed before the opt-out set changed, to run again: %s", ", ".join(stale))
+    return {"version": version, "tables": counts, "opted_out": opted_out, "stale": stale}

@@ -7,6 +7,11 @@ Tables (schema `risk`):
 - `rising`: for the latest date, each person's risk and centile against the previous scoring,
   largest rise first.
 
+Scoring is for direct care (case finding), so everyone in the record is scored, people with a
+National Data Opt-out too (openphm.identity.optout); planning readers use `planning.risk_score`
+and `planning.risk_rising`, which leave out the people the build in service has opted out,
+whenever the scores were computed.
+
 Reasons come from per-person contributions to the log odds: coefficient times standardised
 value for the logistic model, for everyone; when LightGBM scores, its own TreeSHAP values for the
 highest-risk 5% (the people lists and clinicians look at). TreeSHAP costs about 1.4 ms a person
@@ -24,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from openphm.derive.features import FEATURES, build_features, feature_names
+from openphm.identity.optout import direct_care_schema, planning_view
 from openphm.risk.model_files import installation_key, load_models
 
 TOP_REASONS = 3
@@ -64,7 +70,7 @@ def score_population(con: duckdb.DuckDBPyConnection, model_dir: Path, as_of: dt.
     name = model or saved["best"]
     if name not in saved["models"]:
         raise ValueError(f"no model {name!r}; trained: {', '.join(saved['models'])}")
-    build_features(con, as_of, table="score_features")
+    build_features(con, as_of, schema=direct_care_schema(con), table="score_features")  # everyone: direct care
     frame = con.execute("SELECT CAST(person_id AS VARCHAR) AS person_id, practice_code, pcn_code, "
                         f"{', '.join(feature_names())} FROM score_features").pl()
     con.execute("DROP TABLE score_features")
@@ -92,6 +98,8 @@ def score_population(con: duckdb.DuckDBPyConnection, model_dir: Path, as_of: dt.
         FROM risk.score n JOIN risk.score p ON p.person_id = n.person_id AND p.model = n.model
         WHERE n.model = '{name}' AND n.as_of = DATE '{as_of}' AND p.as_of = (SELECT as_of FROM previous)
         ORDER BY change DESC""")
+    planning_view(con, "risk_score", "risk.score")
+    planning_view(con, "risk_rising", "risk.rising")
     con.execute("COMMIT")
     con.unregister("new_scores")
     return scores

@@ -11,6 +11,12 @@ Tables written (schema `segments`):
   those who died or left);
 - `definition`: segment, position, label (labels are bound as parameters, stored exactly as written).
 
+Segments are for planning: they are computed from `planning.*`, so nobody with a National Data
+Opt-out is segmented (openphm.identity.optout). Planning readers use `planning.person_segment`,
+which also leaves out anyone opted out after the run; the aggregate tables record the opt-out
+set they were computed under, and `openphm.identity.optout.stale_outputs` names them (`segments`)
+once a build changes that set: run them again.
+
 Nothing from a segmentation file is pasted into SQL as text: rules are rendered from their checked
 trees (`Segmentation.case_sql`), and ids and labels are bound parameters.
 """
@@ -25,6 +31,7 @@ import duckdb
 
 from openphm.derive.features import build_features
 from openphm.domain import ACTIVITY as DOMAIN_ACTIVITY
+from openphm.identity.optout import planning_view, stamp
 from openphm.segments.rules import Segmentation, load_segmentation
 
 SEGMENT_ACTIVITY = ("emergency_admissions", "emergency_bed_days", "ae_attendances", "outpatient_attendances",
@@ -83,6 +90,8 @@ def run_segments(con: duckdb.DuckDBPyConnection, segmentation: Segmentation | No
     aprils = [m for m in months if m.month == 4]
     _activity(con, aprils)
     _transitions(con, aprils)
+    planning_view(con, "person_segment", "segments.person_segment")
+    stamp(con, "segments")
     con.execute("COMMIT")
     con.execute("DROP TABLE segment_month")
     return len(months)

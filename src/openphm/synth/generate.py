@@ -16,6 +16,7 @@ from openphm.synth.gp_extracts import (
     write_gp_fhir,
     write_gp_tables,
 )
+from openphm.synth.optout import write_optout
 from openphm.synth.simulate import run_years, setup
 from openphm.synth.truth import write_reference, write_truth
 from openphm.synth.writers import FORMATS
@@ -92,6 +93,7 @@ def generate_ics(opts: GenerateOptions, step: Callable[[str], None] = lambda _: 
     w.deaths()
     step("deaths")
     write_reference(w)
+    write_optout(w)
     write_truth(w)
     w.condition_truth()
     step("truth")
