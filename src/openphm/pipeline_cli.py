@@ -25,15 +25,19 @@ def ingest(
     threshold: Annotated[float, typer.Option(help="Match probability above which a probabilistic link is "
                                                   "accepted.")] = 0.9,
     link: Annotated[bool, typer.Option("--link/--no-link", help="Link records to people after loading.")] = True,
+    replace: Annotated[bool, typer.Option("--replace", help="Confirm supersessions that shrink a period by half "
+                                                            "or more (refused without it).")] = False,
 ) -> None:
-    """Load every extract in FOLDER (rows loaded or quarantined with a reason), then link records to people."""
+    """Load every extract in FOLDER (rows loaded or quarantined with a reason), then link records to people.
+    A file for a period already loaded supersedes the earlier one (`openphm files list` shows every
+    supersession; `openphm files restore ID` puts an earlier file back)."""
     from openphm.identity.linkage import link_records
     from openphm.ingest.loader import open_store
 
     if not folder.is_dir():
         fail(f"{folder} is not a folder of extracts")
     store, con = open_store(db)
-    results = load_folder(con, folder)
+    results = load_folder(con, folder, replace)
     if not results:
         fail(f"no extract files (.csv, .parquet or a gp_fhir folder) found in {folder}")
     _summary(results)
@@ -44,12 +48,11 @@ def ingest(
         Console().print(f"Linked in {time.perf_counter() - started:,.0f} s: "
                         + ", ".join(f"{k} {v:,}" for k, v in summary.by_method.items())
                         + f". Model saved to {summary.model_path}")
-    rejected = [r for r in results if r.status == "rejected"]
-    if rejected:
+    if any(r.status in ("rejected", "refused") for r in results):
         raise typer.Exit(1)
 
 
-def load_folder(con, folder: Path) -> list:
+def load_folder(con, folder: Path, replace: bool = False) -> list:
     """Load reference files and every extract in `folder`, with a progress bar; returns per-file results."""
     from openphm.ingest.loader import extract_files, ingest_fhir_folder, ingest_file, load_reference
 
@@ -63,7 +66,7 @@ def load_folder(con, folder: Path) -> list:
         task = progress.add_task("loading", total=len(files) + len(fhir))
         for path in files:
             progress.update(task, description=f"loading {path.name}")
-            results.append(ingest_file(con, path))
+            results.append(ingest_file(con, path, replace=replace))
             progress.advance(task)
         for f in fhir:
             progress.update(task, description="loading GP FHIR resources")
@@ -78,15 +81,15 @@ def _summary(results) -> None:
         s = by_source.setdefault(r.source, {"files": 0, "unchanged": 0, "rejected": 0, "read": 0, "loaded": 0,
                                             "quarantined": 0, "reasons": {}})
         s["files"] += 1
-        s["unchanged"] += r.status == "unchanged"
-        s["rejected"] += r.status == "rejected"
+        s["unchanged"] += r.status in ("unchanged", "restored")
+        s["rejected"] += r.status in ("rejected", "refused")
         s["read"] += r.rows_read
         s["loaded"] += r.rows_loaded
         s["quarantined"] += r.rows_quarantined
         for k, v in (r.reasons or {}).items():
             s["reasons"][k] = s["reasons"].get(k, 0) + v
     table = Table(title="Ingest summary (rows read = loaded + quarantined)")
-    for col in ("source", "files", "unchanged", "rejected", "rows read", "loaded", "quarantined", "by reason"):
+    for col in ("source", "files", "unchanged", "not loaded", "rows read", "loaded", "quarantined", "by reason"):
         table.add_column(col, justify="left" if col in ("source", "by reason") else "right")
     for source, s in by_source.items():
         table.add_row(source, str(s["files"]), str(s["unchanged"]), str(s["rejected"]), f"{s['read']:,}",
@@ -94,8 +97,77 @@ def _summary(results) -> None:
                       ", ".join(f"{k} {v:,}" for k, v in sorted(s["reasons"].items())))
     Console().print(table)
     for r in results:
-        if r.status == "rejected":
-            console.print(f"rejected: {r.problem}", markup=False, highlight=False)
+        if r.status in ("rejected", "refused"):
+            console.print(f"{r.status}: {r.problem}", markup=False, highlight=False)
+        elif r.status == "restored":
+            console.print(f"restored: {r.path.name} is back in service in place of file(s) "
+                          f"{', '.join(map(str, r.superseded or []))}", markup=False, highlight=False)
+        elif r.superseded:
+            console.print(f"superseded: {r.path.name} replaces file(s) {', '.join(map(str, r.superseded))}",
+                          markup=False, highlight=False)
+
+
+files_app = typer.Typer(no_args_is_help=True, help="The extract files loaded: what is in service, what was "
+                                                   "superseded, and putting an earlier file back.")
+app.add_typer(files_app, name="files")
+
+
+@files_app.command("list")
+def files_list(db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb")) -> None:
+    """Every file loaded (in service or superseded) and every supersession and restoration."""
+    from openphm.ingest.loader import open_store, supersessions
+
+    if not db.exists():
+        fail(f"{db} does not exist")
+    _, con = open_store(db)
+    table = Table(title="Files loaded")
+    for col in ("id", "source", "period", "file", "rows loaded", "quarantined", "status", "superseded by", "loaded"):
+        table.add_column(col, justify="right" if col in ("id", "rows loaded", "quarantined") else "left")
+    for row in con.execute("SELECT file_id, source, period, file_name, rows_loaded, rows_quarantined, status, "
+                           "superseded_by, loaded_at FROM ingest.manifest ORDER BY file_id").fetchall():
+        fid, source, period, name, rows, quarantined, status, by, at = row
+        table.add_row(str(fid), source, period, name, f"{rows:,}", f"{quarantined:,}", status,
+                      "" if by is None else str(by), f"{at:%Y-%m-%d %H:%M}")
+    Console().print(table)
+    changes = supersessions(con)
+    if changes:
+        history = Table(title="Supersessions")
+        for col in ("when", "out of service", "in its place", "action", "confirmed --replace", "rows out"):
+            history.add_column(col)
+        for at, fid, name, by, by_name, action, confirmed, rows in changes:
+            history.add_row(f"{at:%Y-%m-%d %H:%M}", f"{name} ({fid})", f"{by_name} ({by})", action,
+                            "yes" if confirmed else "no", f"{rows:,}")
+        Console().print(history)
+
+
+@files_app.command("restore")
+def files_restore(
+    file_id: Annotated[int, typer.Argument(help="The id of a superseded file (see `openphm files list`).")],
+    db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
+    replace: Annotated[bool, typer.Option("--replace", help="Confirm a restoration that shrinks the period by "
+                                                            "half or more.")] = False,
+) -> None:
+    """Put a superseded file back in service in place of the file now in service for its period, then link.
+    Run `openphm build` afterwards."""
+    from openphm.identity.linkage import link_records
+    from openphm.ingest.loader import open_store, restore_file
+
+    if not db.exists():
+        fail(f"{db} does not exist")
+    store, con = open_store(db)
+    try:
+        result = restore_file(con, file_id, replace)
+    except ValueError as exc:
+        fail(str(exc))
+    if result.status == "refused":
+        fail(result.problem)
+    if result.status == "unchanged":
+        Console().print(f"File {file_id} ({result.path.name}) is already in service.")
+        return
+    with console.status("linking records to people ..."):
+        link_records(con, store)
+    Console().print(f"File {file_id} ({result.path.name}, {result.rows_loaded:,} rows) is back in service in "
+                    f"place of file(s) {', '.join(map(str, result.superseded or []))}. Run `openphm build`.")
 
 
 @app.command()

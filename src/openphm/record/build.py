@@ -32,6 +32,7 @@ from sqlglot import exp
 from openphm.codelists import load_codelists
 from openphm.domain import expand_rules
 from openphm.engine.duckdb_store import ident, lit
+from openphm.identity.linkage import link_complete
 from openphm.identity.optout import ensure_optout_tables, list_version, opted_out_sql, stale_outputs
 from openphm.ingest.loader import ensure_raw_table, ensure_schema
 from openphm.sources import SOURCES
@@ -164,6 +165,9 @@ def build_record(con: duckdb.DuckDBPyConnection, sql_dir: Path = DEFAULT_SQL_DIR
     if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'link' "
                        "AND table_name = 'record_person'").fetchone()[0]:
         raise BuildFailed("no linked records: run `openphm ingest` (which links) first")
+    if not link_complete(con):
+        raise BuildFailed("the last linking did not finish (the links and the identity store's person keys come "
+                          "from different runs): run `openphm link` first; the build in service is unchanged")
     version = con.execute("SELECT coalesce(max(version), 0) + 1 FROM ingest.builds").fetchone()[0]
     schema = f"record_v{version}"
     started = dt.datetime.now()
