@@ -30,6 +30,7 @@ from openphm.measures.definitions import Measure, check_filter, load_measures
 from openphm.measures.periods import measure_values
 from openphm.measures.population import LEVEL_COLUMN, build_period_population, drop_period_population
 from openphm.measures.summaries import write_summaries
+from openphm.record.coverage import covered_years
 
 log = logging.getLogger("openphm.measures")
 
@@ -134,13 +135,9 @@ def compute_measure(con: duckdb.DuckDBPyConnection, m: Measure, start: dt.date, 
 
 
 def financial_years(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
-    """Starts of the financial years the record covers (by hospital spells)."""
-    lo, hi = con.execute("SELECT min(admission_date), max(admission_date) FROM record.inpatient_spell").fetchone()
-    if lo is None:
-        return []
-    first = lo.year if lo.month >= 4 else lo.year - 1
-    last = hi.year if hi.month >= 4 else hi.year - 1
-    return [dt.date(y, 4, 1) for y in range(first, last + 1)]
+    """Starts of the financial years the data really cover (openphm.record.coverage: years of hospital
+    spells sent, not stretched by a stray date)."""
+    return covered_years(con, "record.inpatient_spell")
 
 
 def compute_measures(con: duckdb.DuckDBPyConnection, measures: dict[str, Measure],

@@ -32,6 +32,7 @@ import duckdb
 from openphm.derive.features import build_features
 from openphm.domain import ACTIVITY as DOMAIN_ACTIVITY
 from openphm.identity.optout import planning_view, stamp
+from openphm.record.coverage import covered_months
 from openphm.segments.rules import Segmentation, load_segmentation
 
 SEGMENT_ACTIVITY = ("emergency_admissions", "emergency_bed_days", "ae_attendances", "outpatient_attendances",
@@ -40,16 +41,9 @@ ACTIVITY = {name: DOMAIN_ACTIVITY[name] for name in SEGMENT_ACTIVITY}  # name: (
 
 
 def record_months(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
-    """First days of the months the record covers (from the first financial year it spans)."""
-    lo, hi = con.execute("SELECT min(admission_date), max(admission_date) FROM planning.inpatient_spell").fetchone()
-    if lo is None:
-        return []
-    month = dt.date(lo.year if lo.month >= 4 else lo.year - 1, 4, 1)
-    out = []
-    while month <= hi:
-        out.append(month)
-        month = dt.date(month.year + (month.month == 12), month.month % 12 + 1, 1)
-    return out
+    """First days of the months the data really cover (openphm.record.coverage: the months of the
+    financial years of hospital spells sent, not stretched by a stray date)."""
+    return covered_months(con)
 
 
 def run_segments(con: duckdb.DuckDBPyConnection, segmentation: Segmentation | None = None,
