@@ -18,16 +18,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The demo, then the synthetic ICS's National Data Opt-out list applied as an ICS would receive it:
-# planning outputs leave those people out (segments and indicators are computed again without them),
-# direct care (the record, risk scores, case-finding lists) keeps them.
+# The demo applies the synthetic ICS's National Data Opt-out list before it builds (see `openphm demo`).
 demo: $(STAMP)
 	$(BIN)/openphm demo --people $(DEMO_PEOPLE) --out $(DEMO_DIR)
-	@echo; echo "National Data Opt-out: applying $(DEMO_DIR)/synthetic-ics/optout/national_data_opt_out.txt"
-	$(BIN)/openphm optout $(DEMO_DIR)/synthetic-ics/optout/national_data_opt_out.txt --db $(DEMO_DIR)/openphm.duckdb --build
-	$(BIN)/openphm measures run --db $(DEMO_DIR)/openphm.duckdb
-	$(BIN)/openphm measures report --db $(DEMO_DIR)/openphm.duckdb --out $(DEMO_DIR)/reports
-	$(BIN)/openphm segments run --db $(DEMO_DIR)/openphm.duckdb
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench

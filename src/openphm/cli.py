@@ -135,6 +135,7 @@ def demo(
     """Generate a synthetic ICS with a new care model, check it, ingest, link and build the person
     record, score the linkage, and say where the results are."""
     from openphm.identity.linkage import link_records
+    from openphm.identity.optout import read_optout_file, replace_optout
     from openphm.identity.report import accuracy, link_rates, report_json
     from openphm.ingest.loader import open_store
     from openphm.pipeline_cli import load_folder
@@ -159,8 +160,13 @@ def demo(
     results = load_folder(con, ics)
     with console.status("linking records to people ..."):
         link_records(con, store)
+    # the National Data Opt-out list arrives as an ICS receives it: planning outputs leave those
+    # people out, direct care (the record, risk scores, case-finding lists) keeps them
+    optout_file = ics / "optout" / "national_data_opt_out.txt"
+    optout_change = replace_optout(con, read_optout_file(optout_file)) if optout_file.exists() else None
     with console.status("building the person record ..."):
         built = build_record(con)
+    planning_people = con.execute("SELECT count(*) FROM planning.person").fetchone()[0]
     with console.status("computing indicators ..."):
         from openphm.measures.engine import run_measures
         from openphm.measures.report import write_measures_report
@@ -195,6 +201,10 @@ def demo(
     con_out.print(f"  Person record (DuckDB, build {built['version']}): {db.resolve()} - "
                   f"{built['tables']['person']:,} people from {rows_read:,} rows")
     con_out.print(f"  Identity store (identifiers only, kept apart): {store.identity_db.resolve()}")
+    if optout_change:
+        con_out.print(f"  National Data Opt-out: {optout_change.total:,} NHS numbers on the list; "
+                      f"{built['tables']['person'] - planning_people:,} people left out of planning "
+                      f"(planning.person {planning_people:,} of {built['tables']['person']:,}), kept for direct care")
     con_out.print(f"  Indicators: open {indicators_html.resolve()} ({n_results:,} results in "
                   "measures.measure_result; `openphm measures list` describes them)")
     best = risk_report["models"][risk_report["best_model"]]
