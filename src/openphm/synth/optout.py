@@ -7,8 +7,7 @@ NHS number a line, sorted, for a seeded sample of everyone ever in the ICS.
 
 Who opts out (approx.): 4.97% of England's population had a national data opt-out in mid-2021,
 5.53% of females and 4.41% of males (BJGP Open 2024, BJGPO.2024.0020, from NHS Digital's National
-Data Opt-out statistics); about 5.4% in 2024 (NHS Digital, National Data Opt-out statistics; to
-confirm: no source read here gave the 2024 figure). Rates are lowest in children and highest at
+Data Opt-out statistics), the share used here. Rates are lowest in children and highest at
 30-59: for females in April 2022, 1.7% at 0-9, 3.1% at 10-19, 7.0% at 20-29, 8.1% at 30-39, 7.5%
 at 40-49, 7.2% at 50-59, 6.9% at 60-69, 6.1% at 70-79 and 4.5% at 80-89 (NHS England's written
 evidence DDA0067 to Parliament on the right to privacy and digital data, 2022, from NHS Digital's
@@ -27,7 +26,7 @@ import numpy as np
 from openphm.synth.extracts import ExtractWriter
 from openphm.synth.people import DAYS_PER_YEAR, OPEN
 
-SHARE = 0.054  # of everyone ever in the ICS (approx., to confirm; see the module's note)
+SHARE = 0.0497  # of everyone ever in the ICS: England, mid-2021 (see the module's note)
 FEMALE_RATE_BY_DECADE = (1.67, 3.12, 7.03, 8.06, 7.52, 7.19, 6.94, 6.13, 4.47)  # %, ages 0-9 ... 80-89 (and 90+)
 MALE_FACTOR = 4.41 / 5.53
 STREAM = 40  # ExtractWriter.rng key: apart from every source's
