@@ -5,7 +5,9 @@ criterion, each criterion a plain condition over the person features (openphm.de
 and `risk`, `risk_centile` from the latest `openphm risk score`, with a reason in plain words.
 `run_lists` writes `lists.member` (list, practice, PCN, pseudonymous person, risk, rank within the
 practice or PCN, the reasons they are on the list, and the factors behind their risk), ordered by
-risk: no identifiers, so analysts can see list sizes.
+risk: no identifiers. Lists are for direct care, so people with a National Data Opt-out stay on
+them (openphm.identity.optout); analysts read `planning.list_member` and `planning.list_size`,
+which leave them out.
 
 Criteria reach SQL only as checked condition trees rendered by sqlglot (openphm.conditions), and
 reasons are templates that can only name fields (openphm.lists.reasons), checked when the list is
