@@ -49,8 +49,7 @@ from dataclasses import asdict, astuple, dataclass, replace
 from math import isfinite
 from pathlib import Path
 
-import duckdb
-
+from openphm.engine.connection import Connection, EngineError
 from openphm.engine.duckdb_store import Store
 from openphm.engine.files import private_dir, write_private
 from openphm.identity.nhs_number import is_valid
@@ -190,7 +189,7 @@ def _write_checkpoint(store: Store, key: bytes, seq: int, head: str) -> None:
     write_private(checkpoint_file(store), _canonical({"seq": seq, "entry_hash": head, "hmac": mac}) + "\n")
 
 
-def read_log(con: duckdb.DuckDBPyConnection) -> list[Entry]:
+def read_log(con: Connection) -> list[Entry]:
     """Every entry, in sequence order (none when the table does not exist)."""
     exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
                          "AND table_name = 'log'").fetchone()[0]
@@ -226,12 +225,12 @@ def _check_head(entries: list[Entry], checkpoint: tuple[int, str] | None, key: b
             "outside OpenPHM"], []
 
 
-def verify(con: duckdb.DuckDBPyConnection, store: Store) -> VerifyResult:
+def verify(con: Connection, store: Store) -> VerifyResult:
     """Check every entry's hash and MAC, the chain, the sequence and the checkpoint."""
     problems: list[str] = []
     try:
         entries = read_log(con)
-    except duckdb.Error as exc:
+    except EngineError as exc:
         return VerifyResult(False, 0, None, (f"audit.log cannot be read as the audit log (altered): {exc}",))
     if any(e.seq is None for e in entries):
         problems.append(f"{sum(e.seq is None for e in entries)} entries have no sequence number")
@@ -282,7 +281,7 @@ def _actor() -> str:
         return f"uid:{os.getuid()}"
 
 
-def append(con: duckdb.DuckDBPyConnection, store: Store, action: str, outcome: str, details: Mapping[str, object],
+def append(con: Connection, store: Store, action: str, outcome: str, details: Mapping[str, object],
            stated_user: str | None = None) -> int:
     """Add one entry (committed), then move the checkpoint to it; returns its sequence number. Refuses
     (AuditError) when the log's head does not match the checkpoint in a way a crash cannot explain."""
@@ -315,7 +314,7 @@ def append(con: duckdb.DuckDBPyConnection, store: Store, action: str, outcome: s
                     list(astuple(entry)))
         con.execute("COMMIT")
     except BaseException:
-        with contextlib.suppress(duckdb.Error):
+        with contextlib.suppress(*EngineError):
             con.execute("ROLLBACK")
         raise
     try:

@@ -6,12 +6,12 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import polars as pl
 import typer
 from rich.console import Console
 
 from openphm.cli import app, console, fail
+from openphm.engine.connection import EngineError
 
 DB_OPTION = typer.Option(help="The OpenPHM database.")
 risk_app = typer.Typer(help="Risk of emergency admission within 12 months.", no_args_is_help=True)
@@ -60,7 +60,7 @@ def risk_train(
         with console.status("building features, training and validating ..."):
             report = train_and_report(con, out, truth, _date(train_date, "--train-date"),
                                       _date(validation_date, "--validation-date"))
-    except (ValueError, duckdb.Error) as exc:
+    except (ValueError, *EngineError) as exc:
         fail(str(exc).splitlines()[0])
     for name, m in report["models"].items():
         ceiling = f", {m['ceiling_ratio']:.1%} of the ceiling {m['ceiling_auroc']:.3f}" if m["ceiling_auroc"] else ""
@@ -90,7 +90,7 @@ def risk_score(
     try:
         with console.status(f"scoring everyone registered on {when} ..."):
             scores = score_population(con, model_dir, when, model)
-    except (ValueError, duckdb.Error) as exc:
+    except (ValueError, *EngineError) as exc:
         fail(str(exc).splitlines()[0])
     rising = con.execute("SELECT count(*) FROM risk.rising").fetchone()[0]
     Console().print(f"risk.score: {len(scores):,} people scored on {when} with {scores['model'][0]}; "
@@ -113,7 +113,7 @@ def lists_run(
     try:
         with console.status("running the case-finding lists ..."):
             counts = run_lists(con, only)
-    except (ListError, duckdb.Error) as exc:
+    except (ListError, *EngineError) as exc:
         fail(str(exc).splitlines()[0])
     totals = counts.group_by("list_id").agg(pl.col("people").sum(), pl.len().alias("units")).sort("list_id")
     for list_id, people, units in totals.iter_rows():
@@ -141,7 +141,7 @@ def lists_export(
     try:
         with private_output(out):
             rows = export_list(con, store, list_id, practice, out, purpose, user)
-    except (ListError, duckdb.Error) as exc:
+    except (ListError, *EngineError) as exc:
         fail(str(exc).splitlines()[0])
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror or exc}")
@@ -160,7 +160,7 @@ def audit_verify(db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb")) -> Non
     store, con = _open_store(db)
     try:
         result = verify(con, store)
-    except (AuditError, duckdb.Error) as exc:
+    except (AuditError, *EngineError) as exc:
         fail(str(exc).splitlines()[0])
     for note in result.notes:
         typer.echo(f"note: {note}")
@@ -185,7 +185,7 @@ def audit_list(
     _, con = _open_store(db)
     try:
         entries = read_log(con)
-    except duckdb.Error as exc:
+    except EngineError as exc:
         fail(str(exc).splitlines()[0])
     shown = entries[-last:] if last else entries
     for e in shown:

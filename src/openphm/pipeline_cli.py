@@ -7,13 +7,13 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from openphm.cli import app, console, fail
+from openphm.engine.connection import EngineError
 
 DB_OPTION = typer.Option("--db", help="The analytic database (the identity store and key sit beside it).")
 
@@ -248,7 +248,7 @@ def optout(
         linked = people_in_record(con)
     except OptoutError as exc:
         fail(str(exc) + (" (--allow-large-removal accepts it)" if "more than half" in str(exc) else ""))
-    except duckdb.Error as exc:
+    except EngineError as exc:
         fail(f"the opt-out list could not be replaced and is unchanged: {(str(exc).splitlines() or [''])[0][:200]}")
     Console().print(f"Opt-out list: {change.total:,} people ({change.added:,} added, {change.removed:,} removed); "
                     f"{linked:,} of them are people in this record.")
@@ -395,7 +395,7 @@ def measures_run(
         with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("computing indicators", total=len(chosen) * max(1, len(financial_years(con))))
             result = run_measures(con, only, progress=lambda mid: bar.advance(task))
-    except (ValueError, duckdb.Error) as exc:
+    except (ValueError, *EngineError) as exc:
         fail(str(exc).splitlines()[0])
     counts = result.group_by("period_type").len().sort("period_type")
     Console().print(f"measures.measure_result: {len(result):,} rows for {result['measure_id'].n_unique()} "
@@ -416,7 +416,7 @@ def measures_report(
     _, con = open_store(db)
     try:
         path = write_measures_report(con, out)
-    except (ValueError, duckdb.Error) as exc:
+    except (ValueError, *EngineError) as exc:
         fail(str(exc).splitlines()[0])
     Console().print(f"Indicator report: open {path.resolve()}")
 

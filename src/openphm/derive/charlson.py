@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 from importlib import resources
 
-import duckdb
 import polars as pl
+
+from openphm.engine.connection import Connection
 
 HIERARCHY = {"mld": "msld", "diab": "diabwc", "canc": "metacanc"}  # dropped when the second is present
 WEIGHTS = ("charlson", "quan")
@@ -26,7 +27,7 @@ def _data(name: str) -> pl.DataFrame:
     return pl.read_csv(raw, schema_overrides={"prefix": pl.Utf8})
 
 
-def charlson_scores(con: duckdb.DuckDBPyConnection, as_of: dt.date, weights: str = "quan",
+def charlson_scores(con: Connection, as_of: dt.date, weights: str = "quan",
                     lookback_years: int | None = None, diagnoses: str = "record.hospital_diagnosis") -> pl.DataFrame:
     """Per person with any diagnosis: the Charlson score and the categories counted."""
     if weights not in WEIGHTS:

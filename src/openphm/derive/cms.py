@@ -19,10 +19,10 @@ from __future__ import annotations
 import datetime as dt
 from importlib import resources
 
-import duckdb
 import polars as pl
 
 from openphm.derive.efi import efi_codes
+from openphm.engine.connection import Connection
 
 OUTCOMES = ("general", "mortality")
 CANCER_YEARS = 5
@@ -37,7 +37,7 @@ def cms_weights() -> pl.DataFrame:
 _TABLES = ("cms_w", "cms_event_codes", "cms_all_w")
 
 
-def register_cms_tables(con: duckdb.DuckDBPyConnection, outcome: str = "general") -> None:
+def register_cms_tables(con: Connection, outcome: str = "general") -> None:
     """Register the weights and code tables that `cms_sql` reads (`unregister_cms_tables` after)."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
@@ -52,7 +52,7 @@ def register_cms_tables(con: duckdb.DuckDBPyConnection, outcome: str = "general"
     con.register("cms_all_w", cms_weights().select("cms_condition", pl.col(outcome).alias("weight")).to_arrow())
 
 
-def unregister_cms_tables(con: duckdb.DuckDBPyConnection) -> None:
+def unregister_cms_tables(con: Connection) -> None:
     """Remove what `register_cms_tables` registered."""
     for name in _TABLES:
         con.unregister(name)
@@ -80,7 +80,7 @@ def cms_sql(as_of: dt.date, schema: str = "record", outcome: str = "general") ->
         GROUP BY person_id"""
 
 
-def cms_scores(con: duckdb.DuckDBPyConnection, as_of: dt.date, outcome: str = "general",
+def cms_scores(con: Connection, as_of: dt.date, outcome: str = "general",
                schema: str = "record") -> pl.DataFrame:
     """Per person with any scored condition by `as_of`: the score and the CMS conditions counted."""
     register_cms_tables(con, outcome)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
 import polars as pl
 
 from openphm.codelists import load_codelists
+from openphm.engine.connection import Connection
 
 N_DEFICITS = 36
 
@@ -39,7 +39,7 @@ def efi_sql(as_of: dt.date, events: str = "record.gp_event") -> str:
         GROUP BY person_id"""
 
 
-def efi_scores(con: duckdb.DuckDBPyConnection, as_of: dt.date, events: str = "record.gp_event") -> pl.DataFrame:
+def efi_scores(con: Connection, as_of: dt.date, events: str = "record.gp_event") -> pl.DataFrame:
     """eFI per person with at least one deficit (everyone else scores 0, fit)."""
     con.register("efi_codes", efi_codes().to_arrow())
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
 import polars as pl
 
 from openphm.calendar_dates import add_months
@@ -19,6 +18,7 @@ from openphm.derive.cms import cms_sql, register_cms_tables, unregister_cms_tabl
 from openphm.derive.efi import efi_codes, efi_sql
 from openphm.derive.hfrs import hfrs_sql, hfrs_weights
 from openphm.domain import ACTIVITY, age_on, alive_on, emergency_admission, ethnic_group, registered_on, registration_on
+from openphm.engine.connection import Connection
 
 REGISTRATION_COLUMNS = ("practice_code", "pcn_code", "lsoa_code", "care_home_code")
 CONDITIONS = ("asthma", "atrial_fibrillation", "autism", "cancer", "chd", "ckd", "copd", "dementia", "depression",
@@ -57,7 +57,7 @@ def feature_names() -> list[str]:
     return list(FEATURES)
 
 
-def build_features(con: duckdb.DuckDBPyConnection, as_of: dt.date, schema: str = "planning",
+def build_features(con: Connection, as_of: dt.date, schema: str = "planning",
                    table: str = "features", activity: set[str] | None = None) -> int:
     """Create temporary table `table`: one row per person registered and alive on `as_of`, with
     person_id, practice_code, pcn_code, sex, ethnic_group and every feature (or, of the activity

@@ -15,8 +15,9 @@ from __future__ import annotations
 import datetime as dt
 from importlib import resources
 
-import duckdb
 import polars as pl
+
+from openphm.engine.connection import Connection
 
 LOOKBACK_DAYS = 730  # two years
 DIAGNOSIS_TABLES = ("record.hospital_diagnosis", "planning.hospital_diagnosis", "hospital_diagnosis")
@@ -47,7 +48,7 @@ def hfrs_sql(as_of: dt.date, diagnoses: str = "record.hospital_diagnosis") -> st
         GROUP BY person_id"""
 
 
-def hfrs_scores(con: duckdb.DuckDBPyConnection, as_of: dt.date,
+def hfrs_scores(con: Connection, as_of: dt.date,
                 diagnoses: str = "record.hospital_diagnosis") -> pl.DataFrame:
     """HFRS per person with at least one scoring diagnosis in the two years to `as_of` (everyone
     else scores 0, low risk)."""

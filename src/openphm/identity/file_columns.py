@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
-from openphm.engine.duckdb_store import duckdb_config, lit
+from openphm.engine.connection import EngineError, memory_connection
+from openphm.engine.duckdb_store import lit
 
 # A field's aliases, compared after lower-casing and turning spaces and hyphens into underscores.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -72,14 +72,14 @@ def read_table(path: Path) -> pl.DataFrame:
     """Every column of a CSV (any delimiter) or Parquet file, as text."""
     if not path.is_file():
         raise LinkFilesError(f"{path} is not a file")
-    con = duckdb.connect(config=duckdb_config(0.25, in_memory=True))
+    con = memory_connection(share=0.25)
     parquet = path.suffix.lower() in (".parquet", ".pq")
     sql = (f"SELECT * FROM read_parquet({lit(str(path))})" if parquet
            else f"SELECT * FROM read_csv({lit(str(path))}, all_varchar = true, header = true)")
     try:
         frame = con.execute(sql).pl()
         frame = frame.select(pl.all().cast(pl.Utf8))
-    except (duckdb.Error, pl.exceptions.PolarsError) as exc:
+    except (*EngineError, pl.exceptions.PolarsError) as exc:
         raise LinkFilesError(f"{path}: cannot be read ({str(exc).splitlines()[0][:150]})") from None
     finally:
         con.close()

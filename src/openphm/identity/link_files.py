@@ -18,10 +18,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 
-from openphm.engine.duckdb_store import duckdb_config
+from openphm.engine.connection import memory_connection, splink_api
 from openphm.engine.files import open_private
 from openphm.identity.file_columns import (
     Field,
@@ -203,7 +202,7 @@ def link_files(left: Path, right: Path, out: Path, columns: list[str] | None = N
 
 def _link(a: pl.DataFrame, b: pl.DataFrame, fields: list[Field], uk: bool, threshold: float) -> pl.DataFrame:
     """Splink on DuckDB: pairs above `threshold` as left_row, right_row, match_probability, cluster_id."""
-    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+    from splink import Linker, SettingsCreator, block_on
 
     rules = blocking(fields, uk)
     crossed = {"given_name", "family_name"} <= {f.key for f in fields}
@@ -211,9 +210,9 @@ def _link(a: pl.DataFrame, b: pl.DataFrame, fields: list[Field], uk: bool, thres
                                probability_two_random_records_match=1 / max(a.height, b.height, 2),
                                comparisons=[comparison(f, uk, crossed) for f in fields],
                                blocking_rules_to_generate_predictions=[block_on(*cols) for _, cols in rules])
-    mem = duckdb.connect(config=duckdb_config(0.25, in_memory=True))
+    mem = memory_connection(share=0.25)
     try:
-        db_api = DuckDBAPI(mem)
+        db_api = splink_api(mem)
         linker = Linker([db_api.register(a, table_name="left_file"), db_api.register(b, table_name="right_file")],
                         settings, log_level=logging.WARNING)
         _train(linker, fields, rules)

@@ -35,9 +35,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
+from openphm.engine.connection import Connection
 from openphm.engine.duckdb_store import Store
 from openphm.identity import linkage_model as lm
 from openphm.identity.pseudonym import person_ids
@@ -150,7 +150,7 @@ def _best(pairs: pl.DataFrame, by: str) -> pl.DataFrame:
             .unique(subset=[by], keep="first", maintain_order=True))
 
 
-def _merge_wrong_numbers(con: duckdb.DuckDBPyConnection, model: dict, threshold: float) -> pl.DataFrame:
+def _merge_wrong_numbers(con: Connection, model: dict, threshold: float) -> pl.DataFrame:
     """(from_key, to_key): registered people seen only in GP data who are people known by another
     valid number and registered nowhere (mutual best matches without the NHS number)."""
     con.execute("""
@@ -179,7 +179,7 @@ def _merge_wrong_numbers(con: duckdb.DuckDBPyConnection, model: dict, threshold:
     return mutual.select("from_key", "to_key").sort("from_key")
 
 
-def _units(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def _units(con: Connection) -> pl.DataFrame:
     """(rec_key, unit) for the records left after the deterministic links."""
     nodes = con.execute("SELECT rec_key FROM candidates ORDER BY 1").pl()["rec_key"]
     edges = con.execute(UNIT_EDGES).pl()
@@ -187,7 +187,7 @@ def _units(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return cc.rename({"node": "rec_key", "cluster": "unit"})
 
 
-def _identities(con: duckdb.DuckDBPyConnection, which: str = "TRUE") -> pl.DataFrame:
+def _identities(con: Connection, which: str = "TRUE") -> pl.DataFrame:
     """Distinct identities (uid and IDENTITY columns) of candidate records `which` (a condition on c)."""
     return con.execute(f"""
         SELECT uid, any_value(given_name) AS given_name, any_value(family_name) AS family_name,
@@ -199,7 +199,7 @@ def _identities(con: duckdb.DuckDBPyConnection, which: str = "TRUE") -> pl.DataF
         GROUP BY uid ORDER BY uid""").pl()
 
 
-def _units_to_people(con: duckdb.DuckDBPyConnection, model: dict, threshold: float) -> pl.DataFrame:
+def _units_to_people(con: Connection, model: dict, threshold: float) -> pl.DataFrame:
     """(unit, person_key, match_probability, method): each unit's best known person at or above the
     threshold, or the person its council person id's other records were linked to by NHS number."""
     people = con.execute(PERSON_ROWS.format(keys="known", where="")).pl()
@@ -218,7 +218,7 @@ def _units_to_people(con: duckdb.DuckDBPyConnection, model: dict, threshold: flo
     return _best(unit_pairs, "unit")
 
 
-def _cluster_leftovers(con: duckdb.DuckDBPyConnection, model: dict, threshold: float) -> pl.DataFrame:
+def _cluster_leftovers(con: Connection, model: dict, threshold: float) -> pl.DataFrame:
     """(unit, cluster) for the units that reach no one (`lk_leftover`): Splink dedupe of their
     identities (an identity shared by several units is left out), connected components over units."""
     single = "SELECT uid FROM candidates JOIN lk_units USING (rec_key) GROUP BY 1 HAVING count(DISTINCT unit) = 1"
@@ -236,7 +236,7 @@ def _cluster_leftovers(con: duckdb.DuckDBPyConnection, model: dict, threshold: f
     return lm.connected_components(nodes, unit_edges, threshold).rename({"node": "unit"})
 
 
-def link_records(con: duckdb.DuckDBPyConnection, store: Store, threshold: float = 0.9,
+def link_records(con: Connection, store: Store, threshold: float = 0.9,
                  dedupe_threshold: float | None = None, merge_threshold: float | None = None,
                  training_sample: int = 20_000) -> LinkSummary:
     """Assign a person_id to every active record; writes link.record_person (analytic) and
@@ -285,7 +285,7 @@ def link_records(con: duckdb.DuckDBPyConnection, store: Store, threshold: float 
     return LinkSummary(by_method, by_source, threshold, model_path, dedupe_threshold, key_map.height)
 
 
-def link_complete(con: duckdb.DuckDBPyConnection) -> bool:
+def link_complete(con: Connection) -> bool:
     """Whether the last linking finished: the links and the identity store's person keys come from the
     same run (a linking interrupted between its two commits leaves them from different runs)."""
     has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE (database_name = 'idn' AND schema_name = "
@@ -297,7 +297,7 @@ def link_complete(con: duckdb.DuckDBPyConnection) -> bool:
                        ).fetchone()[0] is True
 
 
-def _write(con: duckdb.DuckDBPyConnection, store: Store) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+def _write(con: Connection, store: Store) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """Person ids from the keys; link.record_person and identity.person_key; temp tables dropped."""
     keys = [r[0] for r in con.execute("SELECT DISTINCT person_key FROM links ORDER BY 1").fetchall()]
     ids = person_ids(store.key(), keys)

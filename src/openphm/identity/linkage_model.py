@@ -15,21 +15,18 @@ import json
 import logging
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
-from openphm.engine.duckdb_store import duckdb_config
+from openphm.engine.connection import Connection, memory_connection, splink_api
 from openphm.engine.files import write_private
 
 IDENTITY = ["given_name", "family_name", "date_of_birth", "sex", "postcode", "nhs_number"]
 PAIRS_SCHEMA = {"uid_l": pl.Int64, "uid_r": pl.Int64, "match_probability": pl.Float64}
 
 
-def splink_connection() -> duckdb.DuckDBPyConnection:
+def splink_connection() -> Connection:
     """An in-memory DuckDB for Splink, single-threaded so that its sums and samples are reproducible."""
-    config = duckdb_config(0.25, in_memory=True)
-    config["threads"] = "1"
-    return duckdb.connect(config=config)
+    return memory_connection(threads=1, share=0.25)
 
 
 def settings(prior: float, link_type: str = "link_only") -> dict:
@@ -89,12 +86,12 @@ def train(labelled: pl.DataFrame, reference: pl.DataFrame, n_people: int, model_
     """m probabilities from labelled pairs (records whose NHS number settled who they are, with their
     own errors, against the registered population, `label` = NHS number), u from random pairs;
     saved to `model_path`. Both frames need a unique integer `uid`, the IDENTITY columns and `label`."""
-    from splink import DuckDBAPI, Linker
+    from splink import Linker
 
     base = settings(1.0 / max(n_people, 1))
     if labelled.height > 100 and reference.height > 0:
         mem = splink_connection()
-        db_api = DuckDBAPI(mem)
+        db_api = splink_api(mem)
         trainer = Linker([db_api.register(labelled.sort("uid"), table_name="train_left"),
                           db_api.register(reference.sort("uid"), table_name="train_right")],
                          base, log_level=logging.WARNING)
@@ -123,12 +120,12 @@ def _model_for(model: dict, link_type: str, without_nhs_number: bool = False) ->
 def link_pairs(model: dict, left: pl.DataFrame, right: pl.DataFrame, threshold: float,
                without_nhs_number: bool = False) -> pl.DataFrame:
     """Pairs (uid_l from `left`, uid_r from `right`, match_probability) at or above `threshold`."""
-    from splink import DuckDBAPI, Linker
+    from splink import Linker
 
     if left.height == 0 or right.height == 0:
         return pl.DataFrame(schema=PAIRS_SCHEMA)
     mem = splink_connection()
-    db_api = DuckDBAPI(mem)
+    db_api = splink_api(mem)
     cols = ["uid", *IDENTITY]
     linker = Linker([db_api.register(left.select(cols).sort("uid"), table_name="lhs"),
                      db_api.register(right.select(cols).sort("uid"), table_name="rhs")],
@@ -146,12 +143,12 @@ def link_pairs(model: dict, left: pl.DataFrame, right: pl.DataFrame, threshold: 
 
 def dedupe_pairs(model: dict, rows: pl.DataFrame, threshold: float) -> pl.DataFrame:
     """Pairs of rows of one table (uid_l < uid_r, match_probability) at or above `threshold`."""
-    from splink import DuckDBAPI, Linker
+    from splink import Linker
 
     if rows.height < 2:
         return pl.DataFrame(schema=PAIRS_SCHEMA)
     mem = splink_connection()
-    db_api = DuckDBAPI(mem)
+    db_api = splink_api(mem)
     linker = Linker(db_api.register(rows.select(["uid", *IDENTITY]).sort("uid"), table_name="rows"),
                     _model_for(model, "dedupe_only"), log_level=logging.WARNING)
     predicted = linker.inference.predict(threshold_match_probability=threshold)
@@ -166,14 +163,13 @@ def dedupe_pairs(model: dict, rows: pl.DataFrame, threshold: float) -> pl.DataFr
 def connected_components(nodes: pl.Series, edges: pl.DataFrame, threshold: float = 0.0) -> pl.DataFrame:
     """Splink's connected components: (node, cluster) with cluster = the smallest node of its
     component, over edges (uid_l, uid_r, match_probability) at or above `threshold`."""
-    from splink import DuckDBAPI
     from splink.clustering import cluster_pairwise_predictions_at_threshold
 
     nodes = nodes.unique().sort()
     if edges.height == 0 or nodes.len() == 0:
         return pl.DataFrame({"node": nodes, "cluster": nodes}, schema={"node": pl.Int64, "cluster": pl.Int64})
     mem = splink_connection()
-    db_api = DuckDBAPI(mem)
+    db_api = splink_api(mem)
     edges = edges.select(pl.col("uid_l").alias("node_l"), pl.col("uid_r").alias("node_r"),
                          "match_probability").sort(["node_l", "node_r"])
     cc = cluster_pairwise_predictions_at_threshold(

@@ -45,9 +45,9 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
+from openphm.engine.connection import Connection
 from openphm.engine.duckdb_store import ident
 from openphm.identity.nhs_number import is_valid
 
@@ -126,14 +126,14 @@ def read_optout_file(path: Path) -> list[str]:
 
 # ---- the stored list (identity store) --------------------------------------------------------------
 
-def ensure_optout_tables(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_optout_tables(con: Connection) -> None:
     """The list and its change log in the identity store (attached as `idn`)."""
     con.execute(f"CREATE TABLE IF NOT EXISTS {OPTOUT_TABLE} (nhs_number VARCHAR PRIMARY KEY)")
     con.execute(f"CREATE TABLE IF NOT EXISTS {META_TABLE} (version BIGINT, changed_at TIMESTAMP, people BIGINT, "
                 "added BIGINT, removed BIGINT)")
 
 
-def replace_optout(con: duckdb.DuckDBPyConnection, numbers: list[str],
+def replace_optout(con: Connection, numbers: list[str],
                    allow_large_removal: bool = False) -> OptoutChange:
     """Make the stored list exactly `numbers`, in one transaction on the identity store, and log the
     change. An empty list, an invalid number, or (unless `allow_large_removal`) losing more than
@@ -173,7 +173,7 @@ def replace_optout(con: duckdb.DuckDBPyConnection, numbers: list[str],
     return OptoutChange(added=added, removed=removed, total=total, version=version)
 
 
-def list_version(con: duckdb.DuckDBPyConnection) -> tuple[int, dt.datetime | None, int]:
+def list_version(con: Connection) -> tuple[int, dt.datetime | None, int]:
     """(version, when it was changed, people) of the stored list; (0, None, n) if no change was logged."""
     ensure_optout_tables(con)
     version, changed = con.execute(f"SELECT max(version), max(changed_at) FROM {META_TABLE}").fetchone()
@@ -181,7 +181,7 @@ def list_version(con: duckdb.DuckDBPyConnection) -> tuple[int, dt.datetime | Non
     return int(version or 0), changed, people
 
 
-def people_in_record(con: duckdb.DuckDBPyConnection) -> int:
+def people_in_record(con: Connection) -> int:
     """How many linked people the stored list names (people with no verified NHS number cannot be)."""
     exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'idn' AND schema_name = "
                          "'identity' AND table_name = 'person_key'").fetchone()[0]
@@ -199,24 +199,24 @@ def opted_out_sql() -> str:
 
 # ---- planning views and stale outputs (analytic database) ------------------------------------------
 
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+def _exists(con: Connection, schema: str, name: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
                             "AND table_schema = ? AND table_name = ?", [schema, name]).fetchone()[0])
 
 
-def record_applies_optout(con: duckdb.DuckDBPyConnection) -> bool:
+def record_applies_optout(con: Connection) -> bool:
     """True when a build in service carries its opted-out set (`record.opted_out`)."""
     return _exists(con, "record", "opted_out")
 
 
-def direct_care_schema(con: duckdb.DuckDBPyConnection) -> str:
+def direct_care_schema(con: Connection) -> str:
     """The schema direct-care outputs (risk scores, case-finding lists) read: `record`, everyone, once
     a build carries its opted-out set; before that (a record built by an earlier version, or a
     database holding only planning data) `planning`, which is never wider than it should be."""
     return "record" if record_applies_optout(con) else "planning"
 
 
-def planning_view(con: duckdb.DuckDBPyConnection, name: str, source: str) -> bool:
+def planning_view(con: Connection, name: str, source: str) -> bool:
     """Create `planning.<name>` over `source` (a person-level table, `schema.table`) without the people
     the build in service leaves out. It reads `record.opted_out`, so it follows every build with
     no need to be made again. Returns False (and makes nothing) when no build carries an opted-out
@@ -230,7 +230,7 @@ def planning_view(con: duckdb.DuckDBPyConnection, name: str, source: str) -> boo
     return True
 
 
-def fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+def fingerprint(con: Connection) -> str | None:
     """The opted-out set in service as `people:md5` (None when no build carries one)."""
     if not record_applies_optout(con):
         return None
@@ -239,7 +239,7 @@ def fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
     return f"{n}:{digest}"
 
 
-def stamp(con: duckdb.DuckDBPyConnection, output: str) -> None:
+def stamp(con: Connection, output: str) -> None:
     """Record that `output` (e.g. `segments`, `measures`) was just computed under the opted-out set in
     service. Nothing when no build carries one. Call it inside the transaction that writes the output."""
     current = fingerprint(con)
@@ -251,7 +251,7 @@ def stamp(con: duckdb.DuckDBPyConnection, output: str) -> None:
     con.execute("INSERT OR REPLACE INTO optout.output_state VALUES (?, ?, now())", [output, current])
 
 
-def stale_outputs(con: duckdb.DuckDBPyConnection) -> list[str]:
+def stale_outputs(con: Connection) -> list[str]:
     """Outputs computed under another opted-out set than the one in service: run them again."""
     current = fingerprint(con)
     if current is None or not _exists(con, "optout", "output_state"):
@@ -260,7 +260,7 @@ def stale_outputs(con: duckdb.DuckDBPyConnection) -> list[str]:
                                       [current]).fetchall()]
 
 
-def status(con: duckdb.DuckDBPyConnection) -> OptoutStatus:
+def status(con: Connection) -> OptoutStatus:
     """The stored list, the one the build in service applied, and the outputs now stale."""
     version, changed, people = list_version(con)
     applied = opted = None

@@ -32,17 +32,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 
 from openphm.domain import broad_age_band, ethnic_group
+from openphm.engine.connection import Connection
 from openphm.engine.duckdb_store import ident, lit
 
 GROUPS = {"overall": None, "source": "source", "age_band": "age_band", "sex": "true_sex",
           "ethnic_group": "ethnic_group", "imd_quintile": "imd_quintile"}
 
 
-def link_rates(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def link_rates(con: Connection) -> pl.DataFrame:
     """Per source: records, linked to a registered person by NHS number or probabilistically, by the
     source's own person id, clustered with other records that reach no registered person, unlinked."""
     return con.execute("""
@@ -57,7 +57,7 @@ def link_rates(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         FROM link.record_person GROUP BY source ORDER BY source""").pl()
 
 
-def probability_distribution(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def probability_distribution(con: Connection) -> pl.DataFrame:
     """Probabilistic links by band of match probability."""
     return con.execute("""
         SELECT CASE WHEN match_probability >= 0.999 THEN '0.999+' WHEN match_probability >= 0.99 THEN '0.99-0.999'
@@ -79,7 +79,7 @@ def period_end(period: str | None) -> dt.date | None:
         return None
 
 
-def coverage_end(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+def coverage_end(con: Connection) -> dt.date | None:
     """The last day the active extracts cover: the latest end of their periods (financial years or
     snapshot dates), or, when no file names a period, the latest activity date in them (dates of
     birth aside)."""
@@ -98,7 +98,7 @@ def coverage_end(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     return con.execute(f"SELECT max(d) FROM ({' UNION ALL '.join(parts)})").fetchone()[0]
 
 
-def _load_truth(con: duckdb.DuckDBPyConnection, truth: Path) -> None:
+def _load_truth(con: Connection, truth: Path) -> None:
     def scan(path: Path) -> str:
         parquet = sorted(path.rglob("*.parquet"))
         files = parquet or sorted(path.rglob("*.csv"))
@@ -120,7 +120,7 @@ def _load_truth(con: duckdb.DuckDBPyConnection, truth: Path) -> None:
                 f"FROM {src}")
 
 
-def _score_records(con: duckdb.DuckDBPyConnection, age_at: dt.date) -> None:
+def _score_records(con: Connection, age_at: dt.date) -> None:
     """Temp table `scored`: one row per record with its record person, true person, whether it is
     linked and correct, and the true person's groups."""
     con.execute(f"""
@@ -158,7 +158,7 @@ def _c2(n: str) -> str:
     return f"(CAST({n} AS BIGINT) * (CAST({n} AS BIGINT) - 1) // 2)"
 
 
-def group_metrics(con: duckdb.DuckDBPyConnection, table: str, by: str | None) -> pl.DataFrame:
+def group_metrics(con: Connection, table: str, by: str | None) -> pl.DataFrame:
     """Record- and person-level quality by `by` (a column of `table`, or None for overall) over a
     table of records with person_id (record person), true_person, linked and correct."""
     g = by or "'all'"
@@ -218,7 +218,7 @@ COUNT_COLUMNS = ["true_people", "split_people", "record_persons", "merged_person
                  "pairs_correct"]
 
 
-def accuracy(con: duckdb.DuckDBPyConnection, truth: Path, age_at: dt.date | None = None) -> dict[str, pl.DataFrame]:
+def accuracy(con: Connection, truth: Path, age_at: dt.date | None = None) -> dict[str, pl.DataFrame]:
     """Quality against the truth folder: record level (`overall`, `source`, `age_band`, `sex`,
     `ethnic_group`, `imd_quintile`), person level by the same groups (`people_overall`,
     `people_source`, ...) and the overall counts behind the person-level shares (`people_counts`).
@@ -261,7 +261,7 @@ def report_json(frames: dict[str, pl.DataFrame]) -> str:
     return json.dumps(data, indent=1, default=_plain)
 
 
-def true_person_map(con: duckdb.DuckDBPyConnection, truth: Path) -> pl.DataFrame:
+def true_person_map(con: Connection, truth: Path) -> pl.DataFrame:
     """For a synthetic ICS: each record person_id and the true person most of its records belong to
     (ties to the smallest; needs the identity store attached as `idn`; for scoring models against
     the truth only)."""

@@ -15,8 +15,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
+from openphm.engine.connection import Connection
 from openphm.engine.duckdb_store import Store, ident, lit
 from openphm.ingest.readers import STAGED, RejectedFile, fhir_to_tables, stage_file, stage_frame
 from openphm.ingest.validation import (
@@ -73,7 +72,7 @@ class FileResult:
     superseded: list[int] | None = None
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_schema(con: Connection) -> None:
     """Create the ingest, raw and reference schemas and the identity tables if absent."""
     con.execute(SCHEMA_SQL)
 
@@ -146,17 +145,17 @@ def _raw_columns(spec: SourceSpec) -> list[tuple[str, str, str]]:
     return out
 
 
-def ensure_raw_table(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
+def ensure_raw_table(con: Connection, spec: SourceSpec) -> None:
     cols = ", ".join(f"{ident(n)} {t}" for n, t, _ in _raw_columns(spec))
     con.execute(f"CREATE TABLE IF NOT EXISTS raw.{ident(spec.table)} ({cols})")
 
 
-def _has_reference(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+def _has_reference(con: Connection, table: str) -> bool:
     return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'reference' "
                        "AND table_name = ?", [table]).fetchone()[0] > 0
 
 
-def _reference_column_exists(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+def _reference_column_exists(con: Connection, table: str, column: str) -> bool:
     return con.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'reference' "
                        "AND table_name = ? AND column_name = ?", [table, column]).fetchone()[0] > 0
 
@@ -164,7 +163,7 @@ def _reference_column_exists(con: duckdb.DuckDBPyConnection, table: str, column:
 _UNCHECKED: set[tuple[str, str]] = set()  # reference tables found missing (warned about once per process)
 
 
-def _known_flags(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> tuple[str, frozenset[str]]:
+def _known_flags(con: Connection, spec: SourceSpec) -> tuple[str, frozenset[str]]:
     """Select-list items flagging whether each organisation code is in its reference table, and the
     columns checked (a column whose reference table is not loaded is not checked)."""
     items, known = "", set()
@@ -183,7 +182,7 @@ def _known_flags(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> tuple[str,
     return items, frozenset(known)
 
 
-def _replaced_files(con: duckdb.DuckDBPyConnection, spec: SourceSpec, period: str) -> list[tuple[int, str, int]]:
+def _replaced_files(con: Connection, spec: SourceSpec, period: str) -> list[tuple[int, str, int]]:
     """(file_id, file name, rows loaded) of the files in service that a new file of this source and
     period would supersede: every earlier one for a snapshot source, else those of the same period."""
     where = "source = ? AND status = 'active'" + ("" if spec.snapshot else " AND period = ?")
@@ -217,7 +216,7 @@ def _duplicate_sql(spec: SourceSpec, period: str) -> str:
             f"{other}))")
 
 
-def discard_half_loaded(con: duckdb.DuckDBPyConnection) -> int:
+def discard_half_loaded(con: Connection) -> int:
     """Remove identity-store rows of a file whose load never reached the manifest (a process killed
     between the two commits); returns the rows removed. A file's identity rows are committed first,
     under a file id one above the manifest's highest, so any row above that id is such a remnant."""
@@ -232,7 +231,7 @@ def discard_half_loaded(con: duckdb.DuckDBPyConnection) -> int:
     return removed
 
 
-def _record_supersession(con: duckdb.DuckDBPyConnection, replaced: list[tuple[int, str, int]], by: int,
+def _record_supersession(con: Connection, replaced: list[tuple[int, str, int]], by: int,
                          action: str, confirmed: bool) -> None:
     for fid, _, rows in replaced:
         con.execute("INSERT INTO ingest.supersession VALUES (now(), ?, ?, ?, ?, ?)", [fid, by, action, confirmed, rows])
@@ -241,7 +240,7 @@ def _record_supersession(con: duckdb.DuckDBPyConnection, replaced: list[tuple[in
                     f"WHERE file_id IN ({', '.join(str(r[0]) for r in replaced)})", [by])
 
 
-def load_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, digest: str, rows_read: int,
+def load_staged(con: Connection, spec: SourceSpec, path: Path, digest: str, rows_read: int,
                 today: dt.date, replace: bool = False, period: str | None = None) -> FileResult:
     """Validate the staged rows and load them (both databases), or leave everything as it was."""
     period = period if period is not None else (spec.period_of(path.stem) or "")
@@ -321,23 +320,23 @@ def load_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, di
                       superseded=[r[0] for r in replaced])
 
 
-def _drop_staging(con: duckdb.DuckDBPyConnection) -> None:
+def _drop_staging(con: Connection) -> None:
     """Drop the staging tables (they hold identifiers)."""
     con.execute(f"DROP TABLE IF EXISTS checked; DROP TABLE IF EXISTS {STAGED}")
 
 
-def loaded_file(con: duckdb.DuckDBPyConnection, digest: str) -> tuple[int, str] | None:
+def loaded_file(con: Connection, digest: str) -> tuple[int, str] | None:
     """(file id, status) of the latest file with these bytes in the manifest, or None."""
     return con.execute("SELECT file_id, status FROM ingest.manifest WHERE sha256 = ? ORDER BY status = 'active' DESC, "
                        "file_id DESC LIMIT 1", [digest]).fetchone()
 
 
-def already_loaded(con: duckdb.DuckDBPyConnection, digest: str) -> bool:
+def already_loaded(con: Connection, digest: str) -> bool:
     """Whether a file with these bytes is in the manifest."""
     return loaded_file(con, digest) is not None
 
 
-def restore_file(con: duckdb.DuckDBPyConnection, file_id: int, replace: bool = False) -> FileResult:
+def restore_file(con: Connection, file_id: int, replace: bool = False) -> FileResult:
     """Put a superseded file back in service in place of the file(s) now in service for its period
     (its rows were kept); refused, like any supersession, if it would shrink the period sharply."""
     row = con.execute("SELECT source, period, file_name, path, status, rows_loaded FROM ingest.manifest "
@@ -359,7 +358,7 @@ def restore_file(con: duckdb.DuckDBPyConnection, file_id: int, replace: bool = F
     return FileResult(Path(path), source, "restored", rows_loaded=rows, superseded=[r[0] for r in replaced])
 
 
-def supersessions(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+def supersessions(con: Connection) -> list[tuple]:
     """Every supersession and restoration: when, the file taken out of service, the file put in its
     place, the action, whether --replace confirmed it, and the rows taken out of service."""
     return con.execute("SELECT s.happened_at, s.file_id, old.file_name, s.by_file_id, new.file_name, s.action, "
@@ -369,7 +368,7 @@ def supersessions(con: duckdb.DuckDBPyConnection) -> list[tuple]:
                        "ORDER BY s.happened_at, s.file_id").fetchall()
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, spec: SourceSpec | None = None,
+def ingest_file(con: Connection, path: Path, spec: SourceSpec | None = None,
                 today: dt.date | None = None, replace: bool = False) -> FileResult:
     """Load one extract file (idempotent: the same bytes twice is a no-op; the bytes of a file that
     was superseded put that file back in service)."""
@@ -399,7 +398,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, spec: SourceSpec | N
     return load_staged(con, spec, path, digest, rows, today or dt.date.today(), replace)
 
 
-def ingest_fhir_folder(con: duckdb.DuckDBPyConnection, folder: Path, today: dt.date | None = None) -> list[FileResult]:
+def ingest_fhir_folder(con: Connection, folder: Path, today: dt.date | None = None) -> list[FileResult]:
     """Load GP data sent as FHIR R4 NDJSON, as the three GP sources."""
     digest = hashlib.sha256(b"".join(sha256_of(p).encode() for p in sorted(folder.glob("*.ndjson")))).hexdigest()
     label = folder / "gp_fhir"
@@ -419,7 +418,7 @@ def ingest_fhir_folder(con: duckdb.DuckDBPyConnection, folder: Path, today: dt.d
     return results
 
 
-def load_reference(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
+def load_reference(con: Connection, folder: Path) -> list[str]:
     """Load reference files (organisations, postcode lookup, IMD deciles, care homes), replacing earlier ones."""
     loaded = []
     for path in sorted(folder.glob("*.csv")):
@@ -440,7 +439,7 @@ def extract_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: (list(SOURCES).index(s.name) if (s := source_for_path(p)) else 99, str(p)))
 
 
-def open_store(db: Path) -> tuple[Store, duckdb.DuckDBPyConnection]:
+def open_store(db: Path) -> tuple[Store, Connection]:
     """Connect to (and if need be create) an installation's databases."""
     store = Store(Path(db))
     con = store.connect()

@@ -11,9 +11,9 @@ import json
 import re
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
+from openphm.engine.connection import Connection, EngineError
 from openphm.engine.duckdb_store import ident, lit
 from openphm.sources.base import SourceSpec
 
@@ -57,7 +57,7 @@ def _check_columns(path: Path, spec: SourceSpec, found: list[str], hint: str = "
                              f"{len(expected)} columns: {', '.join(expected)}")
 
 
-def stage_file(con: duckdb.DuckDBPyConnection, path: Path, spec: SourceSpec) -> int:
+def stage_file(con: Connection, path: Path, spec: SourceSpec) -> int:
     """Read `path` into temp table `staged_rows` (all text, plus `row_number`); returns rows read."""
     con.execute(f"DROP TABLE IF EXISTS {STAGED}")
     suffix = path.suffix.lower()
@@ -90,7 +90,7 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, spec: SourceSpec) -> 
         con.execute(f"CREATE TEMP TABLE {STAGED} AS SELECT {number} AS row_number, {select} FROM {source}")
     except RejectedFile:
         raise
-    except (duckdb.Error, UnicodeDecodeError, OSError) as exc:
+    except (*EngineError, UnicodeDecodeError, OSError) as exc:
         # DuckDB's message goes on to quote the offending line, so only its first line is used, and for
         # a CSV the line at fault is found again here (its number and what is wrong, never its values)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -180,7 +180,7 @@ def fhir_to_tables(folder: Path) -> dict[str, pl.DataFrame]:
             "gp_appointments": pl.DataFrame(appts, infer_schema_length=None)}
 
 
-def stage_frame(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, spec: SourceSpec) -> int:
+def stage_frame(con: Connection, frame: pl.DataFrame, spec: SourceSpec) -> int:
     """Stage rows already in memory (from FHIR) the same way as a file."""
     con.execute(f"DROP TABLE IF EXISTS {STAGED}")
     frame = frame.select([pl.col(c).cast(pl.Utf8) if c in frame.columns else pl.lit(None, pl.Utf8).alias(c)

@@ -31,7 +31,6 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
 import jsonschema
 import polars as pl
 import yaml
@@ -40,6 +39,7 @@ from sqlglot import exp
 from openphm import audit
 from openphm.conditions import check_condition, render_condition
 from openphm.derive.features import build_features, feature_names
+from openphm.engine.connection import Connection, EngineError
 from openphm.engine.files import open_private
 from openphm.identity.optout import direct_care_schema, planning_view
 from openphm.lists.reasons import ReasonError, ReasonTemplate, parse_reason
@@ -103,7 +103,7 @@ def load_lists(folder: Path | None = None) -> dict[str, CaseList]:
     return out
 
 
-def latest_scoring(con: duckdb.DuckDBPyConnection) -> dt.date:
+def latest_scoring(con: Connection) -> dt.date:
     """The date of the latest risk scoring."""
     exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'risk' "
                          "AND table_name = 'score'").fetchone()[0]
@@ -113,7 +113,7 @@ def latest_scoring(con: duckdb.DuckDBPyConnection) -> dt.date:
     return when
 
 
-def run_lists(con: duckdb.DuckDBPyConnection, only: list[str] | None = None) -> pl.DataFrame:
+def run_lists(con: Connection, only: list[str] | None = None) -> pl.DataFrame:
     """Run every list (or `only` these) at the latest risk scoring into lists.member; returns counts
     per list and practice or PCN."""
     lists = load_lists()
@@ -164,7 +164,7 @@ def run_lists(con: duckdb.DuckDBPyConnection, only: list[str] | None = None) -> 
                        "GROUP BY ALL ORDER BY 1, 2").pl()
 
 
-def export_list(con: duckdb.DuckDBPyConnection, store: Store, list_id: str, practice: str, out: Path,
+def export_list(con: Connection, store: Store, list_id: str, practice: str, out: Path,
                 purpose: str | None, user: str | None = None) -> int:
     """Write one practice's list with NHS numbers to a CSV for direct care, after writing the audit
     entry. Refuses without the direct-care purpose, for an unknown list or one with no one on it,
@@ -175,7 +175,7 @@ def export_list(con: duckdb.DuckDBPyConnection, store: Store, list_id: str, prac
     def refuse(reason: str) -> ListError:
         try:
             audit.append(con, store, "list_export", "refused", {**details, "reason": reason}, stated_user=user)
-        except (audit.AuditError, duckdb.Error) as exc:
+        except (audit.AuditError, *EngineError) as exc:
             return ListError(f"{reason} (and the audit log could not record the refusal: {exc})")
         return ListError(reason)
 

@@ -21,10 +21,10 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-import duckdb
 import polars as pl
 from sqlglot import exp
 
+from openphm.engine.connection import Connection
 from openphm.identity.optout import stamp
 from openphm.measures.definitions import Measure, check_filter, load_measures
 from openphm.measures.periods import measure_values
@@ -82,7 +82,7 @@ def _denominator_sql(m: Measure, start: dt.date, end: dt.date) -> str:
     return _events_sql(den, value, start, end)
 
 
-def _aggregate(con: duckdb.DuckDBPyConnection, rows_sql: str, levels: list[str], restrict: str) -> pl.DataFrame:
+def _aggregate(con: Connection, rows_sql: str, levels: list[str], restrict: str) -> pl.DataFrame:
     """Sum per-person rows (person_id, month, n, d) by each level's unit, month, age band and sex."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE measure_rows AS
@@ -98,7 +98,7 @@ def _aggregate(con: duckdb.DuckDBPyConnection, rows_sql: str, levels: list[str],
                               pl.col("month").cast(pl.Date))
 
 
-def _population_strata(con: duckdb.DuckDBPyConnection, where: str, cache: dict[str, pl.DataFrame]) -> pl.DataFrame:
+def _population_strata(con: Connection, where: str, cache: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """The mid-year population meeting `where`, by every level (computed once per year and filter)."""
     if where not in cache:
         cache[where] = _aggregate(con, "SELECT person_id, CAST(NULL AS DATE) AS month, 0.0 AS n, 1.0 AS d "
@@ -106,7 +106,7 @@ def _population_strata(con: duckdb.DuckDBPyConnection, where: str, cache: dict[s
     return cache[where]
 
 
-def measure_strata(con: duckdb.DuckDBPyConnection, m: Measure, start: dt.date, end: dt.date,
+def measure_strata(con: Connection, m: Measure, start: dt.date, end: dt.date,
                    cache: dict[str, pl.DataFrame] | None = None) -> pl.DataFrame:
     """Numerators and denominators of one indicator in one year (period population built) by level,
     unit, month, ESP2013 age band and sex. For proportions and ratios a person's numerator counts
@@ -128,19 +128,19 @@ def measure_strata(con: duckdb.DuckDBPyConnection, m: Measure, start: dt.date, e
     return frame.with_columns(pl.lit(start).alias("fy_start"))
 
 
-def compute_measure(con: duckdb.DuckDBPyConnection, m: Measure, start: dt.date, end: dt.date) -> pl.DataFrame:
+def compute_measure(con: Connection, m: Measure, start: dt.date, end: dt.date) -> pl.DataFrame:
     """One indicator for one financial year (period population built) at every level it declares:
     the year and, for monthly or rolling indicators, the year's months."""
     return measure_values(m, measure_strata(con, m, start, end))
 
 
-def financial_years(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
+def financial_years(con: Connection) -> list[dt.date]:
     """Starts of the financial years the data really cover (openphm.record.coverage: years of hospital
     spells sent, not stretched by a stray date)."""
     return covered_years(con, "record.inpatient_spell")
 
 
-def compute_measures(con: duckdb.DuckDBPyConnection, measures: dict[str, Measure],
+def compute_measures(con: Connection, measures: dict[str, Measure],
                      progress: Callable[[str], None] | None = None) -> pl.DataFrame:
     """Every given indicator for every financial year the record covers, as one frame."""
     strata: dict[str, list[pl.DataFrame]] = {mid: [] for mid in measures}
@@ -159,7 +159,7 @@ def compute_measures(con: duckdb.DuckDBPyConnection, measures: dict[str, Measure
     return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
 
 
-def run_measures(con: duckdb.DuckDBPyConnection, only: list[str] | None = None,
+def run_measures(con: Connection, only: list[str] | None = None,
                  progress: Callable[[str], None] | None = None) -> pl.DataFrame:
     """Compute every indicator (or `only` these) into measures.measure_result; returns the new rows.
     With `only`, other indicators' rows are kept."""

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
-
 from openphm.derive.efi import efi_codes, efi_sql
 from openphm.domain import age_band, age_on, alive_on, ethnic_group, registered_during, registration_on
+from openphm.engine.connection import Connection
 
 # how each level's unit is named in `period_people`
 LEVEL_COLUMN = {"practice": "practice_code", "pcn": "pcn_code", "place": "place_code", "ics": "'ICS'",
@@ -32,7 +31,7 @@ def mid_year(start: dt.date) -> dt.date:
     return dt.date(start.year, 10, 1)
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+def _has_table(con: Connection, schema: str, name: str) -> bool:
     return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
                        [schema, name]).fetchone()[0] > 0
 
@@ -40,7 +39,7 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
 _REGISTRATION_COLUMNS = ("practice_code", "pcn_code", "place_code", "lsoa_code", "care_home_code")
 
 
-def build_period_population(con: duckdb.DuckDBPyConnection, start: dt.date) -> int:
+def build_period_population(con: Connection, start: dt.date) -> int:
     """Create the temporary table `period_people` for the financial year starting `start`: everyone
     registered at some time in the year and alive at its start, with `in_population` marking the
     mid-year population (registered and alive on 1 October). Returns the mid-year population."""
@@ -88,6 +87,6 @@ def build_period_population(con: duckdb.DuckDBPyConnection, start: dt.date) -> i
     return con.execute("SELECT count(*) FROM period_people WHERE in_population").fetchone()[0]
 
 
-def drop_period_population(con: duckdb.DuckDBPyConnection) -> None:
+def drop_period_population(con: Connection) -> None:
     """Remove the temporary tables of a period population."""
     con.execute("DROP TABLE IF EXISTS period_people; DROP TABLE IF EXISTS period_efi")

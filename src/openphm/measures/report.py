@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
+from openphm.engine.connection import Connection
 from openphm.identity.optout import stale_outputs
 from openphm.measures.definitions import Measure, load_measures
 from openphm.reports.charts import funnel_svg, league_svg, spc_svg
@@ -80,7 +80,7 @@ def _opportunity_section(m: Measure, opportunity: pd.DataFrame) -> str:
     return head + table(["practice", "value", "best quartile", counts], rows)
 
 
-def write_measures_report(con: duckdb.DuckDBPyConnection, out_dir: Path) -> Path:
+def write_measures_report(con: Connection, out_dir: Path) -> Path:
     """Write indicators.html into `out_dir`; returns its path."""
     results = con.execute("SELECT * FROM measures.measure_result").df()
     if results.empty:

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import math
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from openphm.calendar_dates import fy_label
 from openphm.domain import emergency_admission
+from openphm.engine.connection import Connection
 from openphm.measures.definitions import Measure
 from openphm.variation import opportunity, slope_index_of_inequality
 
@@ -55,7 +55,7 @@ def inequality_table(results: pd.DataFrame, measures: dict[str, Measure]) -> pd.
     return pd.DataFrame(rows)
 
 
-def _emergency_mean_stay(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+def _emergency_mean_stay(con: Connection) -> dict[str, float]:
     rows = con.execute(f"""
         SELECT CAST(year(admission_date - INTERVAL 3 MONTH) AS INTEGER) AS y, avg(length_of_stay)
         FROM planning.inpatient_spell WHERE {emergency_admission()} GROUP BY y""").fetchall()
@@ -71,7 +71,7 @@ def _bed_days(opportunity: pd.Series, how: str, mean_stay: float) -> tuple[pd.Se
     return math.nan, ""
 
 
-def opportunity_table(con: duckdb.DuckDBPyConnection, results: pd.DataFrame,
+def opportunity_table(con: Connection, results: pd.DataFrame,
                       measures: dict[str, Measure]) -> pd.DataFrame:
     """One row per indicator, financial year and practice worse than the best quartile of practices."""
     stay = _emergency_mean_stay(con)
@@ -99,7 +99,7 @@ def opportunity_table(con: duckdb.DuckDBPyConnection, results: pd.DataFrame,
     return pd.concat(frames)[columns] if frames else pd.DataFrame(columns=columns)
 
 
-def write_summaries(con: duckdb.DuckDBPyConnection, results: pd.DataFrame, measures: dict[str, Measure]) -> None:
+def write_summaries(con: Connection, results: pd.DataFrame, measures: dict[str, Measure]) -> None:
     """Replace measures.inequality and measures.opportunity from the results given."""
     for name, frame in (("inequality", inequality_table(results, measures)),
                         ("opportunity", opportunity_table(con, results, measures))):

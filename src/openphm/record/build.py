@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import duckdb
 import sqlglot
 from sqlglot import exp
 
 from openphm.codelists import load_codelists
 from openphm.domain import expand_rules
+from openphm.engine.connection import Connection, EngineError
 from openphm.engine.duckdb_store import ident, lit
 from openphm.identity.linkage import link_complete
 from openphm.identity.optout import ensure_optout_tables, list_version, opted_out_sql, stale_outputs
@@ -100,7 +100,7 @@ def compile_step(step: Step, schema: str, dialect: str = "duckdb") -> str:
     return create.sql(dialect=dialect)
 
 
-def _linked_views(con: duckdb.DuckDBPyConnection) -> None:
+def _linked_views(con: Connection) -> None:
     for spec in SOURCES.values():
         ensure_raw_table(con, spec)
         con.execute(f"""CREATE OR REPLACE TEMP VIEW {ident('linked_' + spec.name)} AS
@@ -110,7 +110,7 @@ def _linked_views(con: duckdb.DuckDBPyConnection) -> None:
                  AND l.row_number = a.row_number""")
 
 
-def _opted_out(con: duckdb.DuckDBPyConnection, schema: str) -> int:
+def _opted_out(con: Connection, schema: str) -> int:
     """`<schema>.opted_out`: the person ids (no identifiers) of linked people on the stored opt-out
     list, and `<schema>.optout_applied`: which list version that was. Returns the people."""
     ensure_optout_tables(con)  # the identity store: committed on its own, before the build writes anything
@@ -123,7 +123,7 @@ def _opted_out(con: duckdb.DuckDBPyConnection, schema: str) -> int:
     return people
 
 
-def _switch_over(con: duckdb.DuckDBPyConnection, schema: str, tables: list[str], version: int,
+def _switch_over(con: Connection, schema: str, tables: list[str], version: int,
                  started: dt.datetime) -> None:
     """Point the record and planning views, and the opted-out set they leave out, at the new build,
     in one transaction."""
@@ -145,7 +145,7 @@ def _switch_over(con: duckdb.DuckDBPyConnection, schema: str, tables: list[str],
     con.execute("COMMIT")
 
 
-def _link_opted_out_view(con: duckdb.DuckDBPyConnection) -> None:
+def _link_opted_out_view(con: Connection) -> None:
     """`link.opted_out`, where earlier builds kept the set as a table of its own (rewritten before
     each build, so a failed build left it out of step with the record), becomes a view of the
     set in service."""
@@ -157,7 +157,7 @@ def _link_opted_out_view(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE OR REPLACE VIEW link.opted_out AS SELECT person_id FROM record.opted_out")
 
 
-def build_record(con: duckdb.DuckDBPyConnection, sql_dir: Path = DEFAULT_SQL_DIR) -> dict:
+def build_record(con: Connection, sql_dir: Path = DEFAULT_SQL_DIR) -> dict:
     """Build a new version of the person record and switch to it; returns table row counts."""
     ensure_schema(con)
     con.execute("CREATE TABLE IF NOT EXISTS ingest.builds (version INTEGER, status VARCHAR, started TIMESTAMP, "
@@ -191,7 +191,7 @@ def build_record(con: duckdb.DuckDBPyConnection, sql_dir: Path = DEFAULT_SQL_DIR
     tables = [s.table for s in steps]
     try:
         _switch_over(con, schema, tables, version, started)
-    except duckdb.Error as exc:
+    except EngineError as exc:
         con.execute("ROLLBACK")
         con.execute(f"DROP SCHEMA {ident(schema)} CASCADE")
         con.execute("INSERT INTO ingest.builds VALUES (?, 'failed', ?, now(), ?)", [version, started, str(exc)[:500]])

@@ -18,12 +18,12 @@ import datetime as dt
 import re
 import statistics
 
-import duckdb
+from openphm.engine.connection import Connection
 
 COVERED_SHARE = 0.1
 
 
-def _file_years(con: duckdb.DuckDBPyConnection) -> set[int] | None:
+def _file_years(con: Connection) -> set[int] | None:
     """Financial years (by their starting year) of the apc files in service, or None when there is no
     manifest or the files are not named by financial year."""
     if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'ingest' "
@@ -35,7 +35,7 @@ def _file_years(con: duckdb.DuckDBPyConnection) -> set[int] | None:
     return years or None
 
 
-def covered_years(con: duckdb.DuckDBPyConnection, spells: str = "planning.inpatient_spell") -> list[dt.date]:
+def covered_years(con: Connection, spells: str = "planning.inpatient_spell") -> list[dt.date]:
     """First days (1 April) of the financial years the data cover (see the module's note)."""
     counts = dict(con.execute(f"""SELECT CASE WHEN month(admission_date) >= 4 THEN year(admission_date)
                                          ELSE year(admission_date) - 1 END AS fy, count(*)
@@ -49,7 +49,7 @@ def covered_years(con: duckdb.DuckDBPyConnection, spells: str = "planning.inpati
     return [dt.date(y, 4, 1) for y in sorted(counts) if counts[y] >= COVERED_SHARE * typical]
 
 
-def covered_months(con: duckdb.DuckDBPyConnection, spells: str = "planning.inpatient_spell") -> list[dt.date]:
+def covered_months(con: Connection, spells: str = "planning.inpatient_spell") -> list[dt.date]:
     """First days of the months the data cover: every month of the covered financial years, up to the
     month of the last admission in them."""
     years = covered_years(con, spells)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import duckdb
 import lightgbm as lgb
 import numpy as np
 import polars as pl
@@ -27,13 +26,14 @@ from sklearn.preprocessing import StandardScaler
 from openphm.calendar_dates import add_months
 from openphm.derive.features import build_features, feature_names
 from openphm.domain import emergency_admission
+from openphm.engine.connection import Connection
 
 MODELS = ("logistic", "lightgbm")
 COUNT_PREFIXES = ("emergency", "elective", "maternity", "ae_", "outpatient", "gp_", "community", "mental_health",
                   "days_since", "condition_count")
 
 
-def examples(con: duckdb.DuckDBPyConnection, index_date: dt.date, schema: str = "planning") -> pl.DataFrame:
+def examples(con: Connection, index_date: dt.date, schema: str = "planning") -> pl.DataFrame:
     """Features at `index_date` and the outcome (an emergency admission in the next 12 months)."""
     build_features(con, index_date, schema=schema, table="risk_features")
     # a year on: the day after the same day a year later (from 29 February: to 28 February inclusive)

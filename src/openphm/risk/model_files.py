@@ -26,11 +26,11 @@ import json
 import math
 from pathlib import Path
 
-import duckdb
 import lightgbm as lgb
 import numpy as np
 
 from openphm.derive.features import feature_names
+from openphm.engine.connection import Connection
 from openphm.engine.duckdb_store import Store
 from openphm.engine.files import private_dir, write_private
 from openphm.risk.model import AGE_KNOTS, BoostedModel, LogisticModel
@@ -45,7 +45,7 @@ ALLOWED = frozenset({MANIFEST, LIGHTGBM, SIGNATURE, *REPORTS})
 KEY_PURPOSE = b"openphm risk models v1"
 
 
-def installation_key(con: duckdb.DuckDBPyConnection) -> bytes | None:
+def installation_key(con: Connection) -> bytes | None:
     """The key that signs risk models: derived (HMAC with a fixed purpose) from the secret key of
     the store the connection's database belongs to; None for an in-memory database."""
     row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()

@@ -24,11 +24,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import polars as pl
 
 from openphm.derive.features import FEATURES, build_features, feature_names
+from openphm.engine.connection import Connection
 from openphm.identity.optout import direct_care_schema, planning_view
 from openphm.risk.model_files import installation_key, load_models
 
@@ -63,7 +63,7 @@ def predict_and_explain(saved: dict, name: str, x: np.ndarray) -> tuple[np.ndarr
     return risk, reasons
 
 
-def score_population(con: duckdb.DuckDBPyConnection, model_dir: Path, as_of: dt.date,
+def score_population(con: Connection, model_dir: Path, as_of: dt.date,
                      model: str | None = None) -> pl.DataFrame:
     """Score everyone registered on `as_of`, keep the scores in risk.score and update risk.rising."""
     saved = load_models(model_dir, installation_key(con))

@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from openphm.calendar_dates import fy_label
 from openphm.derive.features import feature_names
+from openphm.engine.connection import Connection
 from openphm.identity.report import true_person_map
 from openphm.risk.metrics import auroc_with_ci, evaluate
 from openphm.risk.model import examples, predict, train_models
@@ -18,7 +18,7 @@ from openphm.risk.model_files import check_folder, installation_key, load_models
 from openphm.risk.report import fairness, write_report
 
 
-def default_dates(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date]:
+def default_dates(con: Connection) -> tuple[dt.date, dt.date]:
     """Validation at the start of the last financial year with 12 months of outcomes in the record,
     training a year earlier."""
     last = con.execute("SELECT max(admission_date) FROM planning.inpatient_spell").fetchone()[0]
@@ -30,7 +30,7 @@ def default_dates(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date]:
     return dt.date(year - 1, 4, 1), dt.date(year, 4, 1)
 
 
-def _ceiling(con: duckdb.DuckDBPyConnection, truth: Path, valid: pl.DataFrame, start: dt.date) -> float:
+def _ceiling(con: Connection, truth: Path, valid: pl.DataFrame, start: dt.date) -> float:
     """AUROC of the true risk (the synthetic ICS's person_year_risk) for the validation outcome."""
     fy = fy_label(start.year)
     files = sorted((truth / "person_year_risk").glob("*")) if (truth / "person_year_risk").is_dir() else \
@@ -45,7 +45,7 @@ def _ceiling(con: duckdb.DuckDBPyConnection, truth: Path, valid: pl.DataFrame, s
     return auroc_with_ci(joined["outcome"].to_numpy(), joined["risk_of_emergency_admission"].to_numpy())[0]
 
 
-def train_and_report(con: duckdb.DuckDBPyConnection, out: Path, truth: Path | None = None,
+def train_and_report(con: Connection, out: Path, truth: Path | None = None,
                      train_date: dt.date | None = None, validation_date: dt.date | None = None) -> dict:
     """Train at one date, validate at a later one, write report.json/html and the models; returns the report."""
     default_train, default_valid = default_dates(con)

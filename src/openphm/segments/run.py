@@ -27,10 +27,9 @@ import datetime as dt
 import itertools
 from collections.abc import Callable
 
-import duckdb
-
 from openphm.derive.features import build_features
 from openphm.domain import ACTIVITY as DOMAIN_ACTIVITY
+from openphm.engine.connection import Connection
 from openphm.identity.optout import planning_view, stamp
 from openphm.record.coverage import covered_months
 from openphm.segments.rules import Segmentation, load_segmentation
@@ -40,13 +39,13 @@ SEGMENT_ACTIVITY = ("emergency_admissions", "emergency_bed_days", "ae_attendance
 ACTIVITY = {name: DOMAIN_ACTIVITY[name] for name in SEGMENT_ACTIVITY}  # name: (table, date column, filter, value)
 
 
-def record_months(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
+def record_months(con: Connection) -> list[dt.date]:
     """First days of the months the data really cover (openphm.record.coverage: the months of the
     financial years of hospital spells sent, not stretched by a stray date)."""
     return covered_months(con)
 
 
-def run_segments(con: duckdb.DuckDBPyConnection, segmentation: Segmentation | None = None,
+def run_segments(con: Connection, segmentation: Segmentation | None = None,
                  months: list[dt.date] | None = None, progress: Callable[[dt.date], None] | None = None) -> int:
     """Segment everyone at each month and write the segments tables; returns the months done."""
     seg = segmentation or load_segmentation()
@@ -98,7 +97,7 @@ def _date(day: dt.date) -> str:
     return day.isoformat()
 
 
-def _activity(con: duckdb.DuckDBPyConnection, aprils: list[dt.date]) -> None:
+def _activity(con: Connection, aprils: list[dt.date]) -> None:
     parts = []
     for day in aprils:
         april, after = _date(day), _date(dt.date(day.year + 1, 4, 1))
@@ -116,7 +115,7 @@ def _activity(con: duckdb.DuckDBPyConnection, aprils: list[dt.date]) -> None:
     con.execute(f"CREATE OR REPLACE TABLE segments.activity AS {sql} ORDER BY 1, 2")
 
 
-def _transitions(con: duckdb.DuckDBPyConnection, aprils: list[dt.date]) -> None:
+def _transitions(con: Connection, aprils: list[dt.date]) -> None:
     parts = [f"""SELECT DATE '{a}' AS from_year, DATE '{b}' AS to_year, f.segment AS from_segment,
                         coalesce(t.segment, 'not registered') AS to_segment, count(*) AS people
                  FROM segment_month f LEFT JOIN segment_month t ON t.person_id = f.person_id
