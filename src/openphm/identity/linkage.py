@@ -40,17 +40,18 @@ import polars as pl
 from openphm.engine.connection import Connection
 from openphm.engine.duckdb_store import Store
 from openphm.identity import linkage_model as lm
+from openphm.identity import store as identity_store
 from openphm.identity.pseudonym import person_ids
 
 log = logging.getLogger("openphm.identity")
 
-ACTIVE = """
+ACTIVE = f"""
 CREATE OR REPLACE TEMP TABLE active_records AS
 SELECT row_number() OVER (ORDER BY r.source, m.sha256, r.row_number) AS rec_key,
        r.source, r.file_id, r.row_number, r.nhs_number, coalesce(r.nhs_number_valid, false) AS nhs_number_valid,
        nullif(upper(trim(r.given_name)), '') AS given_name, nullif(upper(trim(r.family_name)), '') AS family_name,
        r.date_of_birth, CASE WHEN r.sex IN ('M', 'F') THEN r.sex END AS sex, r.postcode, r.native_person_key
-FROM idn.identity.records r JOIN ingest.manifest m ON r.file_id = m.file_id AND m.status = 'active'
+FROM {identity_store.RECORDS} r JOIN ingest.manifest m ON r.file_id = m.file_id AND m.status = 'active'
 """
 # The spine's date of birth: the commonest among a number's registrations, then the earliest record's.
 SPINE = """
@@ -288,13 +289,11 @@ def link_records(con: Connection, store: Store, threshold: float = 0.9,
 def link_complete(con: Connection) -> bool:
     """Whether the last linking finished: the links and the identity store's person keys come from the
     same run (a linking interrupted between its two commits leaves them from different runs)."""
-    has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE (database_name = 'idn' AND schema_name = "
-                      "'identity' AND table_name = 'link_run') OR (schema_name = 'link' AND table_name = 'run' "
-                      "AND database_name = current_database())").fetchone()[0]
-    if has < 2:
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'link' AND table_name = 'run' "
+                       "AND database_name = current_database()").fetchone()[0]:
         return False
-    return con.execute("SELECT (SELECT run_id FROM link.run) = (SELECT run_id FROM idn.identity.link_run)"
-                       ).fetchone()[0] is True
+    linked = con.execute("SELECT run_id FROM link.run").fetchone()
+    return linked is not None and linked[0] == identity_store.link_run_id(con)
 
 
 def _write(con: Connection, store: Store) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
@@ -321,13 +320,7 @@ def _write(con: Connection, store: Store) -> tuple[dict[str, int], dict[str, dic
                    FROM links l JOIN person_uuid p USING (person_key)
                    ORDER BY l.source, l.file_id, l.row_number""")
     con.execute("COMMIT")
-    con.execute("BEGIN")
-    con.execute("""CREATE OR REPLACE TABLE idn.identity.person_key AS
-                   SELECT p.person_id, p.person_key,
-                          CASE WHEN p.person_key LIKE 'nhs:%' THEN substr(p.person_key, 5) END AS nhs_number
-                   FROM person_uuid p ORDER BY p.person_key""")
-    con.execute("CREATE OR REPLACE TABLE idn.identity.link_run AS SELECT ? AS run_id", [run_id])
-    con.execute("COMMIT")
+    identity_store.replace_person_keys(con, "person_uuid", run_id)
     con.unregister("person_map")
     by_method = dict(con.execute("SELECT method, count(*) FROM link.record_person GROUP BY 1 ORDER BY 1").fetchall())
     by_source: dict[str, dict[str, int]] = {}

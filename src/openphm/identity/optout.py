@@ -49,11 +49,10 @@ import pyarrow as pa
 
 from openphm.engine.connection import Connection
 from openphm.engine.duckdb_store import ident
+from openphm.identity import store
 from openphm.identity.nhs_number import is_valid
 
 LARGE_LIST = 100  # a list at least this long may not lose more than half of itself without being asked
-OPTOUT_TABLE = "idn.identity.optout"
-META_TABLE = "idn.identity.optout_meta"
 
 
 class OptoutError(ValueError):
@@ -127,10 +126,8 @@ def read_optout_file(path: Path) -> list[str]:
 # ---- the stored list (identity store) --------------------------------------------------------------
 
 def ensure_optout_tables(con: Connection) -> None:
-    """The list and its change log in the identity store (attached as `idn`)."""
-    con.execute(f"CREATE TABLE IF NOT EXISTS {OPTOUT_TABLE} (nhs_number VARCHAR PRIMARY KEY)")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {META_TABLE} (version BIGINT, changed_at TIMESTAMP, people BIGINT, "
-                "added BIGINT, removed BIGINT)")
+    """The list and its change log in the identity store (openphm.identity.store)."""
+    store.ensure(con)
 
 
 def replace_optout(con: Connection, numbers: list[str],
@@ -144,57 +141,35 @@ def replace_optout(con: Connection, numbers: list[str],
     bad = sum(not is_valid(n) for n in wanted)
     if bad:
         raise OptoutError(f"{bad} of the numbers are not valid NHS numbers; the list is unchanged")
-    ensure_optout_tables(con)
+
+    def check(before: int, removed: int) -> None:
+        if not allow_large_removal and before >= LARGE_LIST and removed * 2 > before:
+            raise OptoutError(f"the new list would remove {removed:,} of the {before:,} people on the stored "
+                              "list (more than half): check the file is complete, or allow a large removal; "
+                              "the list is unchanged")
+
     con.register("optout_new", pa.table({"nhs_number": pa.array(wanted, pa.string())}))
     try:
-        con.execute("BEGIN")  # writes the identity store only: DuckDB writes one attached database per transaction
-        try:
-            before = con.execute(f"SELECT count(*) FROM {OPTOUT_TABLE}").fetchone()[0]
-            removed = con.execute(f"SELECT count(*) FROM {OPTOUT_TABLE} WHERE nhs_number NOT IN "
-                                  "(SELECT nhs_number FROM optout_new)").fetchone()[0]
-            if not allow_large_removal and before >= LARGE_LIST and removed * 2 > before:
-                raise OptoutError(f"the new list would remove {removed:,} of the {before:,} people on the stored "
-                                  "list (more than half): check the file is complete, or allow a large removal; "
-                                  "the list is unchanged")
-            added = con.execute(f"SELECT count(*) FROM optout_new WHERE nhs_number NOT IN "
-                                f"(SELECT nhs_number FROM {OPTOUT_TABLE})").fetchone()[0]
-            con.execute(f"DELETE FROM {OPTOUT_TABLE} WHERE nhs_number NOT IN (SELECT nhs_number FROM optout_new)")
-            con.execute(f"INSERT INTO {OPTOUT_TABLE} SELECT nhs_number FROM optout_new WHERE nhs_number NOT IN "
-                        f"(SELECT nhs_number FROM {OPTOUT_TABLE})")
-            version = con.execute(f"SELECT coalesce(max(version), 0) + 1 FROM {META_TABLE}").fetchone()[0]
-            total = len(wanted)
-            con.execute(f"INSERT INTO {META_TABLE} VALUES (?, now(), ?, ?, ?)", [version, total, added, removed])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        _, removed, added = store.optout_replace(con, "optout_new", check)
     finally:
         con.unregister("optout_new")
-    return OptoutChange(added=added, removed=removed, total=total, version=version)
+    version = store.optout_version(con)[0]
+    return OptoutChange(added=added, removed=removed, total=len(wanted), version=version)
 
 
 def list_version(con: Connection) -> tuple[int, dt.datetime | None, int]:
     """(version, when it was changed, people) of the stored list; (0, None, n) if no change was logged."""
-    ensure_optout_tables(con)
-    version, changed = con.execute(f"SELECT max(version), max(changed_at) FROM {META_TABLE}").fetchone()
-    people = con.execute(f"SELECT count(*) FROM {OPTOUT_TABLE}").fetchone()[0]
-    return int(version or 0), changed, people
+    return store.optout_version(con)
 
 
 def people_in_record(con: Connection) -> int:
     """How many linked people the stored list names (people with no verified NHS number cannot be)."""
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'idn' AND schema_name = "
-                         "'identity' AND table_name = 'person_key'").fetchone()[0]
-    if not exists:
-        return 0
-    return con.execute(f"SELECT count(DISTINCT k.person_id) FROM idn.identity.person_key k JOIN {OPTOUT_TABLE} o "
-                       "USING (nhs_number)").fetchone()[0]
+    return store.optout_people_linked(con)
 
 
 def opted_out_sql() -> str:
     """SELECT the person ids (no identifiers) of linked people on the stored list, for a build."""
-    return (f"SELECT DISTINCT k.person_id FROM idn.identity.person_key k JOIN {OPTOUT_TABLE} o USING (nhs_number) "
-            "WHERE k.person_id IS NOT NULL")
+    return store.opted_out_person_ids_sql()
 
 
 # ---- planning views and stale outputs (analytic database) ------------------------------------------

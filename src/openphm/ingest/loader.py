@@ -17,6 +17,7 @@ from pathlib import Path
 
 from openphm.engine.connection import Connection
 from openphm.engine.duckdb_store import Store, ident, lit
+from openphm.identity import store as identity_store
 from openphm.ingest.readers import STAGED, RejectedFile, fhir_to_tables, stage_file, stage_frame
 from openphm.ingest.validation import (
     date_column,
@@ -47,13 +48,6 @@ CREATE TABLE IF NOT EXISTS ingest.quarantine (
     file_id INTEGER, source VARCHAR, row_number BIGINT, reason VARCHAR, reason_column VARCHAR);
 CREATE TABLE IF NOT EXISTS ingest.supersession (
     happened_at TIMESTAMP, file_id INTEGER, by_file_id INTEGER, action VARCHAR, confirmed BOOLEAN, rows_out BIGINT);
-CREATE SCHEMA IF NOT EXISTS idn.identity;
-CREATE TABLE IF NOT EXISTS idn.identity.records (
-    source VARCHAR, file_id INTEGER, row_number BIGINT, record_id VARCHAR, nhs_number VARCHAR,
-    nhs_number_valid BOOLEAN, given_name VARCHAR, family_name VARCHAR, date_of_birth DATE, sex VARCHAR,
-    postcode VARCHAR, native_person_key VARCHAR);
-CREATE TABLE IF NOT EXISTS idn.identity.quarantined_rows (
-    file_id INTEGER, source VARCHAR, row_number BIGINT, row_json VARCHAR);
 """
 
 
@@ -73,8 +67,9 @@ class FileResult:
 
 
 def ensure_schema(con: Connection) -> None:
-    """Create the ingest, raw and reference schemas and the identity tables if absent."""
+    """Create the ingest, raw and reference schemas and the identity store's tables if absent."""
     con.execute(SCHEMA_SQL)
+    identity_store.ensure(con)
 
 
 def sha256_of(path: Path) -> str:
@@ -221,11 +216,7 @@ def discard_half_loaded(con: Connection) -> int:
     between the two commits); returns the rows removed. A file's identity rows are committed first,
     under a file id one above the manifest's highest, so any row above that id is such a remnant."""
     top = con.execute("SELECT coalesce(max(file_id), 0) FROM ingest.manifest").fetchone()[0]
-    removed = 0
-    con.execute("BEGIN")
-    for table in ("records", "quarantined_rows"):
-        removed += con.execute(f"DELETE FROM idn.identity.{table} WHERE file_id > ?", [top]).fetchone()[0]
-    con.execute("COMMIT")
+    removed = identity_store.discard_files_above(con, top)
     if removed:
         log.warning("discarded %d identity rows of a load that was interrupted before it completed", removed)
     return removed
@@ -289,12 +280,10 @@ def load_staged(con: Connection, spec: SourceSpec, path: Path, digest: str, rows
     # 1. identity store: its own transaction (DuckDB writes one attached database per transaction).
     # If the process dies before step 2 commits, these rows sit above the manifest's highest file
     # id, and `discard_half_loaded` removes them before the next load.
-    con.execute("BEGIN")
-    con.execute(f"INSERT INTO idn.identity.records {_identity_select(spec, file_id)}")
     names = ", ".join(f"{lit(c)}, {ident(c)}" for c in spec.column_names)
-    con.execute(f"INSERT INTO idn.identity.quarantined_rows SELECT {file_id}, {lit(spec.name)}, row_number, "
-                f"CAST(json_object({names}) AS VARCHAR) FROM checked WHERE reason IS NOT NULL")
-    con.execute("COMMIT")
+    identity_store.add_file(con, _identity_select(spec, file_id),
+                            f"SELECT {file_id}, {lit(spec.name)}, row_number, CAST(json_object({names}) AS VARCHAR) "
+                            "FROM checked WHERE reason IS NOT NULL")
     # 2. analytic database: rows, quarantine, supersession and the manifest entry, all or nothing
     try:
         con.execute("BEGIN")

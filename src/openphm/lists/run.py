@@ -41,6 +41,7 @@ from openphm.conditions import check_condition, render_condition
 from openphm.derive.features import build_features, feature_names
 from openphm.engine.connection import Connection, EngineError
 from openphm.engine.files import open_private
+from openphm.identity import store as identity_store
 from openphm.identity.optout import direct_care_schema, planning_view
 from openphm.lists.reasons import ReasonError, ReasonTemplate, parse_reason
 
@@ -184,10 +185,10 @@ def export_list(con: Connection, store: Store, list_id: str, practice: str, out:
                      "(the request is refused and nothing is written)")
     if list_id not in load_lists():
         raise refuse(f"no list {list_id!r}; `openphm lists run` shows the lists")
-    rows = con.execute("""
+    rows = con.execute(f"""
         SELECT k.nhs_number, m.practice_code, m.rank, round(m.risk, 3) AS risk, array_to_string(m.reasons, '; ')
                AS reasons, array_to_string(m.risk_factors, '; ') AS risk_factors, m.as_of
-        FROM lists.member m LEFT JOIN idn.identity.person_key k ON k.person_id = m.person_id
+        FROM lists.member m LEFT JOIN ({identity_store.nhs_numbers_sql()}) k ON k.person_id = m.person_id
         WHERE m.list_id = ? AND m.practice_code = ? ORDER BY m.rank""", [list_id, practice]).fetchall()
     if not rows:
         raise refuse(f"no one on {list_id} at practice {practice} (run `openphm lists run`, check the code)")
