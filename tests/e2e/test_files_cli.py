@@ -7,13 +7,12 @@ import shutil
 from tests.spec.test_ingest_rules import GOOD, write_apc
 from typer.testing import CliRunner
 
-from openphm.cli import app
+from openphm.cli import app  # with every command registered
 
 runner = CliRunner()
 
 
 def invoke(*args: str):
-    import openphm.pipeline_cli  # noqa: F401 (registers the commands)
     return runner.invoke(app, list(args), catch_exceptions=False, env={"COLUMNS": "200"})
 
 

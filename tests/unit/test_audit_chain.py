@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import openphm.care_cli  # noqa: F401 (registers `openphm audit` and `openphm lists`)
 from openphm import audit
-from openphm.cli import app
+from openphm.cli import app  # with every command registered
 from openphm.engine.files import mode
 from openphm.ingest.loader import open_store
 from openphm.lists.run import ListError, export_list, load_lists

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import openphm.care_cli  # noqa: F401 (registers `openphm lists`)
-from openphm.cli import app
+from openphm.cli import app  # with every command registered
 from openphm.engine.duckdb_store import Store
 from openphm.engine.files import mode, open_private, private_dir, private_output, touch_private, write_private
 from openphm.ingest.loader import open_store

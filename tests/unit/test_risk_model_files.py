@@ -18,8 +18,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-import openphm.care_cli  # noqa: F401 (registers `openphm risk`)
-from openphm.cli import app
+from openphm.cli import app  # with every command registered
 from openphm.derive.features import feature_names
 from openphm.engine.duckdb_store import Store
 from openphm.engine.files import mode

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from openphm.cli import app, fail
+from openphm.cli.app import app, fail
 
 
 @app.command("variation")

@@ -10,7 +10,7 @@ import polars as pl
 import typer
 from rich.console import Console
 
-from openphm.cli import app, console, fail
+from openphm.cli.app import app, console, fail
 from openphm.engine.connection import EngineError
 
 DB_OPTION = typer.Option(help="The OpenPHM database.")

@@ -1,9 +1,8 @@
-"""The `openphm` command."""
+"""`openphm generate`, `calibrate` and `demo`: the synthetic ICS, its calibration and the whole flow on it."""
 
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,15 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode=None, help="OpenPHM: population health management for an ICS.")
-console = Console(stderr=True)
-
-
-def fail(message: str) -> None:
-    """One line on stderr and exit status 2: no traceback for a user's mistake."""
-    print(f"openphm: error: {message}", file=sys.stderr)
-    raise typer.Exit(2)
+from openphm.cli.app import app, console, fail
 
 
 def _date(value: str | None, name: str) -> dt.date | None:
@@ -134,11 +125,11 @@ def demo(
 ) -> None:
     """Generate a synthetic ICS with a new care model, check it, ingest, link and build the person
     record, score the linkage, and say where the results are."""
+    from openphm.cli.record import load_folder
     from openphm.identity.linkage import link_records
     from openphm.identity.optout import read_optout_file, replace_optout
     from openphm.identity.report import accuracy, link_rates, report_json
     from openphm.ingest.loader import open_store
-    from openphm.pipeline_cli import load_folder
     from openphm.record.build import build_record
     from openphm.synth.calibration import calibration_checks
     from openphm.synth.generate import GenerateOptions
@@ -218,21 +209,3 @@ def demo(
     con_out.print(f"  Linkage against the truth: precision {overall['precision']:.4f}, recall {overall['recall']:.4f}"
                   f" - {report.resolve()}")
 
-
-def main() -> None:
-    """Entry point for the console script."""
-    import openphm.analyst_cli  # registers variation, codelists, segments
-    import openphm.care_cli  # registers risk, lists and audit
-    import openphm.pipeline_cli  # noqa: F401 (registers the record commands)
-    from openphm import cli  # the registered app, also when this file runs as __main__
-    from openphm.engine.duckdb_store import StoreInUse
-
-    try:
-        cli.app()
-    except StoreInUse as exc:  # a second process on the same database: one line, not a traceback
-        print(f"openphm: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,32 @@
+"""The `openphm` command: one module per command group over the shared `app` (`openphm.cli.app`).
+
+Every command group is registered here, by importing its module; the order of the imports is the
+order of `openphm --help`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# the order of registration is the order of the help
+# isort: off
+from openphm.cli import synthetic  # generate, calibrate, demo
+from openphm.cli import analysis  # variation, codelists, segments
+from openphm.cli import care  # risk, lists, audit
+from openphm.cli import record  # ingest, files, build, link, link-report, link-files, optout
+from openphm.cli import measures  # measures
+# isort: on
+from openphm.cli.app import app
+
+__all__ = ["analysis", "app", "care", "main", "measures", "record", "synthetic"]
+
+
+def main() -> None:
+    """Entry point for the console script."""
+    from openphm.engine.duckdb_store import StoreInUse
+
+    try:
+        app()
+    except StoreInUse as exc:  # a second process on the same database: one line, not a traceback
+        print(f"openphm: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
