@@ -30,6 +30,7 @@ from sqlglot import exp
 
 from openphm.codelists import load_codelists
 from openphm.domain import expand_rules
+from openphm.engine import table_columns, table_kind
 from openphm.engine.connection import Connection, EngineError
 from openphm.engine.duckdb_store import ident, lit
 from openphm.identity.linkage import link_complete
@@ -138,7 +139,7 @@ def _switch_over(con: Connection, schema: str, tables: list[str], version: int,
         if table == "person":
             con.execute("CREATE OR REPLACE VIEW planning.person AS SELECT * FROM record.person "
                         "WHERE NOT national_data_opt_out")
-        elif "person_id" in [r[0] for r in con.execute(f"DESCRIBE {ident(schema)}.{ident(table)}").fetchall()]:
+        elif "person_id" in table_columns(con, schema, table):
             con.execute(f"CREATE OR REPLACE VIEW planning.{ident(table)} AS SELECT t.* FROM record.{ident(table)} t "
                         "WHERE t.person_id NOT IN (SELECT person_id FROM record.opted_out)")
     con.execute("INSERT INTO ingest.builds VALUES (?, 'succeeded', ?, now(), NULL)", [version, started])
@@ -150,9 +151,7 @@ def _link_opted_out_view(con: Connection) -> None:
     each build, so a failed build left it out of step with the record), becomes a view of the
     set in service."""
     con.execute("CREATE SCHEMA IF NOT EXISTS link")
-    kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_catalog = current_database() "
-                       "AND table_schema = 'link' AND table_name = 'opted_out'").fetchone()
-    if kind and kind[0] != "VIEW":
+    if table_kind(con, "link", "opted_out") not in (None, "VIEW"):
         con.execute("DROP TABLE link.opted_out")
     con.execute("CREATE OR REPLACE VIEW link.opted_out AS SELECT person_id FROM record.opted_out")
 
@@ -162,8 +161,7 @@ def build_record(con: Connection, sql_dir: Path = DEFAULT_SQL_DIR) -> dict:
     ensure_schema(con)
     con.execute("CREATE TABLE IF NOT EXISTS ingest.builds (version INTEGER, status VARCHAR, started TIMESTAMP, "
                 "finished TIMESTAMP, error VARCHAR)")
-    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'link' "
-                       "AND table_name = 'record_person'").fetchone()[0]:
+    if table_kind(con, "link", "record_person") is None:
         raise BuildFailed("no linked records: run `openphm ingest` (which links) first")
     if not link_complete(con):
         raise BuildFailed("the last linking did not finish (the links and the identity store's person keys come "

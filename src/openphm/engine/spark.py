@@ -1,0 +1,602 @@
+"""The platform's SQL on Apache Spark: a `Connection` over a SparkSession (`pip install openphm[spark]`).
+
+Every statement arrives in the house dialect (DuckDB's) and is parsed with sqlglot, rewritten by
+the transforms below where sqlglot's own DuckDB-to-Spark output would give a different answer or
+fail, then written as Spark SQL and run with `?` parameters bound by Spark itself
+(`SparkSession.sql(text, args=[...])`: values never enter the SQL text). Each transform has a
+parity test (tests/integration/test_spark_parity.py) that runs the construct on both engines:
+
+- `date_diff(part, a, b)`: DuckDB counts part boundaries crossed; sqlglot's Spark output
+  (TIMESTAMPDIFF) counts whole parts elapsed (74 against 73 years), and whole 24-hour days for
+  timestamps. Written as differences of calendar parts (day: DATEDIFF of the dates; month, quarter,
+  year: of the year and month numbers). Other parts are refused.
+- `list(x ORDER BY k)` / `array_agg`: sqlglot drops the ordering, and Spark's COLLECT_LIST drops
+  NULLs, which DuckDB keeps. Written as a sort of collected structs by DuckDB's ordering rules.
+- `quantile_cont(x, q)`: Spark has no such aggregate; PERCENTILE is the same linear interpolation.
+  (`quantile_disc` is refused: Spark's PERCENTILE_DISC picks a different element.)
+- several `unnest(...)` in one SELECT (DuckDB zips them): Spark allows one generator per SELECT,
+  so they become one `INLINE(ARRAYS_ZIP(...)) AS (...)`.
+- `FROM generate_series(...)` / `range(...)` without column names: DuckDB names the column after
+  the function, Spark `col`; the name is given.
+- names: a table in an attached DuckDB catalog (`idn.identity.person_key`) lives in the Spark
+  database `idn__identity`; `temp.main.x` is a temporary view; `current_database()` is CATALOG.
+- the catalogue: `information_schema.tables/columns/schemata` and `duckdb_tables()`,
+  `duckdb_views()`, `duckdb_schemas()` read temporary views made from Spark's catalogue just before
+  the statement runs (DuckDB's column names, Spark's databases as schemas).
+- DDL: PRIMARY KEY and UNIQUE constraints are dropped (Spark enforces none); `CREATE OR REPLACE
+  TABLE` is a drop and a create (Spark's session catalogue cannot replace a Parquet table);
+  `CREATE TEMP TABLE ... AS` is a temporary view over a materialised (locally checkpointed) result,
+  so it no longer depends on what it was made from, as a DuckDB temporary table does not;
+  `DESCRIBE` answers DuckDB's first columns (name, type).
+
+Known and not transformed (keep them out of the house SQL; each has a parity test showing the safe
+form): date minus date (an interval in Spark; write `date_diff('day', a, b)`), division by zero
+(DuckDB: infinity or NULL, Spark: an error; write `x / nullif(y, 0)`), and CAST of a fractional
+number to an integer (DuckDB rounds, Spark truncates; write `round()` or `floor()` first).
+
+**Atomicity.** Spark has no multi-statement transactions. `BEGIN` opens an undo log in this
+connection: each statement runs at once (later statements read earlier ones' results, as in
+DuckDB), and before it runs the log records how to undo it (a view's previous definition, a created
+table or database to drop, a table's rows to restore before an INSERT, a dropped table renamed aside
+and only dropped at `COMMIT`). `ROLLBACK` undoes in reverse order. So a statement that fails leaves
+the catalogue as it was at `BEGIN`, but a process killed between `BEGIN` and `COMMIT` leaves the
+statements it ran. The person record is built so that this matters little: a build writes a new
+database `record_v<N>` and only then points the `record.*` and `planning.*` views at it (a few
+catalogue operations, no data moved); the previous build's database stays until the next build
+succeeds. A managed Spark with a transactional catalogue (Delta Lake, Iceberg, Unity) would be
+needed for a switch that survives a kill; see docs/scale.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import os
+import tempfile
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import sqlglot
+from pyspark.errors import PySparkException
+from pyspark.sql import DataFrame, SparkSession
+from sqlglot import exp
+
+HOUSE = "duckdb"
+CATALOG = "openphm"  # what current_database() answers, and information_schema's table_catalog
+ATTACHED_SEPARATOR = "__"  # catalog `idn`, schema `identity` -> Spark database `idn__identity`
+_INFO = "__openphm_info_"  # prefix of the catalogue views
+
+
+class SparkSQLError(PySparkException):
+    """A statement this engine cannot run as DuckDB would (caught by `except EngineError`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message=message)
+
+
+def spark_session(master: str = "local[2]", warehouse: str | None = None, shuffle_partitions: int = 2,
+                  driver_memory: str = "2g", app_name: str = "openphm") -> SparkSession:
+    """A SparkSession for OpenPHM: session time zone UTC, the UI off, few shuffle partitions, the
+    warehouse in `warehouse` (default a new temporary folder). On a cluster, pass its master URL
+    (or use the session spark-submit made: `SparkConnection(SparkSession.getActiveSession())`)."""
+    local = master.startswith("local")
+    if local:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = (SparkSession.builder.master(master).appName(app_name)
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.warehouse.dir", warehouse or tempfile.mkdtemp(prefix="openphm-spark-"))
+               .config("spark.sql.sources.default", "parquet"))
+    if local:
+        builder = (builder.config("spark.driver.memory", driver_memory)
+                   .config("spark.default.parallelism", str(shuffle_partitions))
+                   .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1"))
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+# ---- results --------------------------------------------------------------------------------------
+
+def _naive_utc(table: pa.Table) -> pa.Table:
+    """Timestamps as DuckDB returns TIMESTAMP: without a time zone (Spark's are UTC here)."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            table = table.set_column(i, field.name, table.column(i).cast(pa.timestamp(field.type.unit)))
+    return table
+
+
+class SparkResult:
+    """What `SparkConnection.execute` returns: DuckDB's fetch methods over a Spark result."""
+
+    def __init__(self, frame: DataFrame | None = None, rows: list[tuple] | None = None,
+                 columns: tuple[str, ...] = ()) -> None:
+        self._frame, self._rows, self._columns, self._next = frame, rows, columns, 0
+
+    def arrow(self) -> pa.Table:
+        if self._frame is not None:
+            return _naive_utc(self._frame.toArrow())
+        rows = self._rows or []
+        return pa.table({c: [r[i] for r in rows] for i, c in enumerate(self._columns)})
+
+    def _all(self) -> list[tuple]:
+        if self._rows is None:
+            table = self.arrow()
+            self._rows = list(zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True))
+        return self._rows
+
+    def fetchall(self) -> list[tuple]:
+        rows = self._all()[self._next:]
+        self._next = len(self._all())
+        return rows
+
+    def fetchone(self) -> tuple | None:
+        rows = self._all()
+        if self._next >= len(rows):
+            return None
+        self._next += 1
+        return rows[self._next - 1]
+
+    def pl(self) -> pl.DataFrame:
+        return pl.from_arrow(self.arrow())
+
+    def df(self) -> Any:
+        return self.arrow().to_pandas()
+
+
+_EMPTY = SparkResult(rows=[])
+
+
+# ---- transforms (house dialect tree -> a tree Spark answers the same) ----------------------------
+
+def _unsupported(what: str) -> SparkSQLError:
+    return SparkSQLError(f"not supported on Spark (no construct there gives DuckDB's answer): {what}")
+
+
+def _names(node: exp.Expression) -> exp.Expression:
+    """Attached catalogs as databases, temp.* as temporary views, current_database() as CATALOG."""
+    if isinstance(node, exp.Table) and node.args.get("catalog") is not None:
+        catalog, schema = node.catalog.lower(), node.db
+        if catalog == "temp":
+            node.set("db", None)
+        elif catalog not in (CATALOG, "spark_catalog") and schema:
+            node.set("db", exp.to_identifier(f"{catalog}{ATTACHED_SEPARATOR}{schema}"))
+        node.set("catalog", None)
+    if isinstance(node, exp.CurrentDatabase):
+        return exp.Literal.string(CATALOG)
+    return node
+
+
+_CATALOG_VIEWS = {("information_schema", "tables"): "tables", ("information_schema", "columns"): "columns",
+                  ("information_schema", "schemata"): "schemata", ("", "duckdb_tables"): "duckdb_tables",
+                  ("", "duckdb_views"): "duckdb_views", ("", "duckdb_schemas"): "duckdb_schemas"}
+
+
+def _catalog(node: exp.Expression, wanted: set[str]) -> exp.Expression:
+    """information_schema and duckdb_*() as the catalogue views (made before the statement runs)."""
+    if not isinstance(node, exp.Table):
+        return node
+    inner = node.this
+    key = ("", inner.name.lower()) if isinstance(inner, exp.Anonymous) else (node.db.lower(), node.name.lower())
+    view = _CATALOG_VIEWS.get(key)
+    if view is None:
+        return node
+    wanted.add(view)
+    alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(key[1]))
+    return exp.Table(this=exp.to_identifier(_INFO + view), alias=alias)
+
+
+def _part(unit: str, value: exp.Expression) -> exp.Expression:
+    return {"year": exp.Year, "month": exp.Month, "quarter": exp.Quarter}[unit](this=value.copy())
+
+
+def _date_diff(node: exp.Expression) -> exp.Expression:
+    """date_diff(part, start, end) as DuckDB counts it: part boundaries crossed."""
+    if not isinstance(node, exp.DateDiff):
+        return node
+    unit = (node.text("unit") or "day").lower().rstrip("s")
+    end, start = node.this, node.expression
+    if unit == "day":
+        dates = [exp.cast(end.copy(), "date"), exp.cast(start.copy(), "date")]
+        days = exp.Anonymous(this="DATEDIFF", expressions=dates)
+        return exp.cast(days, "bigint")
+    if unit not in ("month", "quarter", "year"):
+        raise _unsupported(f"date_diff('{unit}', ...): use 'day', 'month', 'quarter' or 'year'")
+    diff: exp.Expression = exp.Sub(this=exp.Year(this=end.copy()), expression=exp.Year(this=start.copy()))
+    if unit != "year":
+        per_year = 12 if unit == "month" else 4
+        diff = exp.Sub(this=exp.Add(this=exp.Mul(this=exp.Paren(this=diff), expression=exp.Literal.number(per_year)),
+                                    expression=_part(unit, end)), expression=_part(unit, start))
+    return exp.cast(exp.Paren(this=diff), "bigint")
+
+
+def _aggregates(node: exp.Expression) -> exp.Expression:
+    """quantile_cont as PERCENTILE; quantile_disc refused."""
+    if isinstance(node, exp.PercentileCont) and node.expression is not None:
+        return exp.Anonymous(this="PERCENTILE", expressions=[node.this.copy(), node.expression.copy()])
+    if isinstance(node, exp.PercentileDisc) and not isinstance(node.parent, exp.WithinGroup):
+        raise _unsupported("quantile_disc (Spark's PERCENTILE_DISC picks another element): use quantile_cont")
+    return node
+
+
+def _generate_series(node: exp.Expression) -> exp.Expression:
+    """FROM generate_series(...) / range(...) as EXPLODE(SEQUENCE(...)) with DuckDB's column name (sqlglot
+    writes an aliased one as invalid SQL)."""
+    if not (isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries)):
+        return node
+    series = node.this
+    start, end, step = series.args.get("start"), series.args["end"], series.args.get("step")
+    exclusive = bool(series.args.get("is_end_exclusive"))
+    if start is None:
+        start = exp.Literal.number(0)
+    if exclusive:
+        if step is not None and not (isinstance(step.unnest(), exp.Literal | exp.Neg)):
+            raise _unsupported("range(start, end, step) with a step that is not a number")
+        down = step is not None and step.sql("duckdb").lstrip("(").startswith("-")
+        end = (exp.Add if down else exp.Sub)(this=end.copy(), expression=exp.Literal.number(1))
+    args = [start.copy(), end.copy(), *([step.copy()] if step is not None else [])]
+    alias = node.args.get("alias")
+    name = "range" if exclusive else "generate_series"
+    columns = alias.columns if alias is not None and alias.columns else [exp.to_identifier(name)]
+    return exp.Table(this=exp.Anonymous(this="EXPLODE", expressions=[exp.Anonymous(this="SEQUENCE", expressions=args)]),
+                     alias=exp.TableAlias(this=exp.to_identifier(alias.name if alias else name), columns=columns))
+
+
+def _comparator(keys: list[tuple[bool, bool]]) -> str:
+    """A Spark ARRAY_SORT comparator of structs l, r over fields k0.. with (descending, nulls first)."""
+    out = "0"
+    for i in reversed(range(len(keys))):
+        desc, nulls_first = keys[i]
+        a, b = f"l.k{i}", f"r.k{i}"
+        out = (f"CASE WHEN {a} IS NULL AND {b} IS NOT NULL THEN {-1 if nulls_first else 1} "
+               f"WHEN {a} IS NOT NULL AND {b} IS NULL THEN {1 if nulls_first else -1} "
+               f"WHEN {a} < {b} THEN {1 if desc else -1} WHEN {a} > {b} THEN {-1 if desc else 1} ELSE {out} END")
+    return out
+
+
+def _lists(node: exp.Expression) -> exp.Expression:
+    """list(x [ORDER BY ...]): keeps NULLs and the order, as DuckDB does."""
+    if not isinstance(node, exp.ArrayAgg):
+        return node
+    if isinstance(node.parent, exp.Filter):
+        raise _unsupported("list(...) FILTER (WHERE ...): write list(CASE WHEN ... END) over the filtered rows")
+    value, order = node.this, []
+    if isinstance(value, exp.Order):
+        order = [(o.this, bool(o.args.get("desc")), bool(o.args.get("nulls_first"))) for o in value.expressions]
+        value = value.this
+    if isinstance(value, exp.Distinct):
+        raise _unsupported("list(DISTINCT ...): use list() over a SELECT DISTINCT")
+    fields = [f"'k{i}', {k.sql('spark')}" for i, (k, _, _) in enumerate(order)] + [f"'v', {value.sql('spark')}"]
+    collected = f"COLLECT_LIST(NAMED_STRUCT({', '.join(fields)}))"
+    if order:
+        collected = f"ARRAY_SORT({collected}, (l, r) -> {_comparator([(d, n) for _, d, n in order])})"
+    return sqlglot.parse_one(f"TRANSFORM({collected}, s -> s.v)", read="spark")
+
+
+def _unnests(node: exp.Expression) -> exp.Expression:
+    """Several unnest(...) in one SELECT, zipped as DuckDB does, as one INLINE(ARRAYS_ZIP(...))."""
+    if not isinstance(node, exp.Select):
+        return node
+    items = node.expressions
+    at = [i for i, e in enumerate(items) if isinstance(e.unalias(), exp.Explode)]
+    if len(at) < 2:
+        return node
+    if at != list(range(at[0], at[0] + len(at))) or any(not isinstance(items[i], exp.Alias) for i in at):
+        raise _unsupported("several unnest(...) in one SELECT must be side by side, each with a name")
+    zipped = exp.Aliases(this=exp.Anonymous(this="INLINE", expressions=[exp.Anonymous(
+        this="ARRAYS_ZIP", expressions=[items[i].unalias().this.copy() for i in at])]),
+        expressions=[items[i].args["alias"].copy() for i in at])
+    node.set("expressions", [*items[:at[0]], zipped, *items[at[-1] + 1:]])
+    return node
+
+
+def _constraints(node: exp.Expression) -> exp.Expression:
+    """PRIMARY KEY and UNIQUE (Spark enforces neither) dropped from CREATE TABLE."""
+    if isinstance(node, exp.PrimaryKey | exp.UniqueColumnConstraint) or (
+            isinstance(node, exp.ColumnConstraint)
+            and isinstance(node.kind, exp.PrimaryKeyColumnConstraint | exp.UniqueColumnConstraint)):
+        return None  # type: ignore[return-value]
+    return node
+
+
+TRANSFORMS: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
+    _names, _constraints, _date_diff, _aggregates, _generate_series, _lists, _unnests)
+
+
+def to_spark(tree: exp.Expression, catalog_views: set[str] | None = None) -> exp.Expression:
+    """A house-dialect statement as a tree that Spark answers as DuckDB does (see the module's note)."""
+    wanted = catalog_views if catalog_views is not None else set()
+    tree = tree.transform(_catalog, wanted)
+    for transform in TRANSFORMS:  # one pass each: a transform's output is not transformed again
+        tree = tree.transform(transform)
+    return tree
+
+
+def transpile(sql: str) -> list[str]:
+    """The Spark SQL of each statement in `sql` (for reading and tests)."""
+    return [to_spark(t).sql("spark") for t in sqlglot.parse(sql, read=HOUSE) if t is not None]
+
+
+# ---- the connection -------------------------------------------------------------------------------
+
+def _parameter(value: object) -> object:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if hasattr(value, "item") and not isinstance(value, str | bytes | dt.date | decimal.Decimal):
+        return value.item()  # a numpy scalar
+    return value
+
+
+def _spark_frame_source(frame: object) -> Any:
+    """A polars or Arrow frame (or pandas) in a form Spark's createDataFrame takes."""
+    if isinstance(frame, pl.DataFrame):
+        frame = frame.to_arrow()
+    if isinstance(frame, pa.RecordBatchReader):
+        frame = frame.read_all()
+    if isinstance(frame, pa.Table):
+        fields = []
+        for f in frame.schema:
+            t = f.type
+            t = pa.string() if pa.types.is_large_string(t) or pa.types.is_string_view(t) else t
+            t = pa.binary() if pa.types.is_large_binary(t) else t
+            fields.append(pa.field(f.name, t))
+        return frame.cast(pa.schema(fields))
+    return frame
+
+
+class SparkConnection:
+    """A `Connection` (openphm.engine.connection) over a SparkSession; `spark` is the session."""
+
+    dialect = "spark"
+
+    def __init__(self, spark: SparkSession, owns_session: bool = False) -> None:
+        self.spark = spark
+        self._owns = owns_session
+        self._temp_tables: set[str] = set()
+        self._undo: list[Callable[[], None]] | None = None  # open transaction's undo log
+        self._aside: list[tuple[str, str]] = []  # (holding, original) of tables dropped in the transaction
+
+    # -- statements
+    def execute(self, query: str, parameters: object = None) -> SparkResult:
+        trees = [t for t in sqlglot.parse(query, read=HOUSE) if t is not None]
+        args = [_parameter(v) for v in parameters] if parameters else None  # type: ignore[union-attr]
+        if args and len(trees) > 1:
+            raise SparkSQLError("parameters are bound to one statement at a time")
+        result = _EMPTY
+        for tree in trees:
+            result = self._run(tree, args)
+        return result
+
+    def executemany(self, query: str, parameters: object = None) -> SparkResult:
+        for row in parameters or []:  # type: ignore[union-attr]
+            self.execute(query, row)
+        return _EMPTY
+
+    def _sql(self, tree: exp.Expression, args: list | None = None) -> DataFrame:
+        views: set[str] = set()
+        tree = to_spark(tree, views)
+        for view in sorted(views):
+            self._catalog_view(view)
+        return self.spark.sql(tree.sql("spark"), args=args or None)
+
+    def _run(self, tree: exp.Expression, args: list | None) -> SparkResult:
+        if isinstance(tree, exp.Transaction):
+            return self._begin()
+        if isinstance(tree, exp.Commit):
+            return self._commit()
+        if isinstance(tree, exp.Rollback):
+            return self._rollback()
+        if isinstance(tree, exp.Describe):
+            table = _names(tree.this.copy())
+            columns = self.table_columns(table.db, table.name)
+            return SparkResult(rows=[(n, t, "YES", None, None, None) for n, t in columns],
+                               columns=("column_name", "column_type", "null", "key", "default", "extra"))
+        if isinstance(tree, exp.Create) and tree.kind == "TABLE":
+            return self._create_table(tree, args)
+        if self._undo is not None and isinstance(tree, exp.Drop) and tree.kind == "TABLE":
+            return self._drop_aside(tree)
+        if self._undo is not None:
+            self._log_undo(tree)
+        if isinstance(tree, exp.Drop) and tree.kind == "TABLE":
+            for table in tree.args.get("tables") or []:
+                self._temp_tables.discard(table.name)
+        frame = self._sql(tree, args)
+        if isinstance(tree, exp.Query | exp.Show):
+            return SparkResult(frame)
+        return _EMPTY
+
+    def _create_table(self, tree: exp.Create, args: list | None) -> SparkResult:
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        name = _names(target.copy())
+        props = tree.args.get("properties")
+        temporary = props is not None and any(isinstance(p, exp.TemporaryProperty) for p in props.expressions)
+        if temporary:
+            if tree.expression is None:
+                raise _unsupported("CREATE TEMP TABLE without AS SELECT (a Spark temporary view cannot be written)")
+            if tree.args.get("exists") and self.spark.catalog.tableExists(name.name):
+                return _EMPTY
+            frame = self._sql(tree.expression, args).localCheckpoint(eager=True)
+            frame.createOrReplaceTempView(name.name)
+            self._temp_tables.add(name.name)
+            return _EMPTY
+        qualified = ".".join(p for p in (name.db, name.name) if p)
+        if tree.args.get("replace"):
+            self._run(exp.Drop(tables=[exp.table_(name.name, db=name.db or None)], kind="TABLE", exists=True), None)
+            tree = tree.copy()
+            tree.set("replace", False)
+        if self._undo is not None and not self.spark.catalog.tableExists(qualified):
+            self._undo.append(lambda: self.spark.sql(f"DROP TABLE IF EXISTS {_quoted(name)}"))
+        self._sql(tree, args)
+        return _EMPTY
+
+    def register(self, view_name: str, python_object: object) -> SparkConnection:
+        self.spark.createDataFrame(_spark_frame_source(python_object)).createOrReplaceTempView(view_name)
+        return self
+
+    def unregister(self, view_name: str) -> SparkConnection:
+        self.spark.catalog.dropTempView(view_name)
+        self._temp_tables.discard(view_name)
+        return self
+
+    def close(self) -> None:
+        for name in list(self._temp_tables):
+            self.spark.catalog.dropTempView(name)
+        self._temp_tables.clear()
+        if self._owns:
+            self.spark.stop()
+
+    # -- the catalogue
+    def table_columns(self, schema: str | None, table: str) -> list[tuple[str, str]]:
+        """(name, Spark type) of a table's or view's columns, in order."""
+        qualified = f"{_quote(schema)}.{_quote(table)}" if schema else _quote(table)
+        return [(f.name, f.dataType.simpleString()) for f in self.spark.table(qualified).schema.fields]
+
+    def table_kind(self, schema: str, table: str) -> str | None:
+        """'BASE TABLE', 'VIEW' or None (no such table), as information_schema.tables says."""
+        qualified = f"{_quote(schema)}.{_quote(table)}"
+        if not self.spark.catalog.databaseExists(schema) or not self.spark.catalog.tableExists(qualified):
+            return None
+        found = self.spark.catalog.getTable(qualified)
+        return "VIEW" if found.tableType == "VIEW" else "BASE TABLE"
+
+    def _databases(self) -> list[tuple[str, str, str]]:
+        """(Spark database, DuckDB catalog, DuckDB schema) of every database."""
+        out = []
+        for (name,) in self.spark.sql("SHOW DATABASES").collect():
+            catalog, sep, schema = name.partition(ATTACHED_SEPARATOR)
+            out.append((name, catalog, schema) if sep else (name, CATALOG, "main" if name == "default" else name))
+        return out
+
+    def _tables(self) -> list[tuple[str | None, str, str, str, str]]:
+        """(Spark database, catalog, schema, table, kind) of every table and view, temporary ones last."""
+        out: list[tuple[str | None, str, str, str, str]] = []
+        temporary: set[str] = set()
+        for database, catalog, schema in self._databases():
+            views = {r.viewName for r in self.spark.sql(f"SHOW VIEWS IN {_quote(database)}").collect()
+                     if not r.isTemporary}
+            for r in self.spark.sql(f"SHOW TABLES IN {_quote(database)}").collect():
+                if r.isTemporary:
+                    temporary.add(r.tableName)
+                else:
+                    kind = "VIEW" if r.tableName in views else "BASE TABLE"
+                    out.append((database, catalog, schema, r.tableName, kind))
+        out += [(None, "temp", "main", t, "LOCAL TEMPORARY" if t in self._temp_tables else "VIEW")
+                for t in sorted(temporary)]
+        return out
+
+    def _catalog_view(self, view: str) -> None:
+        tables = self._tables()
+        if view == "tables":
+            rows: list[tuple] = [(c, s, t, k) for _, c, s, t, k in tables]
+            columns = ["table_catalog", "table_schema", "table_name", "table_type"]
+        elif view == "duckdb_tables":
+            rows = [(c, s, t, c == "temp") for _, c, s, t, k in tables if k != "VIEW"]
+            columns = ["database_name", "schema_name", "table_name", "temporary"]
+        elif view == "duckdb_views":
+            rows = [(c, s, t, c == "temp") for _, c, s, t, k in tables if k == "VIEW"]
+            columns = ["database_name", "schema_name", "view_name", "temporary"]
+        elif view in ("schemata", "duckdb_schemas"):
+            rows = [(c, s) for _, c, s in self._databases()]
+            columns = ["catalog_name", "schema_name"] if view == "schemata" else ["database_name", "schema_name"]
+        else:  # columns
+            rows = [(c, s, t, name, i + 1, kind.upper(), "YES")
+                    for d, c, s, t, _ in tables for i, (name, kind) in enumerate(self.table_columns(d, t))]
+            columns = ["table_catalog", "table_schema", "table_name", "column_name", "ordinal_position",
+                       "data_type", "is_nullable"]
+        data = {c: [r[i] for r in rows] for i, c in enumerate(columns)}
+        types = {"ordinal_position": pa.int64(), "temporary": pa.bool_()}
+        table = pa.table({c: pa.array(v, types.get(c, pa.string())) for c, v in data.items()})
+        self.spark.createDataFrame(table).createOrReplaceTempView(_INFO + view)
+
+    # -- transactions (see the module's note)
+    def _begin(self) -> SparkResult:
+        if self._undo is not None:
+            raise SparkSQLError("a transaction is already open")
+        self._undo, self._aside = [], []
+        return _EMPTY
+
+    def _commit(self) -> SparkResult:
+        if self._undo is None:
+            raise SparkSQLError("no transaction is open")
+        for holding, _ in self._aside:
+            self.spark.sql(f"DROP TABLE IF EXISTS {holding}")
+        self._undo, self._aside = None, []
+        return _EMPTY
+
+    def _rollback(self) -> SparkResult:
+        if self._undo is None:
+            raise SparkSQLError("no transaction is open")
+        undo, self._undo, self._aside = self._undo, None, []
+        for step in reversed(undo):
+            step()
+        return _EMPTY
+
+    def _log_undo(self, tree: exp.Expression) -> None:
+        """Record how to undo `tree` before it runs (views, schemas, tables, inserts, drops)."""
+        undo = self._undo
+        assert undo is not None
+        if isinstance(tree, exp.Create) and tree.kind == "VIEW" and not _is_temporary(tree):
+            undo.append(self._restore_view(_names(tree.this.copy())))
+        elif isinstance(tree, exp.Create) and tree.kind == "SCHEMA":
+            name = _names(tree.this.copy()).db
+            if not self.spark.catalog.databaseExists(name):
+                undo.append(lambda: self.spark.sql(f"DROP DATABASE IF EXISTS {_quote(name)} CASCADE"))
+        elif isinstance(tree, exp.Insert):
+            target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+            qualified = _quoted(_names(target.copy()))
+            saved = self.spark.table(qualified).localCheckpoint(eager=True)
+            undo.append(lambda: saved.write.insertInto(qualified, overwrite=True))
+        elif isinstance(tree, exp.Drop) and tree.kind == "VIEW":
+            for view in tree.args.get("tables") or []:
+                undo.append(self._restore_view(_names(view.copy())))
+        elif not isinstance(tree, exp.Query | exp.Show):
+            what = f"{tree.key.upper()} {tree.args.get('kind') or ''}".strip()
+            raise _unsupported(f"{what} inside a transaction (no undo for it)")
+
+    def _drop_aside(self, tree: exp.Drop) -> SparkResult:
+        """DROP TABLE in a transaction: renamed aside now, dropped at COMMIT, renamed back at ROLLBACK."""
+        for table in tree.args.get("tables") or []:
+            name = _names(table.copy())
+            qualified = _quoted(name)
+            if not self.spark.catalog.tableExists(".".join(p for p in (name.db, name.name) if p)):
+                if not tree.args.get("exists"):
+                    raise SparkSQLError(f"table {qualified} does not exist")
+                continue
+            holding = _quoted(exp.table_(f"{name.name}__dropped_{uuid.uuid4().hex[:12]}", db=name.db or None))
+            self.spark.sql(f"ALTER TABLE {qualified} RENAME TO {holding}")
+            self._aside.append((holding, qualified))
+            self._undo.append(lambda h=holding, q=qualified: self.spark.sql(f"ALTER TABLE {h} RENAME TO {q}"))
+        return _EMPTY
+
+    def _restore_view(self, name: exp.Table) -> Callable[[], None]:
+        qualified = _quoted(name)
+        kind = self.table_kind(name.db, name.name) if name.db else None
+        if kind != "VIEW":
+            return lambda: self.spark.sql(f"DROP VIEW IF EXISTS {qualified}")
+        text = next(r.data_type for r in self.spark.sql(f"DESCRIBE TABLE EXTENDED {qualified}").collect()
+                    if r.col_name == "View Text")
+        return lambda: self.spark.sql(f"CREATE OR REPLACE VIEW {qualified} AS {text}")
+
+
+def _is_temporary(tree: exp.Create) -> bool:
+    props = tree.args.get("properties")
+    return props is not None and any(isinstance(p, exp.TemporaryProperty) for p in props.expressions)
+
+
+def _quote(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql("spark")
+
+
+def _quoted(table: exp.Table) -> str:
+    return ".".join(_quote(p) for p in (table.db, table.name) if p)
+
+
+def connect(master: str = "local[2]", **settings: Any) -> SparkConnection:
+    """A SparkConnection on a new (or the running) SparkSession, which `close()` stops."""
+    return SparkConnection(spark_session(master, **settings), owns_session=True)
+

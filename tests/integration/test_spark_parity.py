@@ -1,0 +1,349 @@
+"""The engine seam on Apache Spark (issue 11): the same house-dialect SQL gives the same answers on
+DuckDB and on Spark.
+
+Two kinds of check share one local SparkSession (it takes ~10 s to start on 2 cores):
+
+- constructs: each SQL construct the person record and the domain rules rely on, and each
+  construct sqlglot alone carries wrongly to Spark (see openphm.engine.spark), run on both engines
+  on a few hand-picked rows, including the edges (birthdays, 29 February, month ends, the 29th
+  and 30th day after a discharge, NULLs);
+- the person record: a generated ICS ingested, linked and built on DuckDB; the inputs the build
+  reads copied to Spark through Parquet; the build run again on Spark; every record table equal
+  (exact for counts, keys and values, floating point to 1e-9 relative).
+
+Skipped only when pyspark is not installed (`make test` installs it: pip install -e .[spark]).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from tests.spec.test_readmissions import INDEX, READMITTED
+from tests.spec.test_readmissions import ROWS as SPELLS
+
+from openphm import domain
+from openphm.engine import table_columns, table_kind
+from openphm.engine.connection import EngineError, memory_connection
+from openphm.record.build import DEFAULT_SQL_DIR, build_record, read_steps
+
+pytest.importorskip("pyspark")
+
+from openphm.engine.spark import SparkConnection, spark_session, transpile
+
+D = dt.date
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory) -> SparkConnection:
+    session = spark_session("local[2]", warehouse=str(tmp_path_factory.mktemp("spark-warehouse")))
+    con = SparkConnection(session)
+    yield con
+    con.close()
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def duck():
+    con = memory_connection(threads=2)
+    yield con
+    con.close()
+
+
+def normalised(frame: pl.DataFrame) -> pl.DataFrame:
+    """Integers as Int64 and floats as Float64 (the engines' widths differ), rows in a fixed order."""
+    casts = {c: pl.Int64 for c, t in frame.schema.items() if t.is_integer()}
+    casts |= {c: pl.Float64 for c, t in frame.schema.items() if t.is_float()}
+    frame = frame.cast(casts)
+    sortable = [c for c, t in frame.schema.items() if not isinstance(t, pl.List | pl.Struct | pl.Array)]
+    return frame.sort(sortable, nulls_last=True, maintain_order=True) if sortable else frame
+
+
+def same(duck_frame: pl.DataFrame, spark_frame: pl.DataFrame, what: str = "") -> None:
+    assert duck_frame.columns == spark_frame.columns, what
+    assert duck_frame.height == spark_frame.height, what
+    assert_frame_equal(normalised(duck_frame), normalised(spark_frame), check_dtypes=False, check_exact=False,
+                       rel_tol=1e-9, abs_tol=0.0)
+
+
+def both(duck, spark, sql: str, frames: dict[str, pl.DataFrame] | None = None) -> pl.DataFrame:
+    """Run one house-dialect query on both engines (over the same registered frames); they must agree."""
+    for name, frame in (frames or {}).items():
+        duck.register(name, frame.to_arrow())
+        spark.register(name, frame)
+    try:
+        d, s = duck.execute(sql).pl(), spark.execute(sql).pl()
+    finally:
+        for name in frames or {}:
+            duck.unregister(name)
+            spark.unregister(name)
+    same(d, s, sql)
+    return d
+
+
+# ---- constructs -----------------------------------------------------------------------------------
+
+BIRTHS = pl.DataFrame({"birth_year": [1950, 1950, 1950, 1950, 2008, 2000, 2023, 1930],
+                       "birth_month": [2, 3, 10, 12, 2, 1, 12, 6]}, schema={"birth_year": pl.Int16,
+                                                                         "birth_month": pl.Int8})
+ON_DATES = [D(2024, 2, 29), D(2023, 2, 28), D(2024, 3, 1), D(2024, 10, 1), D(2024, 10, 15), D(2024, 10, 16),
+            D(2024, 12, 31), D(2024, 1, 1), D(2024, 6, 30)]
+
+
+def test_age_on_across_birthdays_and_29_february(duck, spark):
+    ages = ", ".join(f"{domain.age_on(d)} AS age_{i}" for i, d in enumerate(ON_DATES))
+    bands = ", ".join(f"{domain.age_band(domain.age_on(d))} AS band_{i}" for i, d in enumerate(ON_DATES))
+    got = both(duck, spark, f"SELECT birth_year, birth_month, {ages}, {bands} FROM births", {"births": BIRTHS})
+    for row in got.iter_rows(named=True):  # and both equal the Python twin
+        for i, d in enumerate(ON_DATES):
+            assert row[f"age_{i}"] == domain.age_on_value(row["birth_year"], row["birth_month"], d)
+
+
+DATES = pl.DataFrame({
+    "a": [D(2024, 2, 28), D(2023, 12, 31), D(2024, 3, 30), D(2020, 2, 29), D(1950, 6, 20), D(2024, 1, 31), None],
+    "b": [D(2024, 3, 1), D(2024, 1, 1), D(2024, 4, 2), D(2021, 2, 28), D(2024, 6, 1), D(2024, 2, 1), D(2024, 1, 1)],
+})
+
+
+def test_date_differences_count_boundaries_as_duckdb_does(duck, spark):
+    got = both(duck, spark, "SELECT a, b, date_diff('day', a, b) AS days, date_diff('month', a, b) AS months, "
+               "date_diff('quarter', a, b) AS quarters, date_diff('year', a, b) AS years FROM dates", {"dates": DATES})
+    assert got.filter(pl.col("a") == D(1950, 6, 20))["years"].item() == 74  # sqlglot alone gives Spark 73
+    assert got.filter(pl.col("a") == D(2024, 1, 31))["months"].item() == 1
+
+
+def test_day_differences_of_timestamps_count_midnights(duck, spark):
+    stamps = pl.DataFrame({"a": [dt.datetime(2024, 1, 1, 23), dt.datetime(2024, 3, 30, 12)],
+                           "b": [dt.datetime(2024, 1, 2, 1), dt.datetime(2024, 4, 1, 11)]})
+    got = both(duck, spark, "SELECT date_diff('day', a, b) AS days FROM stamps", {"stamps": stamps})
+    assert sorted(got["days"]) == [1, 2]
+
+
+def test_date_minus_date_is_not_used_date_diff_is(duck, spark):
+    """DuckDB's `b - a` is days, Spark's an interval: the house SQL writes date_diff('day', a, b)."""
+    assert "date_diff('day'" in (DEFAULT_SQL_DIR / "inpatient_spell.sql").read_text()
+    d = duck.execute("SELECT DATE '2024-03-01' - DATE '2024-02-28'").fetchone()[0]
+    s = spark.execute("SELECT DATE '2024-03-01' - DATE '2024-02-28'").fetchone()[0]
+    assert d == 2 and s != 2  # the trap, kept visible
+
+
+def test_the_readmission_window_and_emergency_flags(duck, spark):
+    apc = pl.DataFrame(SPELLS, schema=["record_id", "person_id", "admission_method", "admission_date",
+                                       "discharge_date", "discharge_method", "diag_01"], orient="row")
+    empty = {c: pl.lit(None, pl.Utf8) for c in ("provider_code", "gp_practice_code", "patient_classification",
+                                                "admission_source", "discharge_destination", "treatment_specialty",
+                                                "lsoa_code")}
+    apc = apc.with_columns(**empty, discharge_ready_date=pl.col("discharge_date"))
+    step = next(s for s in read_steps(DEFAULT_SQL_DIR) if s.table == "inpatient_spell")
+    got = both(duck, spark, f"SELECT *, {domain.emergency_admission()} AS emergency FROM "
+               f"({domain.expand_rules(step.sql).strip()}\n) AS s",
+               {"linked_apc": apc})
+    assert set(got.filter("readmission_index")["spell_id"]) == INDEX
+    assert set(got.filter("readmitted_within_30_days")["spell_id"]) == READMITTED
+    assert set(got.filter("emergency")["spell_id"]) == {r[0] for r in SPELLS if r[2].startswith("2")}
+
+
+def test_admission_types_and_other_rules(duck, spark):
+    rows = pl.DataFrame({"method": ["11", "12", "21", "2A", "28", "31", "82", "99", None],
+                         "ethnic": ["A", "D", "H", "M", "S", "Z", None, "B", "99"],
+                         "registration_start": [D(2020, 1, 1)] * 9,
+                         "registration_end": [None, D(2024, 3, 31), D(2024, 4, 1), None, None, None, None, None, None],
+                         "date_of_death": [None, D(2024, 3, 31), D(2024, 4, 1), None, None, None, None, None, None]})
+    d = D(2024, 3, 31)
+    both(duck, spark, f"SELECT method, {domain.admission_type('method')} AS kind, "
+         f"{domain.ethnic_group('ethnic')} AS g, {domain.registered_on(d)} AS registered, "
+         f"{domain.alive_on(d)} AS alive, "
+         f"{domain.registered_during(D(2024, 4, 1), D(2025, 4, 1))} AS during FROM r", {"r": rows})
+
+
+LISTED = pl.DataFrame({"g": [1, 1, 1, 2, 2, 3], "x": [3, None, 1, 5, 4, None], "k": [1, 2, 3, None, 1, 1]})
+
+
+def test_ordered_lists_keep_their_order_and_nulls(duck, spark):
+    both(duck, spark, "SELECT g, list(x ORDER BY x) AS up, list(x ORDER BY x DESC) AS down, "
+         "list(x ORDER BY k DESC, x) AS by_k, list(x ORDER BY k NULLS FIRST) AS nulls_first FROM l GROUP BY g",
+         {"l": LISTED})
+    unordered = both(duck, spark, "SELECT g, list_sort(list(x)) AS xs, array_length(list(x)) AS n FROM l GROUP BY g",
+                     {"l": LISTED})
+    assert unordered.filter(pl.col("g") == 3)["n"].item() == 1  # a NULL kept, as DuckDB keeps it
+
+
+def test_string_agg_in_order_and_md5(duck, spark):
+    both(duck, spark, "SELECT md5(coalesce(string_agg(CAST(x AS VARCHAR), ',' ORDER BY x), '')) AS digest FROM l",
+         {"l": LISTED})
+
+
+def test_quantiles_and_series(duck, spark):
+    both(duck, spark, "SELECT g, quantile_cont(x, 0.5) AS q50, quantile_cont(x, 0.9) AS q90, median(x) AS m "
+         "FROM l GROUP BY g", {"l": LISTED.drop_nulls("x")})
+    both(duck, spark, "SELECT * FROM generate_series(1, 5)")
+    both(duck, spark, "SELECT * FROM range(10, 0, -3) AS r(x)")
+    both(duck, spark, "SELECT s.n * 2 AS twice FROM generate_series(1, 4) AS s(n)")
+    with pytest.raises(EngineError):
+        spark.execute("SELECT quantile_disc(x, 0.5) FROM (SELECT 1 AS x)")
+
+
+def test_zipped_unnests_and_list_literals(duck, spark):
+    codes = pl.DataFrame({"id": ["a", "b"], "d1": ["I10", None], "d2": [None, "E11"], "d3": ["J44", "N18"]})
+    got = both(duck, spark, "SELECT id, unnest(range(1, 4)) AS position, unnest([d1, d2, d3]) AS code FROM c",
+               {"c": codes})
+    assert got.height == 6
+
+
+def test_window_ordering_with_nulls_and_set_operations(duck, spark):
+    rows = pl.DataFrame({"p": [1, 1, 1, 2, 2], "d": [D(2024, 1, 1), None, D(2024, 1, 1), None, D(2023, 1, 1)],
+                         "c": ["b", "a", None, "z", "y"]})
+    both(duck, spark, "SELECT p, d, c, row_number() OVER (PARTITION BY p ORDER BY d, c) AS asc_rank, "
+         "row_number() OVER (PARTITION BY p ORDER BY d DESC, c DESC) AS desc_rank, "
+         "row_number() OVER (PARTITION BY p ORDER BY d DESC NULLS FIRST, c NULLS FIRST) AS nf, "
+         "bool_or(d IS NULL) OVER (PARTITION BY p) AS any_null FROM r", {"r": rows})
+    both(duck, spark, "SELECT p FROM r EXCEPT SELECT 2", {"r": rows})
+    both(duck, spark, "SELECT c, starts_with(c, 'a') AS sw, regexp_matches(coalesce(c, ''), '^(y|z)') AS rx, "
+         "CAST(NULL AS DECIMAL(12, 2)) AS cost, greatest(p, 0) AS g FROM r", {"r": rows})
+
+
+def test_the_safe_forms_of_division_and_rounding(duck, spark):
+    """Untransformed traps (DuckDB: x/0 is infinity, CAST(2.5 AS INT) rounds; Spark: an error, truncation):
+    the house SQL writes nullif(denominator, 0) and rounds before casting."""
+    nums = pl.DataFrame({"x": [7.0, 2.5, -2.5, 3.0], "y": [2.0, 0.0, 4.0, 3.0]})
+    both(duck, spark, "SELECT x / nullif(y, 0) AS ratio, CAST(round(x) AS INTEGER) AS r, "
+         "CAST(floor(x / 2) AS INTEGER) AS f FROM n", {"n": nums})
+
+
+def test_catalogue_lookups_and_a_rolled_back_switch(spark):
+    spark.execute("CREATE SCHEMA IF NOT EXISTS parity_a")
+    spark.execute("CREATE SCHEMA IF NOT EXISTS idn.identity")
+    spark.execute("CREATE TABLE IF NOT EXISTS idn.identity.keys (k VARCHAR PRIMARY KEY, n INTEGER)")
+    spark.execute("INSERT INTO idn.identity.keys VALUES (?, ?)", ["x'1", 1])
+    spark.execute("CREATE OR REPLACE TABLE parity_a.t1 AS SELECT 1 AS person_id, 'one' AS v")
+    spark.execute("CREATE OR REPLACE TABLE parity_a.t2 AS SELECT 2 AS person_id, 'two' AS v")
+    spark.execute("CREATE OR REPLACE VIEW parity_a.current AS SELECT * FROM parity_a.t1")
+    assert table_kind(spark, "parity_a", "current") == "VIEW"
+    assert table_kind(spark, "parity_a", "t1") == "BASE TABLE"
+    assert table_kind(spark, "parity_a", "nothing") is None
+    assert table_columns(spark, "parity_a", "current") == ["person_id", "v"]
+    assert spark.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'idn' AND schema_name = "
+                         "'identity' AND table_name = ?", ["keys"]).fetchone() == (1,)
+    assert spark.execute("SELECT table_type FROM information_schema.tables WHERE table_catalog = current_database() "
+                         "AND table_schema = 'parity_a' AND table_name = 'current'").fetchall() == [("VIEW",)]
+    assert spark.execute("SELECT k FROM idn.identity.keys").fetchall() == [("x'1",)]
+    spark.execute("CREATE TABLE IF NOT EXISTS parity_a.log (n INTEGER)")
+    spark.execute("BEGIN")
+    spark.execute("CREATE OR REPLACE VIEW parity_a.current AS SELECT * FROM parity_a.t2")
+    spark.execute("CREATE SCHEMA IF NOT EXISTS parity_b")
+    spark.execute("DROP TABLE parity_a.t1")
+    spark.execute("INSERT INTO parity_a.log VALUES (1)")
+    assert spark.execute("SELECT v FROM parity_a.current").fetchall() == [("two",)]  # reads its own writes
+    spark.execute("ROLLBACK")
+    assert spark.execute("SELECT v FROM parity_a.current").fetchall() == [("one",)]
+    assert spark.execute("SELECT count(*) FROM parity_a.log").fetchone() == (0,)
+    assert table_kind(spark, "parity_a", "t1") == "BASE TABLE"
+    assert not spark.spark.catalog.databaseExists("parity_b")
+    spark.execute("BEGIN")
+    spark.execute("DROP TABLE parity_a.t1")
+    spark.execute("COMMIT")
+    assert table_kind(spark, "parity_a", "t1") is None
+    assert [t for (t,) in spark.execute("SELECT table_name FROM information_schema.tables WHERE "
+                                        "table_schema = 'parity_a'").fetchall() if "dropped" in t] == []
+
+
+def test_transpiled_sql_is_readable():
+    assert transpile("SELECT date_diff('year', a, b) FROM t") == ["SELECT CAST((YEAR(b) - YEAR(a)) AS BIGINT) FROM t"]
+
+
+# ---- the person record ----------------------------------------------------------------------------
+
+INPUT_SCHEMAS = ("raw", "link", "ingest", "reference")
+IDENTITY_INPUTS = ("person_key", "optout", "optout_meta", "link_run")
+
+
+def copy_inputs(duck_con, spark: SparkConnection, folder: Path) -> list[str]:
+    """What a build reads, from a DuckDB store to Spark through Parquet (UUIDs as text: Spark has none)."""
+    tables = duck_con.execute(
+        "SELECT database_name, schema_name, table_name FROM duckdb_tables() WHERE NOT temporary AND "
+        f"((database_name = current_database() AND schema_name IN {INPUT_SCHEMAS} AND table_name <> 'builds') OR "
+        f"(database_name = 'idn' AND table_name IN {IDENTITY_INPUTS})) ORDER BY ALL").fetchall()
+    copied = []
+    for database, schema, table in tables:
+        columns = duck_con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog "
+                                   "= ? AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+                                   [database, schema, table]).fetchall()
+        select = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' if t == "UUID" else f'"{c}"' for c, t in columns)
+        path = folder / f"{database}.{schema}.{table}.parquet"
+        duck_con.execute(f"COPY (SELECT {select} FROM \"{database}\".\"{schema}\".\"{table}\") TO '{path}' "
+                         "(FORMAT parquet)")
+        target = f"{schema}" if database != "idn" else f"idn__{schema}"
+        spark.spark.sql(f"CREATE DATABASE IF NOT EXISTS {target}")
+        spark.spark.read.parquet(str(path)).write.saveAsTable(f"{target}.{table}")
+        copied.append(f"{schema}.{table}")
+    return copied
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory, spark):
+    from openphm.identity.linkage import link_records
+    from openphm.identity.optout import read_optout_file, replace_optout
+    from openphm.ingest.loader import extract_files, ingest_file, load_reference, open_store
+    from openphm.synth.generate import GenerateOptions, generate_ics
+
+    root = tmp_path_factory.mktemp("parity")
+    ics = root / "ics"
+    generate_ics(GenerateOptions(people=5_000, years=2, seed=11, out=ics, format="parquet"))
+    store, duck_con = open_store(root / "db" / "openphm.duckdb")
+    load_reference(duck_con, ics / "reference")
+    for f in extract_files(ics):
+        ingest_file(duck_con, f)
+    link_records(duck_con, store, 0.9)
+    replace_optout(duck_con, read_optout_file(ics / "optout" / "national_data_opt_out.txt"))
+    started = time.perf_counter()
+    on_duckdb = build_record(duck_con)
+    duck_seconds = time.perf_counter() - started
+    folder = root / "copy"
+    folder.mkdir()
+    copied = copy_inputs(duck_con, spark, folder)
+    started = time.perf_counter()
+    on_spark = build_record(spark)
+    spark_seconds = time.perf_counter() - started
+    print(f"\nbuild: DuckDB {duck_seconds:.1f} s, Spark {spark_seconds:.1f} s; copied {len(copied)} tables")
+    yield duck_con, on_duckdb, on_spark
+    duck_con.close()
+
+
+def test_the_build_runs_on_spark_with_the_same_counts(builds):
+    _, on_duckdb, on_spark = builds
+    assert on_spark["tables"] == on_duckdb["tables"]
+    assert on_spark["opted_out"] == on_duckdb["opted_out"] > 0
+    assert all(n > 0 for t, n in on_spark["tables"].items() if t != "vcse_referral")
+
+
+def record_tables(on_duckdb: dict) -> list[str]:
+    return [*on_duckdb["tables"], "opted_out", "optout_applied"]
+
+
+def duck_frame(duck_con, schema: str, table: str) -> pl.DataFrame:
+    columns = duck_con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = "
+                               "current_database() AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+                               [schema, table]).fetchall()
+    select = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' if t == "UUID" else f'"{c}"' for c, t in columns)
+    return duck_con.execute(f'SELECT {select} FROM {schema}."{table}"').pl()
+
+
+def test_every_record_table_is_equal(builds, spark):
+    duck_con, on_duckdb, _ = builds
+    for table in record_tables(on_duckdb):
+        d = duck_frame(duck_con, "record", table)
+        s = spark.execute(f'SELECT * FROM record."{table}"').pl()
+        same(d, s, table)
+
+
+def test_the_planning_views_leave_out_the_same_people(builds, spark):
+    duck_con, on_duckdb, _ = builds
+    for table in on_duckdb["tables"]:
+        d = duck_con.execute(f'SELECT count(*) FROM planning."{table}"').fetchone()
+        assert spark.execute(f'SELECT count(*) FROM planning."{table}"').fetchone() == d, table
+    people = spark.execute("SELECT count(*) FROM record.person WHERE national_data_opt_out").fetchone()[0]
+    assert people == on_duckdb["opted_out"]
