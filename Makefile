@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.installed-spark
+# Spark's driver binds to the loopback address (no network beyond this machine)
+export SPARK_LOCAL_IP ?= 127.0.0.1
 DEMO_DIR ?= demo-output
 DEMO_PEOPLE ?= 50000
 
-.PHONY: demo test unit spec integration e2e lint bench clean setup
+.PHONY: demo test unit spec integration e2e lint bench clean setup spark
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || { echo "installing python3-venv with apt-get"; \
@@ -16,13 +19,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# The Spark extra and Java 17 (from Debian) for the engine parity tests; `make demo` does not need them.
+$(SPARK_STAMP): $(STAMP)
+	@java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])' || { echo "installing Java 17 with apt-get"; \
+		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+	$(BIN)/pip install --quiet -e ".[dev,spark]"
+	touch $(SPARK_STAMP)
+
 setup: $(STAMP)
+spark: $(SPARK_STAMP)
 
 # The demo applies the synthetic ICS's National Data Opt-out list before it builds (see `openphm demo`).
 demo: $(STAMP)
 	$(BIN)/openphm demo --people $(DEMO_PEOPLE) --out $(DEMO_DIR)
 
-test: $(STAMP)
+test: $(SPARK_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest tests
 
@@ -30,7 +41,7 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 spec: $(STAMP)
 	$(BIN)/pytest tests/spec
-integration: $(STAMP)
+integration: $(SPARK_STAMP)
 	$(BIN)/pytest tests/integration
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
