@@ -1,50 +1,34 @@
 """The platform's SQL on Apache Spark: a `Connection` over a SparkSession (`pip install openphm[spark]`).
 
-Every statement arrives in the house dialect (DuckDB's) and is parsed with sqlglot, rewritten by
-the transforms below where sqlglot's own DuckDB-to-Spark output would give a different answer or
-fail, then written as Spark SQL and run with `?` parameters bound by Spark itself
-(`SparkSession.sql(text, args=[...])`: values never enter the SQL text). Each transform has a
-parity test (tests/integration/test_spark_parity.py) that runs the construct on both engines:
+Each statement arrives in the house dialect (DuckDB's), is parsed by sqlglot, rewritten by the
+transforms below where sqlglot's own Spark output would answer differently or fail, written as
+Spark SQL and run with its `?` parameters bound by Spark (`SparkSession.sql(text, args=[...])`:
+values never enter the SQL text). Every transform has a parity test on both engines
+(tests/integration/test_spark_parity.py); docs/scale.md lists what each fixes.
 
-- `date_diff(part, a, b)`: DuckDB counts part boundaries crossed; sqlglot's Spark output
-  (TIMESTAMPDIFF) counts whole parts elapsed (74 against 73 years), and whole 24-hour days for
-  timestamps. Written as differences of calendar parts (day: DATEDIFF of the dates; month, quarter,
-  year: of the year and month numbers). Other parts are refused.
-- `list(x ORDER BY k)` / `array_agg`: sqlglot drops the ordering, and Spark's COLLECT_LIST drops
-  NULLs, which DuckDB keeps. Written as a sort of collected structs by DuckDB's ordering rules.
-- `quantile_cont(x, q)`: Spark has no such aggregate; PERCENTILE is the same linear interpolation.
-  (`quantile_disc` is refused: Spark's PERCENTILE_DISC picks a different element.)
-- several `unnest(...)` in one SELECT (DuckDB zips them): Spark allows one generator per SELECT,
-  so they become one `INLINE(ARRAYS_ZIP(...)) AS (...)`.
-- `FROM generate_series(...)` / `range(...)` without column names: DuckDB names the column after
-  the function, Spark `col`; the name is given.
-- names: a table in an attached DuckDB catalog (`idn.identity.person_key`) lives in the Spark
-  database `idn__identity`; `temp.main.x` is a temporary view; `current_database()` is CATALOG.
-- the catalogue: `information_schema.tables/columns/schemata` and `duckdb_tables()`,
-  `duckdb_views()`, `duckdb_schemas()` read temporary views made from Spark's catalogue just before
-  the statement runs (DuckDB's column names, Spark's databases as schemas).
-- DDL: PRIMARY KEY and UNIQUE constraints are dropped (Spark enforces none); `CREATE OR REPLACE
-  TABLE` is a drop and a create (Spark's session catalogue cannot replace a Parquet table);
-  `CREATE TEMP TABLE ... AS` is a temporary view over a materialised (locally checkpointed) result,
-  so it no longer depends on what it was made from, as a DuckDB temporary table does not;
-  `DESCRIBE` answers DuckDB's first columns (name, type).
+- `_date_diff`: DuckDB's date_diff counts part boundaries crossed (sqlglot's TIMESTAMPDIFF counts
+  whole parts: 73 years where DuckDB says 74); `_lists`: list(x ORDER BY ...) keeps its order and
+  its NULLs; `_aggregates`: quantile_cont as PERCENTILE; `_unnests`: several unnest() in one
+  SELECT zipped as one INLINE(ARRAYS_ZIP()); `_generate_series`: FROM generate_series/range;
+- `_names`: a table of an attached DuckDB catalog (`idn.identity.t`) lives in the Spark database
+  `idn__identity`; `_catalog`: information_schema and duckdb_tables()/duckdb_views()/
+  duckdb_schemas() read views made from Spark's catalogue just before the statement runs;
+  `_constraints`: PRIMARY KEY and UNIQUE dropped (Spark enforces neither);
+- statements: `CREATE OR REPLACE TABLE` is a drop and a create; `CREATE TEMP TABLE ... AS` a
+  temporary view over a materialised (locally checkpointed) result; `DESCRIBE` gives DuckDB's
+  first columns. Constructs no transform can make equal without column types (date minus date,
+  division by zero, CAST of a fraction to an integer) are kept out of the house SQL.
 
-Known and not transformed (keep them out of the house SQL; each has a parity test showing the safe
-form): date minus date (an interval in Spark; write `date_diff('day', a, b)`), division by zero
-(DuckDB: infinity or NULL, Spark: an error; write `x / nullif(y, 0)`), and CAST of a fractional
-number to an integer (DuckDB rounds, Spark truncates; write `round()` or `floor()` first).
-
-**Atomicity.** Spark has no multi-statement transactions. `BEGIN` opens an undo log in this
-connection: each statement runs at once (later statements read earlier ones' results, as in
-DuckDB), and before it runs the log records how to undo it (a view's previous definition, a created
-table or database to drop, a table's rows to restore before an INSERT, a dropped table renamed aside
-and only dropped at `COMMIT`). `ROLLBACK` undoes in reverse order. So a statement that fails leaves
-the catalogue as it was at `BEGIN`, but a process killed between `BEGIN` and `COMMIT` leaves the
-statements it ran. The person record is built so that this matters little: a build writes a new
-database `record_v<N>` and only then points the `record.*` and `planning.*` views at it (a few
-catalogue operations, no data moved); the previous build's database stays until the next build
-succeeds. A managed Spark with a transactional catalogue (Delta Lake, Iceberg, Unity) would be
-needed for a switch that survives a kill; see docs/scale.md.
+**Atomicity.** Spark has no multi-statement transactions. `BEGIN` opens an undo log: each
+statement still runs at once (later ones read earlier ones' results, as in DuckDB), after the log
+has recorded how to undo it (a view's previous definition; a created table or database to drop;
+a table's rows, checkpointed, to restore after an INSERT; a dropped table is renamed aside and only
+dropped at `COMMIT`). `ROLLBACK` undoes in reverse order. A statement that fails therefore leaves
+the catalogue as it was at `BEGIN`; a process killed between `BEGIN` and `COMMIT` does not. The
+record build keeps that window small: it writes a new database `record_v<N>` and only then points
+the `record.*` and `planning.*` views at it (catalogue operations only, no data moved), keeping
+the previous build's database. A switch that survives a kill needs a transactional catalogue
+(Delta Lake, Iceberg, Unity Catalog): see docs/scale.md.
 """
 
 from __future__ import annotations
@@ -363,7 +347,10 @@ class SparkConnection:
 
     # -- statements
     def execute(self, query: str, parameters: object = None) -> SparkResult:
-        trees = [t for t in sqlglot.parse(query, read=HOUSE) if t is not None]
+        try:
+            trees = [t for t in sqlglot.parse(query, read=HOUSE) if t is not None]
+        except sqlglot.errors.SqlglotError as exc:
+            raise SparkSQLError(f"cannot read the statement as DuckDB SQL: {str(exc).splitlines()[0]}") from None
         args = [_parameter(v) for v in parameters] if parameters else None  # type: ignore[union-attr]
         if args and len(trees) > 1:
             raise SparkSQLError("parameters are bound to one statement at a time")
@@ -413,9 +400,7 @@ class SparkConnection:
     def _create_table(self, tree: exp.Create, args: list | None) -> SparkResult:
         target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
         name = _names(target.copy())
-        props = tree.args.get("properties")
-        temporary = props is not None and any(isinstance(p, exp.TemporaryProperty) for p in props.expressions)
-        if temporary:
+        if _is_temporary(tree):
             if tree.expression is None:
                 raise _unsupported("CREATE TEMP TABLE without AS SELECT (a Spark temporary view cannot be written)")
             if tree.args.get("exists") and self.spark.catalog.tableExists(name.name):
