@@ -347,3 +347,22 @@ def test_the_planning_views_leave_out_the_same_people(builds, spark):
         assert spark.execute(f'SELECT count(*) FROM planning."{table}"').fetchone() == d, table
     people = spark.execute("SELECT count(*) FROM record.person WHERE national_data_opt_out").fetchone()[0]
     assert people == on_duckdb["opted_out"]
+
+
+def test_a_failed_build_on_spark_leaves_the_build_in_service(builds, spark, tmp_path):
+    from openphm.record.build import BuildFailed
+
+    on_spark = builds[2]
+    steps = tmp_path / "sql"
+    steps.mkdir()
+    for path in DEFAULT_SQL_DIR.glob("*.sql"):
+        (steps / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    (steps / "aaa_broken.sql").write_text("-- table: aaa_broken\n-- depends:\nSELECT no_such_column FROM linked_apc\n",
+                                          encoding="utf-8")
+    before = spark.execute("SELECT count(*) FROM record.person").fetchone()
+    with pytest.raises(BuildFailed):
+        build_record(spark, steps)
+    assert spark.execute("SELECT count(*) FROM record.person").fetchone() == before
+    assert table_kind(spark, f"record_v{on_spark['version'] + 1}", "person") is None
+    statuses = spark.execute("SELECT status FROM ingest.builds ORDER BY version").fetchall()
+    assert statuses == [("succeeded",), ("failed",)]

@@ -7,6 +7,12 @@ writes a new schema `record_v<N>`; only when every table is built does it switch
 `record` (and the opt-out-filtered `planning` views) over, in one transaction. A failed build
 drops its partial schema and leaves the last good build in service.
 
+The same steps run on Apache Spark through `openphm.engine.spark.SparkConnection`, which
+transpiles each statement; the two lookups that differ between engines (a table's columns, table
+or view) are asked through `openphm.engine`. On Spark the switch's "transaction" is that
+connection's undo log: a failing statement rolls the views back, a killed process may not (see
+docs/scale.md).
+
 The National Data Opt-out is part of the build (openphm.identity.optout): the person ids of
 people on the stored list are written into the build as `record_v<N>.opted_out` before any step
 (`person.sql` reads it as `link.opted_out`, pointed at the build like `record.*`), and the switch
