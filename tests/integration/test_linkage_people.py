@@ -21,6 +21,7 @@ from openphm.identity.report import accuracy, group_metrics, link_rates, report_
 from openphm.ingest.loader import extract_files, ingest_file, load_reference, open_store
 from openphm.synth.generate import GenerateOptions, generate_ics
 from openphm.synth.parameters import load_parameters
+from openphm.synth.truth_readers import true_people, true_records
 
 SPLIT_TARGET = 0.005  # of true people
 MERGED_TARGET = 0.0005  # of record persons
@@ -134,7 +135,7 @@ def test_few_people_are_split_or_merged(linked, capsys):
     per_person = records.group_by("person_id").agg(pl.col("true_person").n_unique().alias("k"))
     split, merged = (per_true["k"] > 1).mean(), (per_person["k"] > 1).mean()
     _, con = open_store(linked["db"])
-    scores = accuracy(con, linked["ics"] / "truth")
+    scores = accuracy(con, true_records(linked["ics"] / "truth"), true_people(linked["ics"] / "truth"))
     con.close()
     overall = scores["people_overall"].row(0, named=True) | scores["people_counts"].row(0, named=True)
     overall["recall"] = scores["overall"]["recall"][0]

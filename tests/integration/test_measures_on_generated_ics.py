@@ -302,9 +302,11 @@ def scored(engine, tmp_path_factory):
     what the risk test checks and what the case-finding lists run on, so that either runs alone."""
     from openphm.risk.score import score_population
     from openphm.risk.train import train_and_report
+    from openphm.synth.truth_readers import true_records, true_yearly_risk
 
     out = tmp_path_factory.mktemp("risk")
-    report = train_and_report(engine["con"], out, truth=engine["ics"] / "truth")
+    truth = engine["ics"] / "truth"
+    report = train_and_report(engine["con"], out, true_records=true_records(truth), true_risk=true_yearly_risk(truth))
     return {"report": report, "out": out, "scores": score_population(engine["con"], out, SCORED_ON)}
 
 

@@ -14,6 +14,7 @@ from openphm.ingest.loader import extract_files, ingest_file, load_reference, op
 from openphm.record.build import DEFAULT_SQL_DIR, BuildFailed, build_record
 from openphm.sources import source_for_path
 from openphm.synth.generate import GenerateOptions, generate_ics
+from openphm.synth.truth_readers import true_people, true_records
 
 NHS_SOURCES = ["apc", "op", "ecds", "csds", "mhsds", "deaths", "gp_registrations", "gp_events", "gp_appointments"]
 
@@ -72,7 +73,8 @@ def test_every_row_is_accounted_for(pipeline):
 
 
 def test_linkage_quality_meets_the_targets(pipeline, capsys):
-    scores = accuracy(pipeline["con"], pipeline["ics"] / "truth")
+    truth = pipeline["ics"] / "truth"
+    scores = accuracy(pipeline["con"], true_records(truth), true_people(truth))
     by_source = {r["source"]: r for r in scores["source"].iter_rows(named=True)}
     with capsys.disabled():
         print("\n", scores["source"])

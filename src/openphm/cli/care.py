@@ -52,14 +52,18 @@ def risk_train(
 ) -> None:
     """Train the logistic and LightGBM models at one date, validate them on a later one, and report."""
     from openphm.risk.train import train_and_report
+    from openphm.synth.truth_readers import true_records, true_yearly_risk
 
     if truth is not None and not truth.is_dir():
         fail(f"{truth} is not a folder (give the synthetic ICS's truth folder)")
     con = _open(db)
     try:
         with console.status("building features, training and validating ..."):
-            report = train_and_report(con, out, truth, _date(train_date, "--train-date"),
-                                      _date(validation_date, "--validation-date"))
+            dates = {"train_date": _date(train_date, "--train-date"),
+                     "validation_date": _date(validation_date, "--validation-date")}
+            # the truth is read here and handed to the platform as frames (a TruthError is a ValueError)
+            true = {"true_risk": true_yearly_risk(truth), "true_records": true_records(truth)} if truth else {}
+            report = train_and_report(con, out, **dates, **true)
     except (ValueError, *EngineError) as exc:
         fail(str(exc).splitlines()[0])
     for name, m in report["models"].items():

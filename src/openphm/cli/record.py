@@ -201,16 +201,20 @@ def link_report(
 
     from openphm.identity.report import accuracy, link_rates, probability_distribution
     from openphm.ingest.loader import open_store
+    from openphm.synth.truth_readers import TruthError, true_people, true_records
 
     if not db.exists():
         fail(f"{db} does not exist")
     _, con = open_store(db)
     frames = {"link_rate_by_source": link_rates(con), "match_probability": probability_distribution(con)}
     if truth is not None:
-        if not (truth / "records").is_dir():
-            fail(f"{truth} is not a truth folder (no records/ inside)")
+        try:
+            with console.status("reading the truth ..."):
+                records, people = true_records(truth), true_people(truth)
+        except TruthError as exc:
+            fail(str(exc))
         with console.status("scoring linkage against the truth ..."):
-            frames.update({f"accuracy_by_{k}": v for k, v in accuracy(con, truth).items()})
+            frames.update({f"accuracy_by_{k}": v for k, v in accuracy(con, records, people).items()})
     with pl.Config(tbl_rows=60, tbl_width_chars=160, tbl_hide_dataframe_shape=True):
         for name, frame in frames.items():
             Console().print(f"\n[bold]{name.replace('_', ' ')}[/bold]")

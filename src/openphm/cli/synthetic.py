@@ -134,6 +134,7 @@ def demo(
     from openphm.synth.calibration import calibration_checks
     from openphm.synth.generate import GenerateOptions
     from openphm.synth.report import write_calibration_report
+    from openphm.synth.truth_readers import true_people, true_records, true_yearly_risk
 
     ics = out / "synthetic-ics"
     opts = GenerateOptions(people=people, seed=seed, out=ics, care_model=True)
@@ -172,12 +173,14 @@ def demo(
         from openphm.segments.run import record_months, run_segments
 
         run_segments(con, months=[m for m in record_months(con) if m.month == 4])
-        risk_report = train_and_report(con, out / "reports" / "risk", truth=ics / "truth")
+        truth_records = true_records(ics / "truth")
+        risk_report = train_and_report(con, out / "reports" / "risk", true_records=truth_records,
+                                       true_risk=true_yearly_risk(ics / "truth"))
         last = con.execute("SELECT max(admission_date) FROM planning.inpatient_spell").fetchone()[0]
         score_population(con, out / "reports" / "risk", last + dt.timedelta(days=1))
         list_counts = run_lists(con)
     with console.status("scoring linkage against the truth ..."):
-        scores = accuracy(con, ics / "truth")
+        scores = accuracy(con, truth_records, true_people(ics / "truth"))
         rates = link_rates(con)
     report = out / "reports" / "linkage.json"
     report.write_text(report_json({"link_rate_by_source": rates,

@@ -1,4 +1,6 @@
-"""Linkage quality: link rates, match probabilities and, given the synthetic ICS's truth folder,
+"""Linkage quality: link rates, match probabilities and, given the truth as plain frames (who each
+record really belongs to, and those people; for a synthetic ICS the command reads them with
+`openphm.synth.truth_readers`, and this module knows nothing of where they come from),
 record-level and person-level quality overall, by source and by age band, sex, ethnicity and IMD
 quintile.
 
@@ -28,8 +30,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -98,26 +101,23 @@ def coverage_end(con: Connection) -> dt.date | None:
     return con.execute(f"SELECT max(d) FROM ({' UNION ALL '.join(parts)})").fetchone()[0]
 
 
-def _load_truth(con: Connection, truth: Path) -> None:
-    def scan(path: Path) -> str:
-        parquet = sorted(path.rglob("*.parquet"))
-        files = parquet or sorted(path.rglob("*.csv"))
-        fn = "read_parquet" if parquet else "read_csv_auto"
-        return f"{fn}([{', '.join(lit(str(f)) for f in files)}])"
-
-    parts = []
-    for folder in sorted((truth / "records").iterdir()):
-        if folder.is_dir():
-            parts.append(f"SELECT {lit(folder.name)} AS source, CAST(record_id AS VARCHAR) AS record_id, "
-                         f"CAST(person_id AS BIGINT) AS true_person FROM {scan(folder)}")
-    con.execute("CREATE OR REPLACE TEMP TABLE truth_records AS " + " UNION ALL ".join(parts))
-    people = truth / "people"
-    src = scan(people) if people.is_dir() else (
-        f"read_parquet({lit(str(people.with_suffix('.parquet')))})" if people.with_suffix(".parquet").exists()
-        else f"read_csv_auto({lit(str(people.with_suffix('.csv')))})")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE truth_people AS SELECT CAST(person_id AS BIGINT) AS true_person, "
-                f"CAST(date_of_birth AS DATE) AS dob, CAST(exit_date AS DATE) AS exit_date, sex, ethnic_category "
-                f"FROM {src}")
+@contextmanager
+def _truth_views(con: Connection, records: pl.DataFrame, people: pl.DataFrame | None = None) -> Iterator[None]:
+    """The truth as the views `truth_records` (source, record_id, true_person) and, when given,
+    `truth_people` (true_person, dob, exit_date, sex, ethnic_category), for the length of the block."""
+    views = {"truth_records": records.select(pl.col("source").cast(pl.String), pl.col("record_id").cast(pl.String),
+                                             pl.col("true_person").cast(pl.Int64))}
+    if people is not None:
+        views["truth_people"] = people.select(
+            pl.col("true_person").cast(pl.Int64), pl.col("date_of_birth").cast(pl.Date).alias("dob"),
+            pl.col("exit_date").cast(pl.Date), pl.col("sex").cast(pl.String), pl.col("ethnic_category").cast(pl.String))
+    for name, frame in views.items():
+        con.register(name, frame)
+    try:
+        yield
+    finally:
+        for name in views:
+            con.unregister(name)
 
 
 def _score_records(con: Connection, age_at: dt.date) -> None:
@@ -218,14 +218,18 @@ COUNT_COLUMNS = ["true_people", "split_people", "record_persons", "merged_person
                  "pairs_correct"]
 
 
-def accuracy(con: Connection, truth: Path, age_at: dt.date | None = None) -> dict[str, pl.DataFrame]:
-    """Quality against the truth folder: record level (`overall`, `source`, `age_band`, `sex`,
-    `ethnic_group`, `imd_quintile`), person level by the same groups (`people_overall`,
-    `people_source`, ...) and the overall counts behind the person-level shares (`people_counts`).
-    Ages are taken on `age_at` (default: the last day the data cover), stated in the age_band frame."""
-    _load_truth(con, truth)
+def accuracy(con: Connection, true_records: pl.DataFrame, true_people: pl.DataFrame,
+             age_at: dt.date | None = None) -> dict[str, pl.DataFrame]:
+    """Quality against the truth: `true_records` gives the true person of each source record (`source`,
+    `record_id`, `true_person`), `true_people` each true person's `true_person`, `date_of_birth`,
+    `exit_date` (null while present), `sex` and `ethnic_category`. Returns record level (`overall`,
+    `source`, `age_band`, `sex`, `ethnic_group`, `imd_quintile`), person level by the same groups
+    (`people_overall`, `people_source`, ...) and the overall counts behind the person-level shares
+    (`people_counts`). Ages are taken on `age_at` (default: the last day the data cover), stated in
+    the age_band frame."""
     age_at = age_at or coverage_end(con) or dt.date.today()
-    _score_records(con, age_at)
+    with _truth_views(con, true_records, true_people):
+        _score_records(con, age_at)
     result: dict[str, pl.DataFrame] = {}
     people: dict[str, pl.DataFrame] = {}
     for name, by in GROUPS.items():
@@ -238,8 +242,7 @@ def accuracy(con: Connection, truth: Path, age_at: dt.date | None = None) -> dic
         if by is None:
             people["people_counts"] = frame.select(COUNT_COLUMNS)
     result["age_band"] = result["age_band"].with_columns(pl.lit(age_at).alias("age_at"))
-    for temp in ("scored", "truth_records", "truth_people"):
-        con.execute(f"DROP TABLE IF EXISTS {temp}")
+    con.execute("DROP TABLE IF EXISTS scored")
     return result | people
 
 
@@ -261,17 +264,16 @@ def report_json(frames: dict[str, pl.DataFrame]) -> str:
     return json.dumps(data, indent=1, default=_plain)
 
 
-def true_person_map(con: Connection, truth: Path) -> pl.DataFrame:
-    """For a synthetic ICS: each record person_id and the true person most of its records belong to
-    (ties to the smallest; needs the identity store attached as `idn`; for scoring models against
-    the truth only)."""
-    _load_truth(con, truth)
-    frame = con.execute("""
-        SELECT CAST(person_id AS VARCHAR) AS person_id, first(true_person ORDER BY n DESC, true_person) AS true_person
-        FROM (SELECT l.person_id, t.true_person, count(*) AS n
-              FROM link.record_person l JOIN idn.identity.records i USING (source, file_id, row_number)
-              JOIN truth_records t ON t.source = l.source AND t.record_id = i.record_id
-              GROUP BY 1, 2)
-        GROUP BY 1""").pl()
-    con.execute("DROP TABLE truth_records; DROP TABLE truth_people")
-    return frame
+def true_person_map(con: Connection, true_records: pl.DataFrame) -> pl.DataFrame:
+    """Each record person_id and the true person most of its records belong to (ties to the smallest),
+    given the true person of each source record (`source`, `record_id`, `true_person`, as for
+    `accuracy`); needs the identity store attached as `idn`. For scoring models against the truth only."""
+    with _truth_views(con, true_records):
+        return con.execute("""
+            SELECT CAST(person_id AS VARCHAR) AS person_id,
+                   first(true_person ORDER BY n DESC, true_person) AS true_person
+            FROM (SELECT l.person_id, t.true_person, count(*) AS n
+                  FROM link.record_person l JOIN idn.identity.records i USING (source, file_id, row_number)
+                  JOIN truth_records t ON t.source = l.source AND t.record_id = i.record_id
+                  GROUP BY 1, 2)
+            GROUP BY 1""").pl()

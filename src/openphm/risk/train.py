@@ -30,24 +30,27 @@ def default_dates(con: Connection) -> tuple[dt.date, dt.date]:
     return dt.date(year - 1, 4, 1), dt.date(year, 4, 1)
 
 
-def _ceiling(con: Connection, truth: Path, valid: pl.DataFrame, start: dt.date) -> float:
-    """AUROC of the true risk (the synthetic ICS's person_year_risk) for the validation outcome."""
-    fy = fy_label(start.year)
-    files = sorted((truth / "person_year_risk").glob("*")) if (truth / "person_year_risk").is_dir() else \
-        [p for p in (truth / "person_year_risk.parquet", truth / "person_year_risk.csv") if p.exists()]
-    if not files:
-        raise ValueError(f"{truth}: no person_year_risk truth file")
-    read = pl.read_parquet if files[0].suffix == ".parquet" else pl.read_csv
-    risk = (pl.concat([read(f) for f in files]).filter(pl.col("financial_year") == fy)
-            .select(pl.col("person_id").cast(pl.Int64).alias("true_person"), "risk_of_emergency_admission"))
-    joined = (valid.select("person_id", "outcome").join(true_person_map(con, truth), on="person_id", how="left")
+def ceiling_auroc(con: Connection, valid: pl.DataFrame, start: dt.date, true_records: pl.DataFrame,
+                  true_risk: pl.DataFrame) -> float:
+    """AUROC of the true risk for the validation outcome: the best any model could do. `true_risk` is
+    each true person's risk of an emergency admission per financial year (`true_person`,
+    `financial_year`, `risk_of_emergency_admission`); `true_records` the true person of each source
+    record (`source`, `record_id`, `true_person`), which ties the true people to the record's."""
+    risk = (true_risk.filter(pl.col("financial_year") == fy_label(start.year))
+            .select(pl.col("true_person").cast(pl.Int64), pl.col("risk_of_emergency_admission")))
+    joined = (valid.select("person_id", "outcome").join(true_person_map(con, true_records), on="person_id", how="left")
               .join(risk, on="true_person", how="left").drop_nulls("risk_of_emergency_admission"))
     return auroc_with_ci(joined["outcome"].to_numpy(), joined["risk_of_emergency_admission"].to_numpy())[0]
 
 
-def train_and_report(con: Connection, out: Path, truth: Path | None = None,
-                     train_date: dt.date | None = None, validation_date: dt.date | None = None) -> dict:
-    """Train at one date, validate at a later one, write report.json/html and the models; returns the report."""
+def train_and_report(con: Connection, out: Path, *, train_date: dt.date | None = None,
+                     validation_date: dt.date | None = None, true_records: pl.DataFrame | None = None,
+                     true_risk: pl.DataFrame | None = None) -> dict:
+    """Train at one date, validate at a later one, write report.json/html and the models; returns the report.
+    Given the truth (`true_records` and `true_risk`, as for `ceiling_auroc`), the report states the ceiling
+    and each model's share of it."""
+    if (true_records is None) != (true_risk is None):
+        raise ValueError("the ceiling needs both the true records and the true yearly risk")
     default_train, default_valid = default_dates(con)
     train_date, validation_date = train_date or default_train, validation_date or default_valid
     if validation_date <= train_date:
@@ -58,7 +61,8 @@ def train_and_report(con: Connection, out: Path, truth: Path | None = None,
     models = train_models(train)
     predictions = predict(models, valid)
     y = valid["outcome"].to_numpy()
-    ceiling = _ceiling(con, truth, valid, validation_date) if truth else None
+    ceiling = (ceiling_auroc(con, valid, validation_date, true_records, true_risk)
+               if true_records is not None and true_risk is not None else None)
     report = {"train_date": str(train_date), "validation_date": str(validation_date), "train_people": len(train),
               "train_events": int(train["outcome"].sum()), "validation_people": len(valid),
               "validation_events": int(y.sum()), "features": feature_names(), "ceiling_auroc": ceiling,
@@ -77,4 +81,4 @@ def train_and_report(con: Connection, out: Path, truth: Path | None = None,
     return report
 
 
-__all__ = ["default_dates", "load_models", "train_and_report"]
+__all__ = ["ceiling_auroc", "default_dates", "load_models", "train_and_report"]
