@@ -33,7 +33,8 @@ from openphm.record.build import DEFAULT_SQL_DIR, build_record, read_steps
 
 pytest.importorskip("pyspark")
 
-from openphm.engine.spark import SparkConnection, spark_session, transpile
+from openphm.engine.spark import SparkConnection, spark_session
+from openphm.engine.spark_sql import transpile
 
 D = dt.date
 

@@ -10,7 +10,7 @@ values never enter the SQL text). Every transform has a parity test on both engi
   whole parts: 73 years where DuckDB says 74); `_lists`: list(x ORDER BY ...) keeps its order and
   its NULLs; `_aggregates`: quantile_cont as PERCENTILE; `_unnests`: several unnest() in one
   SELECT zipped as one INLINE(ARRAYS_ZIP()); `_generate_series`: FROM generate_series/range;
-- `_names`: a table of an attached DuckDB catalog (`idn.identity.t`) lives in the Spark database
+- `attached_names`: a table of an attached DuckDB catalog (`idn.identity.t`) lives in the Spark database
   `idn__identity`; `_catalog`: information_schema and duckdb_tables()/duckdb_views()/
   duckdb_schemas() read views made from Spark's catalogue just before the statement runs;
   `_constraints`: PRIMARY KEY and UNIQUE dropped (Spark enforces neither);
@@ -44,21 +44,19 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import sqlglot
-from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from sqlglot import exp
 
-HOUSE = "duckdb"
-CATALOG = "openphm"  # what current_database() answers, and information_schema's table_catalog
-ATTACHED_SEPARATOR = "__"  # catalog `idn`, schema `identity` -> Spark database `idn__identity`
-_INFO = "__openphm_info_"  # prefix of the catalogue views
-
-
-class SparkSQLError(PySparkException):
-    """A statement this engine cannot run as DuckDB would (caught by `except EngineError`)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message=message)
+from openphm.engine.spark_sql import (
+    ATTACHED_SEPARATOR,
+    CATALOG,
+    HOUSE,
+    INFO_PREFIX,
+    SparkSQLError,
+    attached_names,
+    to_spark,
+    unsupported,
+)
 
 
 def spark_session(master: str = "local[2]", warehouse: str | None = None, shuffle_partitions: int = 2,
@@ -136,176 +134,6 @@ class SparkResult:
 _EMPTY = SparkResult(rows=[])
 
 
-# ---- transforms (house dialect tree -> a tree Spark answers the same) ----------------------------
-
-def _unsupported(what: str) -> SparkSQLError:
-    return SparkSQLError(f"not supported on Spark (no construct there gives DuckDB's answer): {what}")
-
-
-def _names(node: exp.Expression) -> exp.Expression:
-    """Attached catalogs as databases, temp.* as temporary views, current_database() as CATALOG."""
-    if isinstance(node, exp.Table) and node.args.get("catalog") is not None:
-        catalog, schema = node.catalog.lower(), node.db
-        if catalog == "temp":
-            node.set("db", None)
-        elif catalog not in (CATALOG, "spark_catalog") and schema:
-            node.set("db", exp.to_identifier(f"{catalog}{ATTACHED_SEPARATOR}{schema}"))
-        node.set("catalog", None)
-    if isinstance(node, exp.CurrentDatabase):
-        return exp.Literal.string(CATALOG)
-    return node
-
-
-_CATALOG_VIEWS = {("information_schema", "tables"): "tables", ("information_schema", "columns"): "columns",
-                  ("information_schema", "schemata"): "schemata", ("", "duckdb_tables"): "duckdb_tables",
-                  ("", "duckdb_views"): "duckdb_views", ("", "duckdb_schemas"): "duckdb_schemas"}
-
-
-def _catalog(node: exp.Expression, wanted: set[str]) -> exp.Expression:
-    """information_schema and duckdb_*() as the catalogue views (made before the statement runs)."""
-    if not isinstance(node, exp.Table):
-        return node
-    inner = node.this
-    key = ("", inner.name.lower()) if isinstance(inner, exp.Anonymous) else (node.db.lower(), node.name.lower())
-    view = _CATALOG_VIEWS.get(key)
-    if view is None:
-        return node
-    wanted.add(view)
-    alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(key[1]))
-    return exp.Table(this=exp.to_identifier(_INFO + view), alias=alias)
-
-
-def _part(unit: str, value: exp.Expression) -> exp.Expression:
-    return {"year": exp.Year, "month": exp.Month, "quarter": exp.Quarter}[unit](this=value.copy())
-
-
-def _date_diff(node: exp.Expression) -> exp.Expression:
-    """date_diff(part, start, end) as DuckDB counts it: part boundaries crossed."""
-    if not isinstance(node, exp.DateDiff):
-        return node
-    unit = (node.text("unit") or "day").lower().rstrip("s")
-    end, start = node.this, node.expression
-    if unit == "day":
-        dates = [exp.cast(end.copy(), "date"), exp.cast(start.copy(), "date")]
-        days = exp.Anonymous(this="DATEDIFF", expressions=dates)
-        return exp.cast(days, "bigint")
-    if unit not in ("month", "quarter", "year"):
-        raise _unsupported(f"date_diff('{unit}', ...): use 'day', 'month', 'quarter' or 'year'")
-    diff: exp.Expression = exp.Sub(this=exp.Year(this=end.copy()), expression=exp.Year(this=start.copy()))
-    if unit != "year":
-        per_year = 12 if unit == "month" else 4
-        diff = exp.Sub(this=exp.Add(this=exp.Mul(this=exp.Paren(this=diff), expression=exp.Literal.number(per_year)),
-                                    expression=_part(unit, end)), expression=_part(unit, start))
-    return exp.cast(exp.Paren(this=diff), "bigint")
-
-
-def _aggregates(node: exp.Expression) -> exp.Expression:
-    """quantile_cont as PERCENTILE; quantile_disc refused."""
-    if isinstance(node, exp.PercentileCont) and node.expression is not None:
-        return exp.Anonymous(this="PERCENTILE", expressions=[node.this.copy(), node.expression.copy()])
-    if isinstance(node, exp.PercentileDisc) and not isinstance(node.parent, exp.WithinGroup):
-        raise _unsupported("quantile_disc (Spark's PERCENTILE_DISC picks another element): use quantile_cont")
-    return node
-
-
-def _generate_series(node: exp.Expression) -> exp.Expression:
-    """FROM generate_series(...) / range(...) as EXPLODE(SEQUENCE(...)) with DuckDB's column name (sqlglot
-    writes an aliased one as invalid SQL)."""
-    if not (isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries)):
-        return node
-    series = node.this
-    start, end, step = series.args.get("start"), series.args["end"], series.args.get("step")
-    exclusive = bool(series.args.get("is_end_exclusive"))
-    if start is None:
-        start = exp.Literal.number(0)
-    if exclusive:
-        if step is not None and not (isinstance(step.unnest(), exp.Literal | exp.Neg)):
-            raise _unsupported("range(start, end, step) with a step that is not a number")
-        down = step is not None and step.sql("duckdb").lstrip("(").startswith("-")
-        end = (exp.Add if down else exp.Sub)(this=end.copy(), expression=exp.Literal.number(1))
-    args = [start.copy(), end.copy(), *([step.copy()] if step is not None else [])]
-    alias = node.args.get("alias")
-    name = "range" if exclusive else "generate_series"
-    columns = alias.columns if alias is not None and alias.columns else [exp.to_identifier(name)]
-    return exp.Table(this=exp.Anonymous(this="EXPLODE", expressions=[exp.Anonymous(this="SEQUENCE", expressions=args)]),
-                     alias=exp.TableAlias(this=exp.to_identifier(alias.name if alias else name), columns=columns))
-
-
-def _comparator(keys: list[tuple[bool, bool]]) -> str:
-    """A Spark ARRAY_SORT comparator of structs l, r over fields k0.. with (descending, nulls first)."""
-    out = "0"
-    for i in reversed(range(len(keys))):
-        desc, nulls_first = keys[i]
-        a, b = f"l.k{i}", f"r.k{i}"
-        out = (f"CASE WHEN {a} IS NULL AND {b} IS NOT NULL THEN {-1 if nulls_first else 1} "
-               f"WHEN {a} IS NOT NULL AND {b} IS NULL THEN {1 if nulls_first else -1} "
-               f"WHEN {a} < {b} THEN {1 if desc else -1} WHEN {a} > {b} THEN {-1 if desc else 1} ELSE {out} END")
-    return out
-
-
-def _lists(node: exp.Expression) -> exp.Expression:
-    """list(x [ORDER BY ...]): keeps NULLs and the order, as DuckDB does."""
-    if not isinstance(node, exp.ArrayAgg):
-        return node
-    if isinstance(node.parent, exp.Filter):
-        raise _unsupported("list(...) FILTER (WHERE ...): write list(CASE WHEN ... END) over the filtered rows")
-    value, order = node.this, []
-    if isinstance(value, exp.Order):
-        order = [(o.this, bool(o.args.get("desc")), bool(o.args.get("nulls_first"))) for o in value.expressions]
-        value = value.this
-    if isinstance(value, exp.Distinct):
-        raise _unsupported("list(DISTINCT ...): use list() over a SELECT DISTINCT")
-    fields = [f"'k{i}', {k.sql('spark')}" for i, (k, _, _) in enumerate(order)] + [f"'v', {value.sql('spark')}"]
-    collected = f"COLLECT_LIST(NAMED_STRUCT({', '.join(fields)}))"
-    if order:
-        collected = f"ARRAY_SORT({collected}, (l, r) -> {_comparator([(d, n) for _, d, n in order])})"
-    return sqlglot.parse_one(f"TRANSFORM({collected}, s -> s.v)", read="spark")
-
-
-def _unnests(node: exp.Expression) -> exp.Expression:
-    """Several unnest(...) in one SELECT, zipped as DuckDB does, as one INLINE(ARRAYS_ZIP(...))."""
-    if not isinstance(node, exp.Select):
-        return node
-    items = node.expressions
-    at = [i for i, e in enumerate(items) if isinstance(e.unalias(), exp.Explode)]
-    if len(at) < 2:
-        return node
-    if at != list(range(at[0], at[0] + len(at))) or any(not isinstance(items[i], exp.Alias) for i in at):
-        raise _unsupported("several unnest(...) in one SELECT must be side by side, each with a name")
-    zipped = exp.Aliases(this=exp.Anonymous(this="INLINE", expressions=[exp.Anonymous(
-        this="ARRAYS_ZIP", expressions=[items[i].unalias().this.copy() for i in at])]),
-        expressions=[items[i].args["alias"].copy() for i in at])
-    node.set("expressions", [*items[:at[0]], zipped, *items[at[-1] + 1:]])
-    return node
-
-
-def _constraints(node: exp.Expression) -> exp.Expression:
-    """PRIMARY KEY and UNIQUE (Spark enforces neither) dropped from CREATE TABLE."""
-    if isinstance(node, exp.PrimaryKey | exp.UniqueColumnConstraint) or (
-            isinstance(node, exp.ColumnConstraint)
-            and isinstance(node.kind, exp.PrimaryKeyColumnConstraint | exp.UniqueColumnConstraint)):
-        return None  # type: ignore[return-value]
-    return node
-
-
-TRANSFORMS: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
-    _names, _constraints, _date_diff, _aggregates, _generate_series, _lists, _unnests)
-
-
-def to_spark(tree: exp.Expression, catalog_views: set[str] | None = None) -> exp.Expression:
-    """A house-dialect statement as a tree that Spark answers as DuckDB does (see the module's note)."""
-    wanted = catalog_views if catalog_views is not None else set()
-    tree = tree.transform(_catalog, wanted)
-    for transform in TRANSFORMS:  # one pass each: a transform's output is not transformed again
-        tree = tree.transform(transform)
-    return tree
-
-
-def transpile(sql: str) -> list[str]:
-    """The Spark SQL of each statement in `sql` (for reading and tests)."""
-    return [to_spark(t).sql("spark") for t in sqlglot.parse(sql, read=HOUSE) if t is not None]
-
-
 # ---- the connection -------------------------------------------------------------------------------
 
 def _parameter(value: object) -> object:
@@ -379,7 +207,7 @@ class SparkConnection:
         if isinstance(tree, exp.Rollback):
             return self._rollback()
         if isinstance(tree, exp.Describe):
-            table = _names(tree.this.copy())
+            table = attached_names(tree.this.copy())
             columns = self.table_columns(table.db, table.name)
             return SparkResult(rows=[(n, t, "YES", None, None, None) for n, t in columns],
                                columns=("column_name", "column_type", "null", "key", "default", "extra"))
@@ -399,10 +227,10 @@ class SparkConnection:
 
     def _create_table(self, tree: exp.Create, args: list | None) -> SparkResult:
         target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
-        name = _names(target.copy())
+        name = attached_names(target.copy())
         if _is_temporary(tree):
             if tree.expression is None:
-                raise _unsupported("CREATE TEMP TABLE without AS SELECT (a Spark temporary view cannot be written)")
+                raise unsupported("CREATE TEMP TABLE without AS SELECT (a Spark temporary view cannot be written)")
             if tree.args.get("exists") and self.spark.catalog.tableExists(name.name):
                 return _EMPTY
             frame = self._sql(tree.expression, args).localCheckpoint(eager=True)
@@ -496,7 +324,7 @@ class SparkConnection:
         data = {c: [r[i] for r in rows] for i, c in enumerate(columns)}
         types = {"ordinal_position": pa.int64(), "temporary": pa.bool_()}
         table = pa.table({c: pa.array(v, types.get(c, pa.string())) for c, v in data.items()})
-        self.spark.createDataFrame(table).createOrReplaceTempView(_INFO + view)
+        self.spark.createDataFrame(table).createOrReplaceTempView(INFO_PREFIX + view)
 
     # -- transactions (see the module's note)
     def _begin(self) -> SparkResult:
@@ -526,27 +354,27 @@ class SparkConnection:
         undo = self._undo
         assert undo is not None
         if isinstance(tree, exp.Create) and tree.kind == "VIEW" and not _is_temporary(tree):
-            undo.append(self._restore_view(_names(tree.this.copy())))
+            undo.append(self._restore_view(attached_names(tree.this.copy())))
         elif isinstance(tree, exp.Create) and tree.kind == "SCHEMA":
-            name = _names(tree.this.copy()).db
+            name = attached_names(tree.this.copy()).db
             if not self.spark.catalog.databaseExists(name):
                 undo.append(lambda: self.spark.sql(f"DROP DATABASE IF EXISTS {_quote(name)} CASCADE"))
         elif isinstance(tree, exp.Insert):
             target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
-            qualified = _quoted(_names(target.copy()))
+            qualified = _quoted(attached_names(target.copy()))
             saved = self.spark.table(qualified).localCheckpoint(eager=True)
             undo.append(lambda: saved.write.insertInto(qualified, overwrite=True))
         elif isinstance(tree, exp.Drop) and tree.kind == "VIEW":
             for view in tree.args.get("tables") or []:
-                undo.append(self._restore_view(_names(view.copy())))
+                undo.append(self._restore_view(attached_names(view.copy())))
         elif not isinstance(tree, exp.Query | exp.Show):
             what = f"{tree.key.upper()} {tree.args.get('kind') or ''}".strip()
-            raise _unsupported(f"{what} inside a transaction (no undo for it)")
+            raise unsupported(f"{what} inside a transaction (no undo for it)")
 
     def _drop_aside(self, tree: exp.Drop) -> SparkResult:
         """DROP TABLE in a transaction: renamed aside now, dropped at COMMIT, renamed back at ROLLBACK."""
         for table in tree.args.get("tables") or []:
-            name = _names(table.copy())
+            name = attached_names(table.copy())
             qualified = _quoted(name)
             if not self.spark.catalog.tableExists(".".join(p for p in (name.db, name.name) if p)):
                 if not tree.args.get("exists"):
