@@ -215,6 +215,52 @@ def test_the_safe_forms_of_division_and_rounding(duck, spark):
          "CAST(floor(x / 2) AS INTEGER) AS f FROM n", {"n": nums})
 
 
+def test_month_starts_intervals_and_month_labels(duck, spark):
+    """date_trunc, INTERVAL arithmetic and strftime as the indicators and segments use them. `d - INTERVAL`
+    is a TIMESTAMP on DuckDB and a DATE on Spark: the house SQL casts it, compares it or takes its year."""
+    days = pl.DataFrame({"d": [D(2024, 1, 31), D(2024, 3, 31), D(2024, 2, 29), D(2023, 12, 1), D(2024, 4, 1)],
+                         "t": [dt.datetime(2024, 1, 31, 23, 59), dt.datetime(2024, 3, 1), dt.datetime(2024, 2, 29, 12),
+                               dt.datetime(2023, 12, 1), dt.datetime(2024, 4, 1, 0, 1)]})
+    got = both(duck, spark, "SELECT d, CAST(date_trunc('month', d) AS DATE) AS m, CAST(date_trunc('month', t) AS DATE) "
+               "AS mt, CAST(d - INTERVAL 1 MONTH AS DATE) AS back1, CAST(d - INTERVAL 3 MONTH AS DATE) AS back3, "
+               "CAST(year(d - INTERVAL 3 MONTH) AS INTEGER) AS fy, strftime(d, '%Y-%m') AS label, "
+               "lag(CAST(date_trunc('month', d) AS DATE)) OVER (ORDER BY d) = "
+               "CAST(date_trunc('month', d) AS DATE) - INTERVAL 1 MONTH AS follows FROM s", {"s": days})
+    assert got.filter(pl.col("d") == D(2024, 3, 31))["back1"].item() == D(2024, 2, 29)
+    assert got.filter(pl.col("d") == D(2024, 1, 31))["fy"].item() == 2023
+
+
+def test_division_is_in_double_as_on_duckdb(duck, spark):
+    """DuckDB's `/` is always DOUBLE; Spark divides DECIMALs (1000.0, 36.0) as DECIMALs, to 6 places."""
+    nums = pl.DataFrame({"x": [1, 2, 7], "y": [3.0, 7.0, 9.0]})
+    got = both(duck, spark, "SELECT x, x * 1000.0 / 3 AS a, count(*) OVER () * 1000.0 / 7 AS b, x / 36.0 AS c, "
+               "CAST(y AS DECIMAL(10, 2)) / 3 AS d, ceil(x / 2.0) AS e, x / y AS f FROM n", {"n": nums})
+    assert got.schema["a"] == pl.Float64 and got.filter(pl.col("x") == 1)["a"].item() == 1000.0 / 3
+
+
+def test_deletes_and_temporary_tables_written_in_place(duck, spark):
+    """DELETE (refused by Spark on Parquet tables) and INSERT into a temporary table (a Spark temporary view
+    cannot be written): both written as new rows over the old, and DELETE undone by ROLLBACK."""
+    for con in (duck, spark):
+        con.execute("CREATE SCHEMA IF NOT EXISTS parity_d")
+        con.execute("CREATE OR REPLACE TABLE parity_d.t AS SELECT * FROM (VALUES (1, 'a'), (2, 'b'), (3, NULL)) "
+                    "AS v(k, s)")
+        con.execute("DELETE FROM parity_d.t WHERE s = 'a' OR k IN (SELECT 5)")  # the NULL row is kept
+        con.execute("CREATE OR REPLACE TEMP TABLE parity_tmp (k INTEGER, s VARCHAR, d DATE)")
+        con.execute("INSERT INTO parity_tmp SELECT k + 10, s, CAST(? AS DATE) FROM parity_d.t", ["2024-02-29"])
+        con.execute("INSERT INTO parity_tmp VALUES (?, ?, NULL)", [99, "z"])
+        con.execute("DELETE FROM parity_tmp WHERE k = ?", [12])
+    assert both(duck, spark, "SELECT * FROM parity_d.t")["k"].to_list() == [2, 3]
+    assert both(duck, spark, "SELECT * FROM parity_tmp")["k"].to_list() == [13, 99]
+    spark.execute("BEGIN")
+    spark.execute("DELETE FROM parity_d.t")
+    assert spark.execute("SELECT count(*) FROM parity_d.t").fetchone() == (0,)
+    spark.execute("ROLLBACK")
+    assert spark.execute("SELECT count(*) FROM parity_d.t").fetchone() == (2,)
+    for con in (duck, spark):
+        con.execute("DROP TABLE parity_tmp")
+
+
 def test_catalogue_lookups_and_a_rolled_back_switch(spark):
     spark.execute("CREATE SCHEMA IF NOT EXISTS parity_a")
     spark.execute("CREATE SCHEMA IF NOT EXISTS idn.identity")
@@ -348,6 +394,57 @@ def test_the_planning_views_leave_out_the_same_people(builds, spark):
         assert spark.execute(f'SELECT count(*) FROM planning."{table}"').fetchone() == d, table
     people = spark.execute("SELECT count(*) FROM record.person WHERE national_data_opt_out").fetchone()[0]
     assert people == on_duckdb["opted_out"]
+
+
+# ---- indicators and segments ---------------------------------------------------------------------
+
+MEASURE_TABLES = ("measure_result", "inequality", "opportunity")
+SEGMENT_TABLES = ("definition", "person_segment", "size", "activity", "transition")
+
+
+@pytest.fixture(scope="module")
+def outputs(builds, spark):
+    """Every indicator and the segments computed on both engines from their records. Segments over five
+    months (two Aprils, so activity and transitions have rows; consecutive months and a gap, so spells
+    join and break), not all 24: on 2 cores each month is ~4.5 s of Spark."""
+    from openphm.measures.engine import run_measures
+    from openphm.segments.run import record_months, run_segments
+
+    duck_con = builds[0]
+    months = [m for m in record_months(duck_con) if m.month in (3, 4, 5)]
+    seconds = {}
+    for name, con in (("DuckDB", duck_con), ("Spark", spark)):
+        started = time.perf_counter()
+        run_measures(con)
+        middle = time.perf_counter()
+        run_segments(con, months=months)
+        seconds[name] = (middle - started, time.perf_counter() - middle)
+    print("\n" + "; ".join(f"{k}: indicators {a:.1f} s, segments {b:.1f} s" for k, (a, b) in seconds.items()))
+    return months
+
+
+def test_every_indicator_and_segment_table_is_equal(builds, outputs, spark):
+    duck_con = builds[0]
+    rows = {}
+    for schema, tables in (("measures", MEASURE_TABLES), ("segments", SEGMENT_TABLES)):
+        for table in tables:
+            d = duck_frame(duck_con, schema, table)
+            same(d, spark.execute(f"SELECT * FROM {schema}.{table}").pl(), f"{schema}.{table}")
+            rows[f"{schema}.{table}"] = d.height
+    print(rows)
+    assert all(rows[t] > 0 for t in ("measures.measure_result", "measures.inequality", "segments.person_segment",
+                                     "segments.size", "segments.activity", "segments.transition"))
+
+
+def test_the_outputs_are_stamped_with_the_same_optout_set(builds, outputs, spark):
+    from openphm.identity.optout import stale_outputs
+
+    duck_con = builds[0]
+    query = "SELECT output, fingerprint FROM optout.output_state ORDER BY output"
+    assert spark.execute(query).fetchall() == duck_con.execute(query).fetchall()
+    assert stale_outputs(spark) == stale_outputs(duck_con) == []
+    count = "SELECT count(*) FROM planning.person_segment"
+    assert spark.execute(count).fetchone() == duck_con.execute(count).fetchone()
 
 
 def test_a_failed_build_on_spark_leaves_the_build_in_service(builds, spark, tmp_path):

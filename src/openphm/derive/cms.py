@@ -66,7 +66,7 @@ def cms_sql(as_of: dt.date, schema: str = "record", outcome: str = "general") ->
         raise ValueError("schema must be record or planning")
     cancer_since = as_of - dt.timedelta(days=round(365.25 * CANCER_YEARS))
     return f"""
-        WITH present AS (
+        WITH cms_present AS (
             SELECT DISTINCT c.person_id, w.cms_condition
             FROM {schema}.condition c JOIN cms_w w ON w.openphm_condition = c.condition
             WHERE c.first_date <= DATE '{as_of}'
@@ -76,7 +76,7 @@ def cms_sql(as_of: dt.date, schema: str = "record", outcome: str = "general") ->
             FROM {schema}.gp_event e JOIN cms_event_codes k ON k.code = e.snomed_code
             WHERE e.event_date <= DATE '{as_of}')
         SELECT person_id, round(sum(w.weight), 2) AS cms, list(cms_condition ORDER BY cms_condition) AS conditions
-        FROM present JOIN cms_all_w w USING (cms_condition)
+        FROM cms_present JOIN cms_all_w w USING (cms_condition)
         GROUP BY person_id"""
 
 

@@ -139,7 +139,9 @@ def build_features(con: Connection, as_of: dt.date, schema: str = "planning",
     # ICS's rates by age band (an indirectly standardised ratio): practice-level context
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {table} AS
-        WITH banded AS (SELECT *, least(CAST(age // 5 AS INTEGER), 18) AS band FROM {table}),
+        -- round(age / 5) is what DuckDB's `age // 5` gave on a DOUBLE age (a plain division, then the cast
+        -- rounding), written so that Spark gives the same; bands are centred on multiples of 5 years
+        WITH banded AS (SELECT *, least(CAST(round(age / 5) AS INTEGER), 18) AS band FROM {table}),
         rates AS (SELECT band, avg(emergency_admissions_12m) AS rate FROM banded GROUP BY band),
         ratio AS (SELECT practice_code, sum(b.emergency_admissions_12m) / greatest(sum(r.rate), 1e-9) AS ratio
                   FROM banded b JOIN rates r USING (band) GROUP BY practice_code)

@@ -36,7 +36,7 @@ def hfrs_sql(as_of: dt.date, diagnoses: str = "record.hospital_diagnosis") -> st
         raise ValueError("diagnoses must name a hospital_diagnosis table")
     since = as_of - dt.timedelta(days=LOOKBACK_DAYS)
     return f"""
-        WITH present AS (
+        WITH hfrs_present AS (
             SELECT DISTINCT d.person_id, left(d.code, 3) AS icd10_category
             FROM {diagnoses} d
             WHERE d.admission_date <= DATE '{as_of}' AND d.admission_date > DATE '{since}')
@@ -44,7 +44,7 @@ def hfrs_sql(as_of: dt.date, diagnoses: str = "record.hospital_diagnosis") -> st
                CASE WHEN sum(w.weight) < 5 THEN 'low' WHEN sum(w.weight) <= 15 THEN 'intermediate'
                     ELSE 'high' END AS hfrs_category,
                list(icd10_category ORDER BY icd10_category) AS categories
-        FROM present JOIN hfrs_w w USING (icd10_category)
+        FROM hfrs_present JOIN hfrs_w w USING (icd10_category)
         GROUP BY person_id"""
 
 

@@ -10,19 +10,22 @@ values never enter the SQL text). Every transform has a parity test on both engi
   whole parts: 73 years where DuckDB says 74); `_lists`: list(x ORDER BY ...) keeps its order and
   its NULLs; `_aggregates`: quantile_cont as PERCENTILE; `_unnests`: several unnest() in one
   SELECT zipped as one INLINE(ARRAYS_ZIP()); `_generate_series`: FROM generate_series/range;
+  `_division`: `/` in DOUBLE, as DuckDB divides (Spark keeps DECIMAL / DECIMAL a DECIMAL);
 - `attached_names`: a table of an attached DuckDB catalog (`idn.identity.t`) lives in the Spark database
   `idn__identity`; `_catalog`: information_schema and duckdb_tables()/duckdb_views()/
   duckdb_schemas() read views made from Spark's catalogue just before the statement runs;
   `_constraints`: PRIMARY KEY and UNIQUE dropped (Spark enforces neither);
 - statements: `CREATE OR REPLACE TABLE` is a drop and a create; `CREATE TEMP TABLE ... AS` a
-  temporary view over a materialised (locally checkpointed) result; `DESCRIBE` gives DuckDB's
+  temporary view over a materialised (locally checkpointed) result (with columns and no AS: over
+  no rows); `DELETE`, and `INSERT` into a temporary table, compute the rows to keep (or the old
+  rows and the new), materialise them and write them over the table; `DESCRIBE` gives DuckDB's
   first columns. Constructs no transform can make equal without column types (date minus date,
   division by zero, CAST of a fraction to an integer) are kept out of the house SQL.
 
 **Atomicity.** Spark has no multi-statement transactions. `BEGIN` opens an undo log: each
 statement still runs at once (later ones read earlier ones' results, as in DuckDB), after the log
 has recorded how to undo it (a view's previous definition; a created table or database to drop;
-a table's rows, checkpointed, to restore after an INSERT; a dropped table is renamed aside and only
+a table's rows, checkpointed, to restore after an INSERT or DELETE; a dropped table is renamed aside and only
 dropped at `COMMIT`). `ROLLBACK` undoes in reverse order. A statement that fails therefore leaves
 the catalogue as it was at `BEGIN`; a process killed between `BEGIN` and `COMMIT` does not. The
 record build keeps that window small: it writes a new database `record_v<N>` and only then points
@@ -44,6 +47,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import sqlglot
+from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from sqlglot import exp
 
@@ -148,6 +152,8 @@ def _spark_frame_source(frame: object) -> Any:
     """A polars or Arrow frame (or pandas) in a form Spark's createDataFrame takes."""
     if isinstance(frame, pl.DataFrame):
         frame = frame.to_arrow()
+    if type(frame).__name__ == "DataFrame" and hasattr(frame, "to_numpy"):  # pandas (Spark cannot type an empty one)
+        frame = pa.Table.from_pandas(frame, preserve_index=False)
     if isinstance(frame, pa.RecordBatchReader):
         frame = frame.read_all()
     if isinstance(frame, pa.Table):
@@ -156,6 +162,7 @@ def _spark_frame_source(frame: object) -> Any:
             t = f.type
             t = pa.string() if pa.types.is_large_string(t) or pa.types.is_string_view(t) else t
             t = pa.binary() if pa.types.is_large_binary(t) else t
+            t = pa.string() if pa.types.is_null(t) else t  # an empty or all-missing text column, as DuckDB types it
             fields.append(pa.field(f.name, t))
         return frame.cast(pa.schema(fields))
     return frame
@@ -213,6 +220,11 @@ class SparkConnection:
                                columns=("column_name", "column_type", "null", "key", "default", "extra"))
         if isinstance(tree, exp.Create) and tree.kind == "TABLE":
             return self._create_table(tree, args)
+        if isinstance(tree, exp.Delete | exp.Insert):
+            target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+            name = attached_names(target.copy())
+            if isinstance(tree, exp.Delete) or (name.name in self._temp_tables and not name.db):
+                return self._rewrite_rows(tree, name, args)
         if self._undo is not None and isinstance(tree, exp.Drop) and tree.kind == "TABLE":
             return self._drop_aside(tree)
         if self._undo is not None:
@@ -229,11 +241,10 @@ class SparkConnection:
         target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
         name = attached_names(target.copy())
         if _is_temporary(tree):
-            if tree.expression is None:
-                raise unsupported("CREATE TEMP TABLE without AS SELECT (a Spark temporary view cannot be written)")
             if tree.args.get("exists") and self.spark.catalog.tableExists(name.name):
                 return _EMPTY
-            frame = self._sql(tree.expression, args).localCheckpoint(eager=True)
+            query = tree.expression or _empty_rows(tree.this)
+            frame = self._sql(query, args).localCheckpoint(eager=True)
             frame.createOrReplaceTempView(name.name)
             self._temp_tables.add(name.name)
             return _EMPTY
@@ -245,6 +256,39 @@ class SparkConnection:
         if self._undo is not None and not self.spark.catalog.tableExists(qualified):
             self._undo.append(lambda: self.spark.sql(f"DROP TABLE IF EXISTS {_quoted(name)}"))
         self._sql(tree, args)
+        return _EMPTY
+
+    def _rewrite_rows(self, tree: exp.Delete | exp.Insert, name: exp.Table, args: list | None) -> SparkResult:
+        """DELETE (any table) and INSERT into a temporary table, which Spark cannot do in place on Parquet
+        tables or temporary views: the rows to keep (and to add) are computed, materialised, and written
+        over the table (a temporary table's view is replaced)."""
+        temporary = name.name in self._temp_tables and not name.db
+        qualified = _quote(name.name) if temporary else _quoted(name)
+        old = self.spark.table(qualified)
+        if isinstance(tree, exp.Delete):
+            where = tree.args.get("where")
+            keep = exp.select("*").from_(tree.this.copy())
+            if where is not None:
+                keep = keep.where(exp.not_(exp.func("coalesce", where.this.copy(), exp.false())))
+            else:
+                keep = keep.where(exp.false())
+            new = self._sql(keep, args)
+        else:
+            if isinstance(tree.this, exp.Schema) or tree.args.get("alternative"):
+                raise unsupported("INSERT with a column list or OR REPLACE into a temporary table")
+            added = self._sql(tree.expression, args)
+            added = added.toDF(*(f"_c{i}" for i in range(len(added.columns))))  # by position, as SQL inserts
+            added = added.select(*[added[f"_c{i}"].cast(f.dataType).alias(f.name)
+                                   for i, f in enumerate(old.schema.fields)])
+            new = old.union(added)
+        new = new.localCheckpoint(eager=True)
+        if temporary:
+            new.createOrReplaceTempView(name.name)
+            return _EMPTY
+        if self._undo is not None:
+            saved = old.localCheckpoint(eager=True)
+            self._undo.append(lambda: saved.write.insertInto(qualified, overwrite=True))
+        new.write.insertInto(qualified, overwrite=True)
         return _EMPTY
 
     def register(self, view_name: str, python_object: object) -> SparkConnection:
@@ -268,6 +312,14 @@ class SparkConnection:
         """(name, Spark type) of a table's or view's columns, in order."""
         qualified = f"{_quote(schema)}.{_quote(table)}" if schema else _quote(table)
         return [(f.name, f.dataType.simpleString()) for f in self.spark.table(qualified).schema.fields]
+
+    def _columns_or_none(self, schema: str | None, table: str) -> list[tuple[str, str]]:
+        """A table's columns; none for a view whose tables are gone (Spark cannot resolve it; DuckDB would
+        still list the columns it had)."""
+        try:
+            return self.table_columns(schema, table)
+        except PySparkException:
+            return []
 
     def table_kind(self, schema: str, table: str) -> str | None:
         """'BASE TABLE', 'VIEW' or None (no such table), as information_schema.tables says."""
@@ -318,7 +370,7 @@ class SparkConnection:
             columns = ["catalog_name", "schema_name"] if view == "schemata" else ["database_name", "schema_name"]
         else:  # columns
             rows = [(c, s, t, name, i + 1, kind.upper(), "YES")
-                    for d, c, s, t, _ in tables for i, (name, kind) in enumerate(self.table_columns(d, t))]
+                    for d, c, s, t, _ in tables for i, (name, kind) in enumerate(self._columns_or_none(d, t))]
             columns = ["table_catalog", "table_schema", "table_name", "column_name", "ordinal_position",
                        "data_type", "is_nullable"]
         data = {c: [r[i] for r in rows] for i, c in enumerate(columns)}
@@ -394,6 +446,15 @@ class SparkConnection:
         text = next(r.data_type for r in self.spark.sql(f"DESCRIBE TABLE EXTENDED {qualified}").collect()
                     if r.col_name == "View Text")
         return lambda: self.spark.sql(f"CREATE OR REPLACE VIEW {qualified} AS {text}")
+
+
+def _empty_rows(schema: exp.Expression) -> exp.Select:
+    """`CREATE TEMP TABLE t (a type, ...)` as a query of no rows with those columns."""
+    if not isinstance(schema, exp.Schema):
+        raise unsupported("CREATE TEMP TABLE with neither columns nor AS SELECT")
+    columns = [exp.cast(exp.null(), c.args["kind"]).as_(c.name) for c in schema.expressions
+               if isinstance(c, exp.ColumnDef)]
+    return exp.select(*columns).where(exp.false())
 
 
 def _is_temporary(tree: exp.Create) -> bool:

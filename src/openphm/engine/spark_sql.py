@@ -168,6 +168,14 @@ def _unnests(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _division(node: exp.Expression) -> exp.Expression:
+    """a / b as DuckDB divides: always in DOUBLE (Spark divides DECIMALs, e.g. 1000.0, as DECIMALs)."""
+    doubled = isinstance(node.this, exp.Cast) and node.this.to.this == exp.DataType.Type.DOUBLE
+    if isinstance(node, exp.Div) and not doubled:
+        node.set("this", exp.cast(node.this.copy(), "double"))
+    return node
+
+
 def _constraints(node: exp.Expression) -> exp.Expression:
     """PRIMARY KEY and UNIQUE (Spark enforces neither) dropped from CREATE TABLE."""
     if isinstance(node, exp.PrimaryKey | exp.UniqueColumnConstraint) or (
@@ -178,7 +186,7 @@ def _constraints(node: exp.Expression) -> exp.Expression:
 
 
 TRANSFORMS: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
-    attached_names, _constraints, _date_diff, _aggregates, _generate_series, _lists, _unnests)
+    attached_names, _constraints, _date_diff, _aggregates, _generate_series, _lists, _unnests, _division)
 
 
 def to_spark(tree: exp.Expression, catalog_views: set[str] | None = None) -> exp.Expression:

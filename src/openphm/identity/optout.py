@@ -223,7 +223,9 @@ def stamp(con: Connection, output: str) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS optout")
     con.execute("CREATE TABLE IF NOT EXISTS optout.output_state (output VARCHAR PRIMARY KEY, fingerprint VARCHAR, "
                 "computed_at TIMESTAMP)")
-    con.execute("INSERT OR REPLACE INTO optout.output_state VALUES (?, ?, now())", [output, current])
+    # a delete and an insert, not INSERT OR REPLACE: the same on DuckDB and Spark (which has no upsert on Parquet)
+    con.execute("DELETE FROM optout.output_state WHERE output = ?", [output])
+    con.execute("INSERT INTO optout.output_state VALUES (?, ?, now())", [output, current])
 
 
 def stale_outputs(con: Connection) -> list[str]:

@@ -98,16 +98,20 @@ def _date(day: dt.date) -> str:
 
 
 def _activity(con: Connection, aprils: list[dt.date]) -> None:
+    # each activity summed per segment and joined to the segment's people (not a correlated subquery per
+    # group, which Spark refuses): the same sums and the same arithmetic on both engines
     parts = []
     for day in aprils:
         april, after = _date(day), _date(dt.date(day.year + 1, 4, 1))
-        sums = ", ".join(
-            f"(SELECT coalesce({value}, 0) FROM planning.{tbl} t JOIN segment_month s2 USING (person_id) "
-            f"WHERE s2.month = DATE '{april}' AND s2.segment = s.segment AND {where} "
-            f"AND t.{col} >= DATE '{april}' AND t.{col} < DATE '{after}') * 1000.0 / count(*) AS {name}_per_1000"
+        sums = "".join(
+            f" LEFT JOIN (SELECT s2.segment, {value} AS v FROM planning.{tbl} t JOIN segment_month s2 "
+            f"USING (person_id) WHERE s2.month = DATE '{april}' AND {where} AND t.{col} >= DATE '{april}' "
+            f"AND t.{col} < DATE '{after}' GROUP BY s2.segment) a_{name} USING (segment)"
             for name, (tbl, col, where, value) in ACTIVITY.items())
-        parts.append(f"SELECT DATE '{april}' AS year_start, s.segment, count(*) AS people, {sums} "
-                     f"FROM segment_month s WHERE s.month = DATE '{april}' GROUP BY s.segment")
+        rates = ", ".join(f"coalesce(a_{name}.v, 0) * 1000.0 / s.people AS {name}_per_1000" for name in ACTIVITY)
+        parts.append(f"SELECT DATE '{april}' AS year_start, segment, s.people, {rates} "
+                     f"FROM (SELECT segment, count(*) AS people FROM segment_month WHERE month = DATE '{april}' "
+                     f"GROUP BY segment) s{sums}")
     empty = ", ".join(["CAST(NULL AS DATE) AS year_start", "CAST(NULL AS VARCHAR) AS segment",
                        "CAST(NULL AS BIGINT) AS people"] + [f"CAST(NULL AS DOUBLE) AS {name}_per_1000"
                                                             for name in ACTIVITY])
