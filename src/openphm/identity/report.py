@@ -40,6 +40,7 @@ import polars as pl
 from openphm.domain import broad_age_band, ethnic_group
 from openphm.engine.connection import Connection
 from openphm.engine.duckdb_store import ident, lit
+from openphm.identity import store as identity_store
 
 GROUPS = {"overall": None, "source": "source", "age_band": "age_band", "sex": "true_sex",
           "ethnic_group": "ethnic_group", "imd_quintile": "imd_quintile"}
@@ -128,7 +129,7 @@ def _score_records(con: Connection, age_at: dt.date) -> None:
         WITH rec AS (
             SELECT l.source, l.person_id, l.method, t.true_person, i.postcode
             FROM link.record_person l
-            JOIN idn.identity.records i USING (source, file_id, row_number)
+            JOIN {identity_store.records_sql()} i USING (source, file_id, row_number)
             JOIN truth_records t ON t.source = l.source AND t.record_id = i.record_id),
         majority AS (
             SELECT person_id, first(true_person ORDER BY n DESC, true_person) AS cluster_person
@@ -269,11 +270,12 @@ def true_person_map(con: Connection, true_records: pl.DataFrame) -> pl.DataFrame
     given the true person of each source record (`source`, `record_id`, `true_person`, as for
     `accuracy`); needs the identity store attached as `idn`. For scoring models against the truth only."""
     with _truth_views(con, true_records):
-        return con.execute("""
+        return con.execute(f"""
             SELECT CAST(person_id AS VARCHAR) AS person_id,
                    first(true_person ORDER BY n DESC, true_person) AS true_person
             FROM (SELECT l.person_id, t.true_person, count(*) AS n
-                  FROM link.record_person l JOIN idn.identity.records i USING (source, file_id, row_number)
+                  FROM link.record_person l JOIN {identity_store.records_sql()} i
+                  USING (source, file_id, row_number)
                   JOIN truth_records t ON t.source = l.source AND t.record_id = i.record_id
                   GROUP BY 1, 2)
             GROUP BY 1""").pl()
