@@ -261,6 +261,14 @@ def test_deletes_and_temporary_tables_written_in_place(duck, spark):
         con.execute("DROP TABLE parity_tmp")
 
 
+def test_select_star_exclude(duck, spark):
+    """DuckDB's `* EXCLUDE (...)` is written by sqlglot as Spark's `* EXCEPT (...)` (Spark 4), the same columns."""
+    rows = pl.DataFrame({"person_id": ["a", "b"], "score": [0.25, 0.5], "band": [1, 2]})
+    got = both(duck, spark, "SELECT * EXCLUDE (person_id) FROM r", {"r": rows})
+    assert got.columns == ["score", "band"]
+    both(duck, spark, "SELECT r.* EXCLUDE (band, score), 1 AS one FROM r", {"r": rows})
+
+
 def test_catalogue_lookups_and_a_rolled_back_switch(spark):
     spark.execute("CREATE SCHEMA IF NOT EXISTS parity_a")
     spark.execute("CREATE SCHEMA IF NOT EXISTS idn.identity")
