@@ -135,16 +135,23 @@ def build_features(con: Connection, as_of: dt.date, schema: str = "planning",
         for name in ("efi_codes", "hfrs_w"):
             con.unregister(name)
         unregister_cms_tables(con)
-    # the practice's emergency admissions in the last 12 months against those expected from the
-    # ICS's rates by age band (an indirectly standardised ratio): practice-level context
+    add_practice_admission_ratio(con, table)
+    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def add_practice_admission_ratio(con: Connection, table: str) -> None:
+    """Add `practice_admission_ratio` to `table` (one row per person: age, practice_code,
+    emergency_admissions_12m): the practice's emergency admissions in the last 12 months against
+    those expected from the ICS's rates by five-year age band (an indirectly standardised ratio),
+    practice-level context for each person; 1.0 for a practice with no one expected."""
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {table} AS
-        -- round(age / 5) is what DuckDB's `age // 5` gave on a DOUBLE age (a plain division, then the cast
-        -- rounding), written so that Spark gives the same; bands are centred on multiples of 5 years
-        WITH banded AS (SELECT *, least(CAST(round(age / 5) AS INTEGER), 18) AS band FROM {table}),
+        -- five-year bands 0-4, 5-9, ..., 90+ (as ESP2013): floor, which both engines agree on (DuckDB's
+        -- `age // 5` on a DOUBLE age is a plain division, and the cast then rounded: bands were centred
+        -- on multiples of five)
+        WITH banded AS (SELECT *, least(CAST(floor(age / 5) AS INTEGER), 18) AS band FROM {table}),
         rates AS (SELECT band, avg(emergency_admissions_12m) AS rate FROM banded GROUP BY band),
         ratio AS (SELECT practice_code, sum(b.emergency_admissions_12m) / greatest(sum(r.rate), 1e-9) AS ratio
                   FROM banded b JOIN rates r USING (band) GROUP BY practice_code)
         SELECT t.*, coalesce(x.ratio, 1.0) AS practice_admission_ratio
         FROM {table} t LEFT JOIN ratio x USING (practice_code)""")
-    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
