@@ -44,3 +44,19 @@ def test_the_check_sees_an_import_inside_a_function(tmp_path):
     sample = tmp_path / "m.py"
     sample.write_text("def f():\n    import duckdb\n    from splink import DuckDBAPI\n")
     assert [n for _, n in imports_of(sample)] == ["duckdb", "splink", "splink.DuckDBAPI"]
+
+
+def test_a_failed_step_in_a_transaction_rolls_back_and_leaves_none_open():
+    import pytest
+
+    from openphm.engine.connection import EngineError, memory_connection, transaction
+
+    con = memory_connection()
+    con.execute("CREATE TABLE t (x INTEGER)")
+    with pytest.raises(EngineError), transaction(con):
+        con.execute("INSERT INTO t VALUES (1)")
+        con.execute("INSERT INTO no_such_table VALUES (2)")
+    assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    with transaction(con):  # a transaction left open would make this BEGIN fail
+        con.execute("INSERT INTO t VALUES (3)")
+    assert con.execute("SELECT x FROM t").fetchall() == [(3,)]

@@ -17,6 +17,8 @@ and running it in a SparkSession; every SQL construct the platform uses has a pa
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import duckdb
@@ -77,3 +79,17 @@ def splink_api(con: Connection) -> Any:
         return SparkAPI(spark_session=spark)
     from splink import DuckDBAPI
     return DuckDBAPI(con)
+
+
+@contextlib.contextmanager
+def transaction(con: Connection) -> Iterator[None]:
+    """`BEGIN` ... `COMMIT`; on any error (or an interrupt) `ROLLBACK`, so that no failed step leaves a
+    transaction open on the connection, then the error goes on up."""
+    con.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(*EngineError):
+            con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

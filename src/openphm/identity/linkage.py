@@ -37,7 +37,7 @@ from pathlib import Path
 
 import polars as pl
 
-from openphm.engine.connection import Connection
+from openphm.engine.connection import Connection, transaction
 from openphm.engine.duckdb_store import Store
 from openphm.identity import linkage_model as lm
 from openphm.identity import store as identity_store
@@ -307,19 +307,18 @@ def _write(con: Connection, store: Store) -> tuple[dict[str, int], dict[str, dic
     # DuckDB writes one attached database per transaction. Both carry the same run id, so a process
     # killed between the two commits leaves a mismatch that `link_complete` reports (and build refuses).
     run_id = uuid.uuid4().hex
-    con.execute("BEGIN")
-    con.execute("CREATE OR REPLACE TABLE link.run AS SELECT ? AS run_id, now() AS linked_at", [run_id])
-    # person_id as a UUID (16 bytes) rather than 32 characters of text: the same 128 bits of HMAC
-    con.execute("""CREATE OR REPLACE TEMP TABLE person_uuid AS
-                   SELECT person_key, CAST(substr(person_id, 1, 8) || '-' || substr(person_id, 9, 4) || '-' ||
-                          substr(person_id, 13, 4) || '-' || substr(person_id, 17, 4) || '-' ||
-                          substr(person_id, 21, 12) AS UUID) AS person_id FROM person_map""")
-    con.execute("""CREATE OR REPLACE TABLE link.record_person AS
-                   SELECT l.source, l.file_id, l.row_number, p.person_id, l.method,
-                          CAST(l.match_probability AS FLOAT) AS match_probability
-                   FROM links l JOIN person_uuid p USING (person_key)
-                   ORDER BY l.source, l.file_id, l.row_number""")
-    con.execute("COMMIT")
+    with transaction(con):
+        con.execute("CREATE OR REPLACE TABLE link.run AS SELECT ? AS run_id, now() AS linked_at", [run_id])
+        # person_id as a UUID (16 bytes) rather than 32 characters of text: the same 128 bits of HMAC
+        con.execute("""CREATE OR REPLACE TEMP TABLE person_uuid AS
+                       SELECT person_key, CAST(substr(person_id, 1, 8) || '-' || substr(person_id, 9, 4) || '-' ||
+                              substr(person_id, 13, 4) || '-' || substr(person_id, 17, 4) || '-' ||
+                              substr(person_id, 21, 12) AS UUID) AS person_id FROM person_map""")
+        con.execute("""CREATE OR REPLACE TABLE link.record_person AS
+                       SELECT l.source, l.file_id, l.row_number, p.person_id, l.method,
+                              CAST(l.match_probability AS FLOAT) AS match_probability
+                       FROM links l JOIN person_uuid p USING (person_key)
+                       ORDER BY l.source, l.file_id, l.row_number""")
     identity_store.replace_person_keys(con, "person_uuid", run_id)
     con.unregister("person_map")
     by_method = dict(con.execute("SELECT method, count(*) FROM link.record_person GROUP BY 1 ORDER BY 1").fetchall())

@@ -19,7 +19,7 @@ the analytic database (see `openphm.ingest.loader` and `openphm.identity.linkage
 
 from __future__ import annotations
 
-from openphm.engine.connection import Connection
+from openphm.engine.connection import Connection, transaction
 
 SCHEMA = "idn.identity"
 RECORDS = f"{SCHEMA}.records"
@@ -55,20 +55,18 @@ def _exists(con: Connection, table: str) -> bool:
 def add_file(con: Connection, records_select: str, quarantined_select: str) -> None:
     """Add one file's identifier rows and quarantined values, in one transaction. The selects yield
     RECORDS' columns and (file_id, source, row_number, row_json)."""
-    con.execute("BEGIN")
-    con.execute(f"INSERT INTO {RECORDS} {records_select}")
-    con.execute(f"INSERT INTO {QUARANTINED} {quarantined_select}")
-    con.execute("COMMIT")
+    with transaction(con):
+        con.execute(f"INSERT INTO {RECORDS} {records_select}")
+        con.execute(f"INSERT INTO {QUARANTINED} {quarantined_select}")
 
 
 def discard_files_above(con: Connection, file_id: int) -> int:
     """Remove the rows of files numbered above `file_id` (a load that never reached the manifest);
     returns the rows removed."""
     removed = 0
-    con.execute("BEGIN")
-    for table in (RECORDS, QUARANTINED):
-        removed += con.execute(f"DELETE FROM {table} WHERE file_id > ?", [file_id]).fetchone()[0]
-    con.execute("COMMIT")
+    with transaction(con):
+        for table in (RECORDS, QUARANTINED):
+            removed += con.execute(f"DELETE FROM {table} WHERE file_id > ?", [file_id]).fetchone()[0]
     return removed
 
 
@@ -82,13 +80,12 @@ def records_sql() -> str:
 def replace_person_keys(con: Connection, person_table: str, run_id: str) -> None:
     """Make `person_key` the keys in `person_table` (person_id UUID, person_key), NHS numbers taken from
     `nhs:` keys, and record the linking run, in one transaction."""
-    con.execute("BEGIN")
-    con.execute(f"""CREATE OR REPLACE TABLE {PERSON_KEY} AS
-                    SELECT p.person_id, p.person_key,
-                           CASE WHEN p.person_key LIKE 'nhs:%' THEN substr(p.person_key, 5) END AS nhs_number
-                    FROM {person_table} p ORDER BY p.person_key""")
-    con.execute(f"CREATE OR REPLACE TABLE {LINK_RUN} AS SELECT ? AS run_id", [run_id])
-    con.execute("COMMIT")
+    with transaction(con):
+        con.execute(f"""CREATE OR REPLACE TABLE {PERSON_KEY} AS
+                        SELECT p.person_id, p.person_key,
+                               CASE WHEN p.person_key LIKE 'nhs:%' THEN substr(p.person_key, 5) END AS nhs_number
+                        FROM {person_table} p ORDER BY p.person_key""")
+        con.execute(f"CREATE OR REPLACE TABLE {LINK_RUN} AS SELECT ? AS run_id", [run_id])
 
 
 def link_run_id(con: Connection) -> str | None:

@@ -39,7 +39,7 @@ from sqlglot import exp
 from openphm import audit
 from openphm.conditions import check_condition, render_condition
 from openphm.derive.features import build_features, feature_names
-from openphm.engine.connection import Connection, EngineError
+from openphm.engine.connection import Connection, EngineError, transaction
 from openphm.engine.files import open_private
 from openphm.identity import store as identity_store
 from openphm.identity.optout import direct_care_schema, planning_view
@@ -150,16 +150,15 @@ def run_lists(con: Connection, only: list[str] | None = None) -> pl.DataFrame:
     members = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
     con.execute("CREATE SCHEMA IF NOT EXISTS lists")
     con.register("members", members.to_arrow())
-    con.execute("BEGIN")
-    con.execute("CREATE TABLE IF NOT EXISTS lists.member AS SELECT list_id, as_of, practice_code, pcn_code, "
-                "CAST(person_id AS UUID) AS person_id, risk, rank, reasons, risk_factors FROM members LIMIT 0")
-    con.execute("DELETE FROM lists.member WHERE list_id IN (SELECT DISTINCT list_id FROM members)")
-    con.execute("INSERT INTO lists.member SELECT list_id, as_of, practice_code, pcn_code, CAST(person_id AS UUID), "
-                "risk, rank, reasons, risk_factors FROM members")
-    if planning_view(con, "list_member", "lists.member"):  # analysts' view: no one opted out
-        con.execute("CREATE OR REPLACE VIEW planning.list_size AS SELECT list_id, as_of, practice_code, pcn_code, "
-                    "count(*) AS people FROM planning.list_member GROUP BY ALL")
-    con.execute("COMMIT")
+    with transaction(con):
+        con.execute("CREATE TABLE IF NOT EXISTS lists.member AS SELECT list_id, as_of, practice_code, pcn_code, "
+                    "CAST(person_id AS UUID) AS person_id, risk, rank, reasons, risk_factors FROM members LIMIT 0")
+        con.execute("DELETE FROM lists.member WHERE list_id IN (SELECT DISTINCT list_id FROM members)")
+        con.execute("INSERT INTO lists.member SELECT list_id, as_of, practice_code, pcn_code, CAST(person_id AS UUID), "
+                    "risk, rank, reasons, risk_factors FROM members")
+        if planning_view(con, "list_member", "lists.member"):  # analysts' view: no one opted out
+            con.execute("CREATE OR REPLACE VIEW planning.list_size AS SELECT list_id, as_of, practice_code, pcn_code, "
+                        "count(*) AS people FROM planning.list_member GROUP BY ALL")
     con.unregister("members")
     return con.execute("SELECT list_id, practice_code, count(*) AS people FROM lists.member "
                        "GROUP BY ALL ORDER BY 1, 2").pl()

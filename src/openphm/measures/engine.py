@@ -24,7 +24,7 @@ from collections.abc import Callable
 import polars as pl
 from sqlglot import exp
 
-from openphm.engine.connection import Connection
+from openphm.engine.connection import Connection, transaction
 from openphm.identity.optout import stamp
 from openphm.measures.definitions import Measure, check_filter, load_measures
 from openphm.measures.periods import measure_values
@@ -173,17 +173,16 @@ def run_measures(con: Connection, only: list[str] | None = None,
         raise ValueError("the person record has no hospital spells to date a period: run `openphm build` first")
     con.execute("CREATE SCHEMA IF NOT EXISTS measures")
     con.register("measure_frame", result.to_arrow())
-    con.execute("BEGIN")
-    exists = con.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'measures' "
-                         "AND table_name = 'measure_result' AND column_name = 'period_type'").fetchone()[0]
-    if only and exists:
-        con.execute("DELETE FROM measures.measure_result WHERE measure_id IN (SELECT DISTINCT measure_id "
-                    "FROM measure_frame)")
-        con.execute("INSERT INTO measures.measure_result SELECT * FROM measure_frame")
-    else:
-        con.execute("CREATE OR REPLACE TABLE measures.measure_result AS SELECT * FROM measure_frame")
-        stamp(con, "measures")  # every indicator now computed under the opt-out set in service
-    con.execute("COMMIT")
+    with transaction(con):
+        exists = con.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'measures' "
+                             "AND table_name = 'measure_result' AND column_name = 'period_type'").fetchone()[0]
+        if only and exists:
+            con.execute("DELETE FROM measures.measure_result WHERE measure_id IN (SELECT DISTINCT measure_id "
+                        "FROM measure_frame)")
+            con.execute("INSERT INTO measures.measure_result SELECT * FROM measure_frame")
+        else:
+            con.execute("CREATE OR REPLACE TABLE measures.measure_result AS SELECT * FROM measure_frame")
+            stamp(con, "measures")  # every indicator now computed under the opt-out set in service
     con.unregister("measure_frame")
     write_summaries(con, con.execute("SELECT * FROM measures.measure_result").df(), measures)
     log.info("computed %d indicators", len(chosen))

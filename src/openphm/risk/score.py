@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from openphm.derive.features import FEATURES, build_features, feature_names
-from openphm.engine.connection import Connection
+from openphm.engine.connection import Connection, transaction
 from openphm.identity.optout import direct_care_schema, planning_view
 from openphm.risk.model_files import installation_key, load_models
 
@@ -83,23 +83,22 @@ def score_population(con: Connection, model_dir: Path, as_of: dt.date,
         pl.Series("centile", centile), pl.Series("reasons", reasons, dtype=pl.List(pl.Utf8)))
     con.execute("CREATE SCHEMA IF NOT EXISTS risk")
     con.register("new_scores", scores.to_arrow())
-    con.execute("BEGIN")
-    con.execute("CREATE TABLE IF NOT EXISTS risk.score AS SELECT CAST(person_id AS UUID) AS person_id, "
-                "* EXCLUDE (person_id) FROM new_scores LIMIT 0")
-    con.execute(f"DELETE FROM risk.score WHERE as_of = DATE '{as_of}' AND model = '{name}'")
-    con.execute("INSERT INTO risk.score SELECT CAST(person_id AS UUID), * EXCLUDE (person_id) FROM new_scores")
-    con.execute(f"""
-        CREATE OR REPLACE TABLE risk.rising AS
-        WITH previous AS (SELECT max(as_of) AS as_of FROM risk.score
-                          WHERE model = '{name}' AND as_of < DATE '{as_of}')
-        SELECT n.person_id, n.practice_code, n.pcn_code, n.as_of, p.as_of AS previous_as_of, n.risk,
-               p.risk AS previous_risk, n.risk - p.risk AS change, n.centile, p.centile AS previous_centile,
-               n.reasons
-        FROM risk.score n JOIN risk.score p ON p.person_id = n.person_id AND p.model = n.model
-        WHERE n.model = '{name}' AND n.as_of = DATE '{as_of}' AND p.as_of = (SELECT as_of FROM previous)
-        ORDER BY change DESC""")
-    planning_view(con, "risk_score", "risk.score")
-    planning_view(con, "risk_rising", "risk.rising")
-    con.execute("COMMIT")
+    with transaction(con):
+        con.execute("CREATE TABLE IF NOT EXISTS risk.score AS SELECT CAST(person_id AS UUID) AS person_id, "
+                    "* EXCLUDE (person_id) FROM new_scores LIMIT 0")
+        con.execute(f"DELETE FROM risk.score WHERE as_of = DATE '{as_of}' AND model = '{name}'")
+        con.execute("INSERT INTO risk.score SELECT CAST(person_id AS UUID), * EXCLUDE (person_id) FROM new_scores")
+        con.execute(f"""
+            CREATE OR REPLACE TABLE risk.rising AS
+            WITH previous AS (SELECT max(as_of) AS as_of FROM risk.score
+                              WHERE model = '{name}' AND as_of < DATE '{as_of}')
+            SELECT n.person_id, n.practice_code, n.pcn_code, n.as_of, p.as_of AS previous_as_of, n.risk,
+                   p.risk AS previous_risk, n.risk - p.risk AS change, n.centile, p.centile AS previous_centile,
+                   n.reasons
+            FROM risk.score n JOIN risk.score p ON p.person_id = n.person_id AND p.model = n.model
+            WHERE n.model = '{name}' AND n.as_of = DATE '{as_of}' AND p.as_of = (SELECT as_of FROM previous)
+            ORDER BY change DESC""")
+        planning_view(con, "risk_score", "risk.score")
+        planning_view(con, "risk_rising", "risk.rising")
     con.unregister("new_scores")
     return scores

@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 from openphm.derive.features import build_features
 from openphm.domain import ACTIVITY as DOMAIN_ACTIVITY
-from openphm.engine.connection import Connection
+from openphm.engine.connection import Connection, transaction
 from openphm.identity.optout import planning_view, stamp
 from openphm.record.coverage import covered_months
 from openphm.segments.rules import Segmentation, load_segmentation
@@ -62,30 +62,29 @@ def run_segments(con: Connection, segmentation: Segmentation | None = None,
             progress(month)
     con.execute("DROP TABLE segment_features")
     con.execute("CREATE SCHEMA IF NOT EXISTS segments")
-    con.execute("BEGIN")
-    con.execute("CREATE OR REPLACE TABLE segments.definition (segment VARCHAR, position INTEGER, label VARCHAR)")
-    con.executemany("INSERT INTO segments.definition VALUES (?, ?, ?)",
-                    [[str(s["id"]), i, str(s["label"])] for i, s in enumerate(seg.segments)])
-    # spells: consecutive months in the same segment collapse to one row
-    con.execute("""
-        CREATE OR REPLACE TABLE segments.person_segment AS
-        WITH marked AS (
-            SELECT *, CASE WHEN lag(segment) OVER w = segment
-                            AND lag(month) OVER w = month - INTERVAL 1 MONTH THEN 0 ELSE 1 END AS starts
-            FROM segment_month WINDOW w AS (PARTITION BY person_id ORDER BY month)),
-        numbered AS (SELECT *, sum(starts) OVER (PARTITION BY person_id ORDER BY month) AS spell FROM marked)
-        SELECT person_id, segment, min(month) AS from_month, max(month) AS to_month
-        FROM numbered GROUP BY person_id, segment, spell""")
-    con.execute("""
-        CREATE OR REPLACE TABLE segments.size AS
-        SELECT month, segment, count(*) AS people, count(*) / sum(count(*)) OVER (PARTITION BY month) AS share
-        FROM segment_month GROUP BY month, segment ORDER BY month, segment""")
-    aprils = [m for m in months if m.month == 4]
-    _activity(con, aprils)
-    _transitions(con, aprils)
-    planning_view(con, "person_segment", "segments.person_segment")
-    stamp(con, "segments")
-    con.execute("COMMIT")
+    with transaction(con):
+        con.execute("CREATE OR REPLACE TABLE segments.definition (segment VARCHAR, position INTEGER, label VARCHAR)")
+        con.executemany("INSERT INTO segments.definition VALUES (?, ?, ?)",
+                        [[str(s["id"]), i, str(s["label"])] for i, s in enumerate(seg.segments)])
+        # spells: consecutive months in the same segment collapse to one row
+        con.execute("""
+            CREATE OR REPLACE TABLE segments.person_segment AS
+            WITH marked AS (
+                SELECT *, CASE WHEN lag(segment) OVER w = segment
+                                AND lag(month) OVER w = month - INTERVAL 1 MONTH THEN 0 ELSE 1 END AS starts
+                FROM segment_month WINDOW w AS (PARTITION BY person_id ORDER BY month)),
+            numbered AS (SELECT *, sum(starts) OVER (PARTITION BY person_id ORDER BY month) AS spell FROM marked)
+            SELECT person_id, segment, min(month) AS from_month, max(month) AS to_month
+            FROM numbered GROUP BY person_id, segment, spell""")
+        con.execute("""
+            CREATE OR REPLACE TABLE segments.size AS
+            SELECT month, segment, count(*) AS people, count(*) / sum(count(*)) OVER (PARTITION BY month) AS share
+            FROM segment_month GROUP BY month, segment ORDER BY month, segment""")
+        aprils = [m for m in months if m.month == 4]
+        _activity(con, aprils)
+        _transitions(con, aprils)
+        planning_view(con, "person_segment", "segments.person_segment")
+        stamp(con, "segments")
     con.execute("DROP TABLE segment_month")
     return len(months)
 
