@@ -9,7 +9,9 @@ Two kinds of check share one local SparkSession (it takes ~10 s to start on 2 co
   and 30th day after a discharge, NULLs);
 - the person record: a generated ICS ingested, linked and built on DuckDB; the inputs the build
   reads copied to Spark through Parquet; the build run again on Spark; every record table equal
-  (exact for counts, keys and values, floating point to 1e-9 relative).
+  (exact for counts, keys and values, floating point to 1e-9 relative); then on both engines the
+  indicators and segments, and (with models trained once on DuckDB) the risk features, the risk
+  scores of both models and the case-finding lists, all equal.
 
 Skipped only when pyspark is not installed (`make test` installs it: pip install -e .[spark]).
 """
@@ -269,6 +271,18 @@ def test_select_star_exclude(duck, spark):
     both(duck, spark, "SELECT r.* EXCLUDE (band, score), 1 AS one FROM r", {"r": rows})
 
 
+def test_uuids_are_carried_as_lower_case_text(duck, spark):
+    """Spark has no UUID type: CAST(x AS UUID) is the id's canonical (lower-case) text there, which joins,
+    orders and prints as DuckDB's UUIDs do."""
+    ids = pl.DataFrame({"s": ["A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "0fffffff-0000-0000-0000-000000000000",
+                              "f0000000-0000-0000-0000-000000000000", "80000000-0000-0000-0000-000000000000"]})
+    got = both(duck, spark, "SELECT CAST(CAST(s AS UUID) AS VARCHAR) AS u, row_number() OVER (ORDER BY "
+               "CAST(CAST(s AS UUID) AS VARCHAR)) AS n, CAST(s AS UUID) = CAST(lower(s) AS UUID) AS same FROM i",
+               {"i": ids})
+    assert got.filter(pl.col("n") == 4)["u"].item() == "f0000000-0000-0000-0000-000000000000"
+    assert got["same"].all()
+
+
 def test_catalogue_lookups_and_a_rolled_back_switch(spark):
     spark.execute("CREATE SCHEMA IF NOT EXISTS parity_a")
     spark.execute("CREATE SCHEMA IF NOT EXISTS idn.identity")
@@ -473,3 +487,65 @@ def test_a_failed_build_on_spark_leaves_the_build_in_service(builds, spark, tmp_
     assert table_kind(spark, f"record_v{on_spark['version'] + 1}", "person") is None
     statuses = spark.execute("SELECT status FROM ingest.builds ORDER BY version").fetchall()
     assert statuses == [("succeeded",), ("failed",)]
+
+
+# ---- risk features, risk scores and case-finding lists -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def risk_outputs(builds, spark, tmp_path_factory):
+    """Models trained once on DuckDB (Python, on frames), then the features, the scores and the lists at one
+    date on both engines with the same saved models. Spark's catalogue has no store, so the installation's
+    model key is passed to it (on DuckDB it is read from the store, as the CLI does)."""
+    from openphm.derive.features import build_features
+    from openphm.lists.run import run_lists
+    from openphm.risk.model_files import installation_key
+    from openphm.risk.score import score_population
+    from openphm.risk.train import default_dates, train_and_report
+
+    duck_con = builds[0]
+    models = tmp_path_factory.mktemp("risk") / "models"
+    started = time.perf_counter()
+    report = train_and_report(duck_con, models)
+    seconds = {"train (DuckDB)": time.perf_counter() - started}
+    as_of = default_dates(duck_con)[1]
+    key = installation_key(duck_con)
+    assert key is not None
+    with pytest.raises(ValueError, match="no OpenPHM store"):
+        installation_key(spark)
+    other = next(m for m in report["models"] if m != report["best_model"])
+    for name, con in (("DuckDB", duck_con), ("Spark", spark)):
+        started = time.perf_counter()
+        build_features(con, as_of, schema="record", table="parity_features")
+        middle = time.perf_counter()
+        score_population(con, models, as_of, key=key)
+        scored = time.perf_counter()
+        run_lists(con)
+        seconds[name] = (middle - started, scored - middle, time.perf_counter() - scored)
+        # and the other model, after the lists: LightGBM's many equal risks and its TreeSHAP reasons
+        score_population(con, models, as_of, model=other, key=key)
+    trained = seconds.pop("train (DuckDB)")
+    print(f"\nrisk at {as_of} (lists on {report['best_model']}): train {trained:.1f} s; " + "; ".join(
+        f"{k}: features {a:.1f} s, score {b:.1f} s, lists {c:.1f} s" for k, (a, b, c) in seconds.items()))
+    return as_of
+
+
+def test_every_risk_feature_score_and_list_member_is_equal(builds, risk_outputs, spark):
+    duck_con = builds[0]
+    rows = {}
+    features = duck_con.execute("SELECT * EXCLUDE (person_id), CAST(person_id AS VARCHAR) AS person_id "
+                                "FROM parity_features").pl()
+    same(features, spark.execute("SELECT * EXCLUDE (person_id), CAST(person_id AS VARCHAR) AS person_id "
+                                 "FROM parity_features").pl(), "features")
+    rows["features"] = features.height
+    for con in (duck_con, spark):
+        con.execute("DROP TABLE parity_features")
+    for schema, table in (("risk", "score"), ("risk", "rising"), ("lists", "member")):
+        d = duck_frame(duck_con, schema, table)
+        same(d, spark.execute(f"SELECT * FROM {schema}.{table}").pl(), f"{schema}.{table}")
+        rows[f"{schema}.{table}"] = d.height
+    print(rows)
+    assert 2 * rows["features"] == rows["risk.score"] > 0 and rows["lists.member"] > 0  # two models
+    for view in ("risk_score", "list_member", "list_size"):
+        count = f"SELECT count(*) FROM planning.{view}"
+        assert spark.execute(count).fetchone() == duck_con.execute(count).fetchone(), view

@@ -11,6 +11,7 @@ values never enter the SQL text). Every transform has a parity test on both engi
   its NULLs; `_aggregates`: quantile_cont as PERCENTILE; `_unnests`: several unnest() in one
   SELECT zipped as one INLINE(ARRAYS_ZIP()); `_generate_series`: FROM generate_series/range;
   `_division`: `/` in DOUBLE, as DuckDB divides (Spark keeps DECIMAL / DECIMAL a DECIMAL);
+  `_uuids`: CAST(x AS UUID) as lower-case text (Spark has no UUID type: ids are carried as text);
 - `attached_names`: a table of an attached DuckDB catalog (`idn.identity.t`) lives in the Spark database
   `idn__identity`; `_catalog`: information_schema and duckdb_tables()/duckdb_views()/
   duckdb_schemas() read views made from Spark's catalogue just before the statement runs;

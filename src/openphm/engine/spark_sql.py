@@ -176,6 +176,14 @@ def _division(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _uuids(node: exp.Expression) -> exp.Expression:
+    """CAST(x AS UUID) as lower-case text: Spark has no UUID type, so person ids are carried as their
+    canonical text (DuckDB writes a UUID as lower-case text, and orders UUIDs as that text)."""
+    if isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.UUID):
+        return exp.Lower(this=exp.cast(node.this.copy(), "varchar"))
+    return node
+
+
 def _constraints(node: exp.Expression) -> exp.Expression:
     """PRIMARY KEY and UNIQUE (Spark enforces neither) dropped from CREATE TABLE."""
     if isinstance(node, exp.PrimaryKey | exp.UniqueColumnConstraint) or (
@@ -186,7 +194,7 @@ def _constraints(node: exp.Expression) -> exp.Expression:
 
 
 TRANSFORMS: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
-    attached_names, _constraints, _date_diff, _aggregates, _generate_series, _lists, _unnests, _division)
+    attached_names, _constraints, _uuids, _date_diff, _aggregates, _generate_series, _lists, _unnests, _division)
 
 
 def to_spark(tree: exp.Expression, catalog_views: set[str] | None = None) -> exp.Expression:

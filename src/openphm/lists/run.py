@@ -5,9 +5,9 @@ criterion, each criterion a plain condition over the person features (openphm.de
 and `risk`, `risk_centile` from the latest `openphm risk score`, with a reason in plain words.
 `run_lists` writes `lists.member` (list, practice, PCN, pseudonymous person, risk, rank within the
 practice or PCN, the reasons they are on the list, and the factors behind their risk), ordered by
-risk: no identifiers. Lists are for direct care, so people with a National Data Opt-out stay on
-them (openphm.identity.optout); analysts read `planning.list_member` and `planning.list_size`,
-which leave them out.
+risk (equal risks in person-id order, so every engine ranks alike): no identifiers. Lists are for
+direct care, so people with a National Data Opt-out stay on them (openphm.identity.optout);
+analysts read `planning.list_member` and `planning.list_size`, which leave them out.
 
 Criteria reach SQL only as checked condition trees rendered by sqlglot (openphm.conditions), and
 reasons are templates that can only name fields (openphm.lists.reasons), checked when the list is
@@ -139,7 +139,8 @@ def run_lists(con: Connection, only: list[str] | None = None) -> pl.DataFrame:
         picked = ", ".join(render_condition(exp.column(f, quoted=True)) for f in fields) or "NULL AS none"
         rows = con.execute(f"""SELECT CAST(person_id AS VARCHAR) AS person_id, practice_code, pcn_code, risk,
                                       risk_factors, {picked},
-                                      row_number() OVER (PARTITION BY {unit} ORDER BY risk DESC) AS rank
+                                      row_number() OVER (PARTITION BY {unit} ORDER BY risk DESC,
+                                                         CAST(person_id AS VARCHAR)) AS rank
                                FROM list_people WHERE {where}""").pl()
         reasons = [[template.render(r) for _, template in checked] for r in rows.iter_rows(named=True)]
         kept = rows.select("person_id", "practice_code", "pcn_code", "risk", "rank", "risk_factors")

@@ -45,13 +45,22 @@ ALLOWED = frozenset({MANIFEST, LIGHTGBM, SIGNATURE, *REPORTS})
 KEY_PURPOSE = b"openphm risk models v1"
 
 
+def model_key(store: Store) -> bytes:
+    """The key that signs risk models: derived (HMAC with a fixed purpose) from the store's secret key."""
+    return hmac.new(store.key(), KEY_PURPOSE, hashlib.sha256).digest()
+
+
 def installation_key(con: Connection) -> bytes | None:
-    """The key that signs risk models: derived (HMAC with a fixed purpose) from the secret key of
-    the store the connection's database belongs to; None for an in-memory database."""
+    """The model key (model_key) of the store the connection's database belongs to; None for an
+    in-memory DuckDB database. A Spark catalogue belongs to no store: it is refused, so that models
+    are never loaded there unchecked (pass `model_key(store)` of the installation instead)."""
+    if getattr(con, "dialect", None) == "spark":
+        raise ValueError("a Spark catalogue has no OpenPHM store to take the models' key from: pass the "
+                         "installation's key (openphm.risk.model_files.model_key)")
     row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
     if not row or not row[0]:
         return None
-    return hmac.new(Store(Path(row[0])).key(), KEY_PURPOSE, hashlib.sha256).digest()
+    return model_key(Store(Path(row[0])))
 
 
 def check_folder(model_dir: Path) -> None:

@@ -17,6 +17,10 @@ value for the logistic model, for everyone; when LightGBM scores, its own TreeSH
 highest-risk 5% (the people lists and clinicians look at). TreeSHAP costs about 1.4 ms a person
 on this machine, 30 minutes for a million, so it is kept to them. Only factors present in the
 person (a count above zero, a condition recorded) and raising the risk are given.
+
+People of equal risk (everyone with the same features has the same) are taken in person-id order
+(as text), so the centiles and the TreeSHAP top 5% do not depend on the order in which an engine
+returns rows: DuckDB and Spark give the same (tests/integration/test_spark_parity.py).
 """
 
 from __future__ import annotations
@@ -64,15 +68,17 @@ def predict_and_explain(saved: dict, name: str, x: np.ndarray) -> tuple[np.ndarr
 
 
 def score_population(con: Connection, model_dir: Path, as_of: dt.date,
-                     model: str | None = None) -> pl.DataFrame:
-    """Score everyone registered on `as_of`, keep the scores in risk.score and update risk.rising."""
-    saved = load_models(model_dir, installation_key(con))
+                     model: str | None = None, key: bytes | None = None) -> pl.DataFrame:
+    """Score everyone registered on `as_of`, keep the scores in risk.score and update risk.rising.
+    `key` checks the models' signature: by default the key of the store `con` belongs to
+    (installation_key; on Spark, which has none, pass the installation's model_key)."""
+    saved = load_models(model_dir, key if key is not None else installation_key(con))
     name = model or saved["best"]
     if name not in saved["models"]:
         raise ValueError(f"no model {name!r}; trained: {', '.join(saved['models'])}")
     build_features(con, as_of, schema=direct_care_schema(con), table="score_features")  # everyone: direct care
     frame = con.execute("SELECT CAST(person_id AS VARCHAR) AS person_id, practice_code, pcn_code, "
-                        f"{', '.join(feature_names())} FROM score_features").pl()
+                        f"{', '.join(feature_names())} FROM score_features ORDER BY 1").pl()  # ties: by person_id
     con.execute("DROP TABLE score_features")
     x = frame.select(feature_names()).to_numpy().astype(float)
     risk, reasons = predict_and_explain(saved, name, x)
