@@ -198,17 +198,28 @@ def shrink_refusal(new_rows: int, replaced: list[tuple[int, str, int]], what: st
             "service: refused, nothing changed. If the period really is smaller now, run again with --replace")
 
 
-def _duplicate_sql(spec: SourceSpec, period: str) -> str:
-    """SQL: true for a row whose record id is already in this file (on an earlier row not otherwise
-    quarantined) or in another file of the source that stays in service after this one loads."""
-    rid = f"trim({ident(spec.record_id)})"
+def _quarantine_duplicates(con: Connection, spec: SourceSpec, period: str) -> None:
+    """Mark `DUPLICATE_RECORD` the rows of `checked` (not otherwise quarantined) whose record id is on
+    an earlier such row of the file, or in another file of the source that stays in service after
+    this one loads. Built to cost little when there are none (the usual case): the repeated ids are
+    found by aggregation, and the other files' ids are scanned once, probing this file's."""
+    rid = ident(spec.record_id)
     other = ""
     if not spec.snapshot:
-        other = (f" OR {rid} IN (SELECT r.{ident(spec.record_id)} FROM raw.{ident(spec.table)} r JOIN ingest.manifest "
-                 f"m ON m.file_id = r.file_id AND m.status = 'active' AND m.source = {lit(spec.name)} "
-                 f"AND m.period <> {lit(period)} WHERE r.{ident(spec.record_id)} IS NOT NULL)")
-    return (f"(failure IS NULL AND (row_number() OVER (PARTITION BY {rid}, failure IS NULL ORDER BY row_number) > 1"
-            f"{other}))")
+        other = (f"UNION SELECT row_number FROM ok WHERE rid IN (SELECT r.{rid} FROM raw.{ident(spec.table)} r "
+                 f"JOIN ingest.manifest m ON m.file_id = r.file_id AND m.status = 'active' "
+                 f"AND m.source = {lit(spec.name)} AND m.period <> {lit(period)} "
+                 f"WHERE r.{rid} IN (SELECT rid FROM ok))")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE duplicate_rows AS
+        WITH ok AS (SELECT row_number, trim({rid}) AS rid FROM checked WHERE reason IS NULL),
+             repeated AS (SELECT rid FROM ok GROUP BY rid HAVING count(*) > 1)
+        SELECT row_number FROM (SELECT row_number, row_number() OVER (PARTITION BY rid ORDER BY row_number) AS k
+                                FROM ok SEMI JOIN repeated USING (rid)) WHERE k > 1
+        {other}""")
+    if con.execute("SELECT count(*) FROM duplicate_rows").fetchone()[0]:
+        con.execute("UPDATE checked SET reason = 'DUPLICATE_RECORD', reason_column = ? "
+                    "WHERE row_number IN (SELECT row_number FROM duplicate_rows)", [spec.record_id])
+    con.execute("DROP TABLE duplicate_rows")
 
 
 def discard_half_loaded(con: Connection) -> int:
@@ -255,13 +266,12 @@ def load_staged(con: Connection, spec: SourceSpec, path: Path, digest: str, rows
                     for c in spec.columns if c.kind == "date")
     digits = f", {normalised_nhs_number_sql(ident(nhs))} AS nhs_digits" if nhs else ""
     valid = ", " + nhs_digits_valid_sql("nhs_digits") + " AS nhs_valid_flag" if nhs else ""
-    duplicate = f"'DUPLICATE_RECORD|{spec.record_id}'"
     con.execute(f"""CREATE TEMP TABLE checked AS
         SELECT *, split_part(failure, '|', 1) AS reason, split_part(failure, '|', 2) AS reason_column
-        FROM (SELECT * REPLACE (CASE WHEN {_duplicate_sql(spec, period)} THEN {duplicate} ELSE failure END AS failure)
-              FROM (SELECT *{valid}, {reason_columns_sql(spec, today, known)}
-                    FROM (SELECT s.*, {lsoa_expr}, {home_expr}{known_items}{digits}{dates}
-                          FROM {STAGED} s {lsoa_join} {home_join})))""")
+        FROM (SELECT *{valid}, {reason_columns_sql(spec, today, known)}
+              FROM (SELECT s.*, {lsoa_expr}, {home_expr}{known_items}{digits}{dates}
+                    FROM {STAGED} s {lsoa_join} {home_join}))""")
+    _quarantine_duplicates(con, spec, period)
     loaded, quarantined = con.execute(
         "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL) "
         "FROM checked").fetchone()

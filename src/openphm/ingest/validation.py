@@ -62,7 +62,10 @@ def rules(spec: SourceSpec, today: dt.date, known: frozenset[str] = frozenset())
             out.append((f"({c} IS NULL OR trim({c}) = '')", "MISSING_REQUIRED", col.name))
     for col in spec.columns:
         c = ident(col.name)
-        out.append((f"(length(trim({c})) > {int(col.max_length)})", "TOO_LONG", col.name))
+        # strlen (bytes, no decoding) first: only a value with more bytes than the limit can have more
+        # characters, so the character count runs on almost no rows
+        out.append((f"(strlen({c}) > {int(col.max_length)} AND length(trim({c})) > {int(col.max_length)})",
+                    "TOO_LONG", col.name))
     for col in spec.columns:
         c = ident(col.name)
         if col.kind == "date":
