@@ -83,8 +83,9 @@ def record() -> duckdb.DuckDBPyConnection:
         orient="row"))
     con.execute("CREATE TABLE reference.lsoa_imd2019 AS SELECT 'L1' AS lsoa_code, '3' AS imd_decile")
     con.execute("CREATE TABLE raw.apc AS SELECT 1 AS x")
-    con.execute("CREATE TABLE risk.score (person_id UUID, as_of DATE, risk DOUBLE, centile INTEGER, reasons VARCHAR[])")
-    con.executemany("INSERT INTO risk.score VALUES (?, ?, ?, ?, ?)",
+    con.execute("CREATE TABLE risk.score (person_id UUID, as_of DATE, model VARCHAR, risk DOUBLE, centile INTEGER, "
+                "reasons VARCHAR[])")
+    con.executemany("INSERT INTO risk.score VALUES (?, ?, 'logistic', ?, ?, ?)",
                     [[IDS["a"], SCORED, 0.30, 99, ["diabetes"]], [IDS["b"], SCORED, 0.10, 50, []],
                      [IDS["c"], SCORED, 0.05, 10, []]])
     return con
@@ -224,6 +225,19 @@ def test_a_list_criterion_ending_in_a_comment_runs_and_reasons_fill_in(record, t
     assert got == [(IDS["a"], 1, ["aged 73", "risk 30% (centile 99)"]),
                    (IDS["b"], 2, ["aged 73", "risk 10% (centile 50)"])]
     assert record.execute("SELECT x FROM raw.apc").fetchall() == [(1,)]
+
+
+def test_two_models_scored_on_one_day_list_each_person_once(record, tmp_path: Path, monkeypatch):
+    _list(tmp_path / "lists")
+    monkeypatch.setattr("openphm.lists.run.definitions_dir", lambda: tmp_path / "lists")
+    record.execute("INSERT INTO risk.score SELECT person_id, as_of, 'lightgbm', risk / 2, centile, reasons "
+                   "FROM risk.score")
+    with pytest.raises(ListError, match=r"2 models on .*choose one with --model"):
+        run_lists(record)
+    run_lists(record, model="lightgbm")
+    got = record.execute("SELECT CAST(person_id AS VARCHAR), rank, reasons[2] FROM lists.member "
+                         "ORDER BY rank").fetchall()
+    assert got == [(IDS["a"], 1, "risk 15% (centile 99)"), (IDS["b"], 2, "risk 5% (centile 50)")]
 
 
 def test_a_list_criterion_naming_another_table_is_refused(tmp_path: Path):

@@ -109,6 +109,8 @@ app.add_typer(lists_app, name="lists")
 def lists_run(
     db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
     only: Annotated[list[str] | None, typer.Option("--only", help="List ids (repeatable).")] = None,
+    model: Annotated[str | None, typer.Option(help="The model whose scores to use, when several models scored "
+                                                   "on the latest date (logistic or lightgbm).")] = None,
 ) -> None:
     """Run every list at the latest risk scoring into lists.member (pseudonymous), ordered by risk."""
     from openphm.lists.run import ListError, run_lists
@@ -116,7 +118,7 @@ def lists_run(
     con = _open(db)
     try:
         with console.status("running the case-finding lists ..."):
-            counts = run_lists(con, only)
+            counts = run_lists(con, only, model)
     except (ListError, *EngineError) as exc:
         fail(str(exc).splitlines()[0])
     totals = counts.group_by("list_id").agg(pl.col("people").sum(), pl.len().alias("units")).sort("list_id")

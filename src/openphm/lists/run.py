@@ -114,20 +114,37 @@ def latest_scoring(con: Connection) -> dt.date:
     return when
 
 
-def run_lists(con: Connection, only: list[str] | None = None) -> pl.DataFrame:
-    """Run every list (or `only` these) at the latest risk scoring into lists.member; returns counts
-    per list and practice or PCN."""
+def scoring_model(con: Connection, as_of: dt.date, model: str | None = None) -> str:
+    """The model whose scores on `as_of` the lists use: `model` if given (and scored that day), else
+    the only model scored that day; several, with none chosen, is an error (each person would
+    otherwise be listed once per model)."""
+    scored = [m for (m,) in con.execute("SELECT DISTINCT model FROM risk.score WHERE as_of = CAST(? AS DATE) "
+                                        "ORDER BY 1", [as_of]).fetchall()]
+    if model is not None:
+        if model not in scored:
+            raise ListError(f"no {model} scores on {as_of} (scored: {', '.join(scored)})")
+        return model
+    if len(scored) > 1:
+        raise ListError(f"risk.score holds scores from {len(scored)} models on {as_of} ({', '.join(scored)}): "
+                        "choose one with --model")
+    return scored[0]
+
+
+def run_lists(con: Connection, only: list[str] | None = None, model: str | None = None) -> pl.DataFrame:
+    """Run every list (or `only` these) at the latest risk scoring (of `model`, needed when several
+    models scored that day) into lists.member; returns counts per list and practice or PCN."""
     lists = load_lists()
     unknown = set(only or []) - set(lists)
     if unknown:
         raise ListError(f"unknown list(s): {', '.join(sorted(unknown))}")
     as_of = latest_scoring(con)
+    chosen_model = scoring_model(con, as_of, model)
     # direct care: everyone in the record, opted out of planning or not (openphm.identity.optout)
     build_features(con, as_of, schema=direct_care_schema(con), table="list_features")
     con.execute("""CREATE OR REPLACE TEMP TABLE list_people AS
                    SELECT f.*, s.risk, CAST(s.centile AS DOUBLE) AS risk_centile, s.reasons AS risk_factors
                    FROM list_features f JOIN risk.score s ON s.person_id = f.person_id
-                        AND s.as_of = CAST(? AS DATE)""", [as_of])
+                        AND s.as_of = CAST(? AS DATE) AND s.model = ?""", [as_of, chosen_model])
     frames = []
     for lid, case_list in lists.items():
         if only and lid not in only:
