@@ -10,23 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
 
-from stages import run_stage
+from stages import read_floor, run_stage
 
 PEOPLE = int(os.environ.get("OPENPHM_BENCH_PEOPLE", "1000000"))
 TARGET_SECONDS, TARGET_GB = 900, 12.0
-
-
-def _floor(ics: Path) -> float:
-    con = duckdb.connect()
-    start = time.perf_counter()
-    for path in sorted((ics / "extracts").rglob("*.parquet")):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE t AS SELECT * FROM read_parquet('{path}')")
-    return time.perf_counter() - start
 
 
 def run() -> str:
@@ -39,7 +30,7 @@ def run() -> str:
         t_ingest, m_ingest = run_stage(["ingest", str(ics), "--db", str(db), "--no-link"])
         t_link, m_link = run_stage(["link", "--db", str(db)])
         t_build, m_build = run_stage(["build", "--db", str(db)])
-        floor = _floor(ics)
+        floor = read_floor(ics)
         con = duckdb.connect(str(db), read_only=True)
         rows = con.execute("SELECT sum(rows_read) FROM ingest.manifest").fetchone()[0]
         people = con.execute("SELECT count(*) FROM record.person").fetchone()[0]

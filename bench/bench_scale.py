@@ -13,25 +13,16 @@ import math
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
 import numpy as np
 
-from stages import run_stage
+from stages import read_floor, run_stage
 
 SIZES = [int(s) for s in os.environ.get("OPENPHM_BENCH_SCALE_SIZES", "125000,250000,500000,1000000").split(",")]
 STAGES = ("ingest", "link", "build", "indicators", "risk train", "risk score")
 GOAL = 1.1
-
-
-def _floor(ics: Path) -> float:
-    con = duckdb.connect()
-    start = time.perf_counter()
-    for path in sorted((ics / "extracts").rglob("*.parquet")):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE t AS SELECT * FROM read_parquet('{path}')")
-    return time.perf_counter() - start
 
 
 def _one_size(people: int, work: Path) -> dict:
@@ -41,7 +32,7 @@ def _one_size(people: int, work: Path) -> dict:
                 "build": ["build", "--db", str(db)], "indicators": ["measures", "run", "--db", str(db)],
                 "risk train": ["risk", "train", "--db", str(db), "--out", str(models)],
                 "risk score": ["risk", "score", "--db", str(db), "--models", str(models)]}
-    out = {"people": people, "floor": _floor(ics)}
+    out = {"people": people, "floor": read_floor(ics)}
     for stage in STAGES:
         out[stage] = run_stage(commands[stage])
     con = duckdb.connect(str(db), read_only=True)

@@ -37,3 +37,14 @@ def person_record(work: Path, people: int) -> Path:
                  ["build", "--db", str(db)]):
         run_stage(args)
     return db
+
+
+def read_floor(ics: Path) -> float:
+    """Seconds DuckDB takes only to read every Parquet input of a generated ICS once (the baseline)."""
+    import duckdb
+
+    con = duckdb.connect()
+    start = time.perf_counter()
+    for path in sorted((ics / "extracts").rglob("*.parquet")):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE t AS SELECT * FROM read_parquet('{path}')")
+    return time.perf_counter() - start

@@ -26,6 +26,7 @@ import duckdb
 import polars as pl
 import pytest
 import yaml
+from tests.spec.test_dates_on_29_february import _table
 
 from openphm.conditions import check_condition
 from openphm.derive.features import feature_names
@@ -40,12 +41,6 @@ IDS = {"a": "00000000-0000-4000-8000-00000000000a", "b": "00000000-0000-4000-800
        "c": "00000000-0000-4000-8000-00000000000c"}
 SCORED = D(2024, 4, 1)
 SECRET = "root:x:0:0:secret-line"
-
-
-def _table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
-    con.register("f", frame.to_arrow())
-    con.execute(f"CREATE TABLE {name} AS SELECT * FROM f")
-    con.unregister("f")
 
 
 @pytest.fixture

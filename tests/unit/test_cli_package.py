@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.unit.test_engine_boundary import imports_of as module_imports
 from typer.testing import CliRunner
 
 import openphm
@@ -23,14 +24,10 @@ CLI = SRC / "cli"
 def imports_of(path: Path) -> list[tuple[int, str]]:
     """Every module a file imports; `from openphm.cli import record` imports `openphm.cli` (which
     registers every command group) and `openphm.cli.record`."""
-    out = []
+    out = module_imports(path)
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            out += [(node.lineno, a.name) for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            out.append((node.lineno, node.module))
-            if node.module == "openphm.cli":
-                out += [(node.lineno, f"openphm.cli.{a.name}") for a in node.names]
+        if isinstance(node, ast.ImportFrom) and node.module == "openphm.cli":
+            out += [(node.lineno, f"openphm.cli.{a.name}") for a in node.names]
     return out
 
 

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from openphm.engine.connection import Connection
+from openphm.engine.connection import Connection, transaction
 from openphm.engine.duckdb_store import Store, ident, lit
 from openphm.identity import store as identity_store
 from openphm.ingest.readers import STAGED, RejectedFile, fhir_to_tables, stage_file, stage_frame
@@ -145,14 +145,11 @@ def ensure_raw_table(con: Connection, spec: SourceSpec) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS raw.{ident(spec.table)} ({cols})")
 
 
-def _has_reference(con: Connection, table: str) -> bool:
-    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'reference' "
-                       "AND table_name = ?", [table]).fetchone()[0] > 0
-
-
-def _reference_column_exists(con: Connection, table: str, column: str) -> bool:
+def _has_reference(con: Connection, table: str, column: str | None = None) -> bool:
+    """Whether reference.<table> is loaded (with `column`, when one is named)."""
     return con.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'reference' "
-                       "AND table_name = ? AND column_name = ?", [table, column]).fetchone()[0] > 0
+                       "AND table_name = ? AND (? IS NULL OR column_name = ?)", [table, column, column]
+                       ).fetchone()[0] > 0
 
 
 _UNCHECKED: set[tuple[str, str]] = set()  # reference tables found missing (warned about once per process)
@@ -166,7 +163,7 @@ def _known_flags(con: Connection, spec: SourceSpec) -> tuple[str, frozenset[str]
         if not col.known_in:
             continue
         table, code = KNOWN_ORGANISATIONS[col.known_in]
-        if not _reference_column_exists(con, table, code):
+        if not _has_reference(con, table, code):
             if (table, code) not in _UNCHECKED:
                 _UNCHECKED.add((table, code))
                 log.warning("organisation codes not checked: no reference.%s.%s loaded", table, code)
@@ -349,10 +346,9 @@ def restore_file(con: Connection, file_id: int, replace: bool = False) -> FileRe
     refusal = None if replace else shrink_refusal(rows, replaced, f"restoring {name} (file {file_id})")
     if refusal:
         return FileResult(Path(path), source, "refused", problem=refusal)
-    con.execute("BEGIN")
-    _record_supersession(con, replaced, file_id, "restored", replace)
-    con.execute("UPDATE ingest.manifest SET status = 'active', superseded_by = NULL WHERE file_id = ?", [file_id])
-    con.execute("COMMIT")
+    with transaction(con):
+        _record_supersession(con, replaced, file_id, "restored", replace)
+        con.execute("UPDATE ingest.manifest SET status = 'active', superseded_by = NULL WHERE file_id = ?", [file_id])
     log.info("restored %s (file %d) in place of %s", name, file_id, [r[0] for r in replaced])
     return FileResult(Path(path), source, "restored", rows_loaded=rows, superseded=[r[0] for r in replaced])
 
