@@ -14,7 +14,7 @@ def test_demo_applies_the_synthetic_opt_out_and_says_where_everything_is(tmp_pat
     out = tmp_path / "demo"
     done = subprocess.run([sys.executable, "-c", "from openphm.cli import main; main()", "demo", "--people", "3000",
                            "--out", str(out)], capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "COLUMNS": "400"})
+                          env={**os.environ, "COLUMNS": "400", "OPENPHM_WATCHDOG_SECONDS": "840"})
     assert done.returncode == 0, done.stderr[-3000:]
     listed = (out / "synthetic-ics" / "optout" / "national_data_opt_out.txt").read_text().split()
     said = re.search(r"National Data Opt-out: ([\d,]+) NHS numbers on the list; ([\d,]+) people left out of planning",

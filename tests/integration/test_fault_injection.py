@@ -217,5 +217,7 @@ def test_a_build_after_an_interrupted_link_is_refused(clean):
     con.close()
     refused = run("build", db=db)
     assert refused.returncode == 2 and "the last linking did not finish" in refused.stderr
-    assert run("link", db=db).returncode == 0
-    assert run("build", db=db).returncode == 0
+    relinked = run("link", db=db)
+    assert relinked.returncode == 0, relinked.stderr[-3000:]
+    rebuilt = run("build", db=db)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]

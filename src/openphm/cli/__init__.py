@@ -6,6 +6,8 @@ order of `openphm --help`.
 
 from __future__ import annotations
 
+import faulthandler
+import os
 import sys
 
 # the order of registration is the order of the help
@@ -25,6 +27,12 @@ def main() -> None:
     """Entry point for the console script."""
     from openphm.engine.duckdb_store import StoreInUse
 
+    watchdog = os.environ.get("OPENPHM_WATCHDOG_SECONDS")
+    if watchdog:
+        # For unattended runs (the test suite, a scheduler): a command still running after this many
+        # seconds prints every thread's Python stack to stderr and exits with status 1, so that a
+        # hang is reported with where it hung instead of holding a job until its outer time limit.
+        faulthandler.dump_traceback_later(float(watchdog), exit=True)
     try:
         app()
     except StoreInUse as exc:  # a second process on the same database: one line, not a traceback

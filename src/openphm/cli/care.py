@@ -10,7 +10,7 @@ import polars as pl
 import typer
 from rich.console import Console
 
-from openphm.cli.app import app, console, fail
+from openphm.cli.app import app, fail, working
 from openphm.engine.connection import EngineError
 
 DB_OPTION = typer.Option(help="The OpenPHM database.")
@@ -58,7 +58,7 @@ def risk_train(
         fail(f"{truth} is not a folder (give the synthetic ICS's truth folder)")
     con = _open(db)
     try:
-        with console.status("building features, training and validating ..."):
+        with working("building features, training and validating ..."):
             dates = {"train_date": _date(train_date, "--train-date"),
                      "validation_date": _date(validation_date, "--validation-date")}
             # the truth is read here and handed to the platform as frames (a TruthError is a ValueError)
@@ -92,7 +92,7 @@ def risk_score(
             fail("the record has no hospital spells: run `openphm build` first")
         when = last + dt.timedelta(days=1)
     try:
-        with console.status(f"scoring everyone registered on {when} ..."):
+        with working(f"scoring everyone registered on {when} ..."):
             scores = score_population(con, model_dir, when, model)
     except (ValueError, *EngineError) as exc:
         fail(str(exc).splitlines()[0])
@@ -117,7 +117,7 @@ def lists_run(
 
     con = _open(db)
     try:
-        with console.status("running the case-finding lists ..."):
+        with working("running the case-finding lists ..."):
             counts = run_lists(con, only, model)
     except (ListError, *EngineError) as exc:
         fail(str(exc).splitlines()[0])

@@ -68,7 +68,8 @@ def measures_run(
     _, con = open_store(db)
     chosen = [m for m in load_measures() if not only or m in only]
     try:
-        with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console) as bar:
+        with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console,
+                      auto_refresh=console.is_terminal) as bar:
             task = bar.add_task("computing indicators", total=len(chosen) * max(1, len(financial_years(con))))
             result = run_measures(con, only, progress=lambda mid: bar.advance(task))
     except (ValueError, *EngineError) as exc:

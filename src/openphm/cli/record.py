@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from openphm.cli.app import DB_OPTION, app, console, fail
+from openphm.cli.app import DB_OPTION, app, console, fail, working
 from openphm.engine.connection import EngineError
 
 
@@ -40,7 +40,7 @@ def ingest(
         fail(f"no extract files (.csv, .parquet or a gp_fhir folder) found in {folder}")
     _summary(results)
     if link:
-        with console.status("linking records to people (deterministic, then Splink) ..."):
+        with working("linking records to people (deterministic, then Splink) ..."):
             started = time.perf_counter()
             summary = link_records(con, store, threshold)
         Console().print(f"Linked in {time.perf_counter() - started:,.0f} s: "
@@ -60,7 +60,7 @@ def load_folder(con, folder: Path, replace: bool = False) -> list:
     fhir = [p for p in (folder / "extracts" / "gp_fhir", folder / "gp_fhir") if p.is_dir()]
     results = []
     with Progress(TextColumn("{task.description:<48}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console) as progress:
+                  TimeElapsedColumn(), console=console, auto_refresh=console.is_terminal) as progress:
         task = progress.add_task("loading", total=len(files) + len(fhir))
         for path in files:
             progress.update(task, description=f"loading {path.name}")
@@ -162,7 +162,7 @@ def files_restore(
     if result.status == "unchanged":
         Console().print(f"File {file_id} ({result.path.name}) is already in service.")
         return
-    with console.status("linking records to people ..."):
+    with working("linking records to people ..."):
         link_records(con, store)
     Console().print(f"File {file_id} ({result.path.name}, {result.rows_loaded:,} rows) is back in service in "
                     f"place of file(s) {', '.join(map(str, result.superseded or []))}. Run `openphm build`.")
@@ -178,7 +178,7 @@ def build(db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb")) -> None:
         fail(f"{db} does not exist: run `openphm ingest FOLDER --db {db}` first")
     _, con = open_store(db)
     try:
-        with console.status("building the person record ..."):
+        with working("building the person record ..."):
             result = build_record(con)
     except BuildFailed as exc:
         fail(str(exc))
@@ -209,11 +209,11 @@ def link_report(
     frames = {"link_rate_by_source": link_rates(con), "match_probability": probability_distribution(con)}
     if truth is not None:
         try:
-            with console.status("reading the truth ..."):
+            with working("reading the truth ..."):
                 records, people = true_records(truth), true_people(truth)
         except TruthError as exc:
             fail(str(exc))
-        with console.status("scoring linkage against the truth ..."):
+        with working("scoring linkage against the truth ..."):
             frames.update({f"accuracy_by_{k}": v for k, v in accuracy(con, records, people).items()})
     with pl.Config(tbl_rows=60, tbl_width_chars=160, tbl_hide_dataframe_shape=True):
         for name, frame in frames.items():
@@ -261,7 +261,7 @@ def optout(
     from openphm.record.build import BuildFailed, build_record
 
     try:
-        with console.status("building the person record ..."):
+        with working("building the person record ..."):
             result = build_record(con)
     except BuildFailed as exc:
         fail(f"{exc} (the list is stored: run `openphm build` to apply it)")
@@ -299,7 +299,7 @@ def link_command(
     if not 0 < threshold < 1:
         fail(f"--threshold must be between 0 and 1 (got {threshold})")
     store, con = open_store(db)
-    with console.status("linking records to people (deterministic, then Splink) ..."):
+    with working("linking records to people (deterministic, then Splink) ..."):
         summary = link_records(con, store, threshold)
     Console().print("Linked: " + ", ".join(f"{k} {v:,}" for k, v in summary.by_method.items()))
 
@@ -328,7 +328,7 @@ def link_files_command(
         first, _, second = id_column.partition("=")
         ids = (first.strip(), (second or first).strip())
     try:
-        with console.status("linking the two files ..."):
+        with working("linking the two files ..."):
             result = link_files(left, right, out, names, threshold, ids)
     except LinkFilesError as exc:
         fail(str(exc))

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from openphm.cli.app import app, console, fail
+from openphm.cli.app import app, console, fail, working
 
 
 def _date(value: str | None, name: str) -> dt.date | None:
@@ -43,7 +43,8 @@ def _generate(opts, quiet: bool = False) -> dict:
 
     steps = [s for s in STEPS if not s.startswith("year ") or int(s.split()[1]) <= opts.years]
     with Progress(TextColumn("{task.description:<42}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, disable=quiet, transient=False) as progress:
+                  TimeElapsedColumn(), console=console, disable=quiet, transient=False,
+                  auto_refresh=console.is_terminal) as progress:
         task = progress.add_task("generating synthetic ICS", total=len(steps))
 
         def step(name: str) -> None:
@@ -100,7 +101,7 @@ def calibrate(
 
     if not (folder / "extracts").is_dir():
         fail(f"{folder} has no extracts/ folder: is it the output of `openphm generate`?")
-    with console.status("measuring the generated ICS against REFERENCE.md ..."):
+    with working("measuring the generated ICS against REFERENCE.md ..."):
         checks = calibration_checks(folder)
     _print_checks(checks)
     html, _ = write_calibration_report(folder, checks, report or folder)
@@ -140,7 +141,7 @@ def demo(
     opts = GenerateOptions(people=people, seed=seed, out=ics, care_model=True)
     _check(opts)
     summary = _generate(opts)
-    with console.status("measuring the generated ICS against REFERENCE.md ..."):
+    with working("measuring the generated ICS against REFERENCE.md ..."):
         checks = calibration_checks(ics)
     _print_checks(checks)
     html, csv = write_calibration_report(ics, checks, out / "reports")
@@ -150,23 +151,23 @@ def demo(
         stale.unlink(missing_ok=True)
     store, con = open_store(db)
     results = load_folder(con, ics)
-    with console.status("linking records to people ..."):
+    with working("linking records to people ..."):
         link_records(con, store)
     # the National Data Opt-out list arrives as an ICS receives it: planning outputs leave those
     # people out, direct care (the record, risk scores, case-finding lists) keeps them
     optout_file = ics / "optout" / "national_data_opt_out.txt"
     optout_change = replace_optout(con, read_optout_file(optout_file)) if optout_file.exists() else None
-    with console.status("building the person record ..."):
+    with working("building the person record ..."):
         built = build_record(con)
     planning_people = con.execute("SELECT count(*) FROM planning.person").fetchone()[0]
-    with console.status("computing indicators ..."):
+    with working("computing indicators ..."):
         from openphm.measures.engine import run_measures
         from openphm.measures.report import write_measures_report
 
         run_measures(con)
         n_results = con.execute("SELECT count(*) FROM measures.measure_result").fetchone()[0]
         indicators_html = write_measures_report(con, out / "reports")
-    with console.status("segments, risk models and case-finding lists ..."):
+    with working("segments, risk models and case-finding lists ..."):
         from openphm.lists.run import run_lists
         from openphm.risk.score import score_population
         from openphm.risk.train import train_and_report
@@ -179,7 +180,7 @@ def demo(
         last = con.execute("SELECT max(admission_date) FROM planning.inpatient_spell").fetchone()[0]
         score_population(con, out / "reports" / "risk", last + dt.timedelta(days=1))
         list_counts = run_lists(con)
-    with console.status("scoring linkage against the truth ..."):
+    with working("scoring linkage against the truth ..."):
         scores = accuracy(con, truth_records, true_people(ics / "truth"))
         rates = link_rates(con)
     report = out / "reports" / "linkage.json"

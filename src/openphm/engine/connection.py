@@ -62,12 +62,14 @@ def memory_connection(threads: int | None = None, share: float = 0.35) -> Connec
     """A private in-memory DuckDB database (for work that needs no store: linking two files, a Splink
     training run), spilling to the system's temporary folder, with `share` of this machine's memory
     (or OPENPHM_MEMORY_LIMIT) and, when given, a fixed number of threads (reproducible sums)."""
-    from openphm.engine.duckdb_store import duckdb_config
+    from openphm.engine.duckdb_store import duckdb_config, quiet_unless_watched
 
     config = duckdb_config(share, in_memory=True)
     if threads:
         config["threads"] = str(int(threads))
-    return duckdb.connect(config=config)
+    con = duckdb.connect(config=config)
+    quiet_unless_watched(con)
+    return con
 
 
 def splink_api(con: Connection) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,12 @@ def duckdb_config(share: float = 0.35, in_memory: bool = False) -> dict[str, str
     if in_memory:
         config["temp_directory"] = str(Path(tempfile.gettempdir()) / f"openphm-duckdb-{os.getpid()}")
     return config
+
+
+def quiet_unless_watched(con: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB's own progress bar (queries over two seconds) only where someone watches a terminal,
+    not in logs and pipes."""
+    con.execute(f"SET enable_progress_bar = {str(sys.stdout.isatty()).lower()}")
 
 
 def ident(name: str) -> str:
@@ -116,6 +123,7 @@ class Store:
             if "lock" in str(exc).lower():
                 raise _in_use(self.db, exc) from None
             raise
+        quiet_unless_watched(con)
         if identity:
             try:
                 con.execute(f"ATTACH {lit(str(self.identity_db))} AS idn")
