@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from openphm.cli.app import app, fail
+from openphm.cli.app import ENGINE_OPTION, SPARK_MASTER_OPTION, app, fail, open_db
 
 
 @app.command("variation")
@@ -80,17 +80,16 @@ app.add_typer(segments_app, name="segments")
 @segments_app.command("run")
 def segments_run(
     db: Annotated[Path, typer.Option(help="The OpenPHM database.")] = Path("openphm.duckdb"),
+    engine: Annotated[str, ENGINE_OPTION] = "duckdb",
+    spark_master: Annotated[str, SPARK_MASTER_OPTION] = "local[2]",
 ) -> None:
     """Give every registered person a segment at the start of each month the record covers, and write
     segment sizes, activity per segment and year-on-year transitions (schema `segments`)."""
     from rich.progress import Progress, TimeElapsedColumn
 
-    from openphm.ingest.loader import open_store
     from openphm.segments.run import record_months, run_segments
 
-    if not db.exists():
-        fail(f"{db} does not exist: run `openphm ingest` and `openphm build` first")
-    _, con = open_store(db)
+    _, con = open_db(db, engine, spark_master)
     months = record_months(con)
     with Progress(*Progress.get_default_columns(), TimeElapsedColumn()) as bar:
         task = bar.add_task("segmenting the population", total=len(months))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -16,6 +17,13 @@ console = Console(stderr=True)
 
 # `--db` of the record and indicator commands (the risk, lists and audit commands say it otherwise)
 DB_OPTION = typer.Option("--db", help="The analytic database (the identity store and key sit beside it).")
+
+
+# `--engine` and `--spark-master` of the commands that run the platform's SQL
+ENGINE_OPTION = typer.Option("--engine", help="Where the SQL runs: duckdb (embedded, the default) or spark "
+                                              "(pip install openphm[spark], with Java 17).")
+SPARK_MASTER_OPTION = typer.Option("--spark-master", help="With --engine spark: the master URL (default "
+                                                          "local[2], this machine; spark://HOST:7077, yarn, ...).")
 
 
 def fail(message: str) -> None:
@@ -34,3 +42,23 @@ def working(message: str) -> Iterator[None]:
             yield
     else:
         yield
+
+
+def open_db(db: Path, engine: str = "duckdb", spark_master: str = "local[2]", must_exist: bool = True):
+    """An installation's Store and a connection on `engine`; one line on stderr, not a traceback, when the
+    engine is unknown or not installed, or (`must_exist`) when nothing has been loaded there yet."""
+    from openphm.engine import ENGINES
+    from openphm.engine.duckdb_store import Store
+    from openphm.ingest.loader import open_store
+
+    if engine not in ENGINES:
+        fail(f"--engine must be one of {', '.join(ENGINES)} (got {engine!r})")
+    where = db if engine == "duckdb" else Store(db).spark_dir
+    if must_exist and not where.exists():
+        fail(f"{where} does not exist: run `openphm ingest FOLDER --db {db}"
+             f"{'' if engine == 'duckdb' else ' --engine spark'}` first")
+    try:
+        return open_store(db, engine, spark_master)
+    except ImportError as exc:
+        fail(f"--engine spark needs pyspark ({exc.name} is not installed): pip install 'openphm[spark]', "
+             "with Java 17 (Debian: apt-get install openjdk-17-jre-headless)")

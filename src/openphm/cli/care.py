@@ -10,7 +10,7 @@ import polars as pl
 import typer
 from rich.console import Console
 
-from openphm.cli.app import app, fail, working
+from openphm.cli.app import ENGINE_OPTION, SPARK_MASTER_OPTION, app, fail, open_db, working
 from openphm.engine.connection import EngineError
 
 DB_OPTION = typer.Option(help="The OpenPHM database.")
@@ -25,10 +25,6 @@ def _open_store(db: Path):
     if not db.exists():
         fail(f"{db} does not exist: run `openphm ingest` and `openphm build` first")
     return open_store(db)
-
-
-def _open(db: Path):
-    return _open_store(db)[1]
 
 
 def _date(value: str | None, name: str) -> dt.date | None:
@@ -49,6 +45,8 @@ def risk_train(
     train_date: Annotated[str | None, typer.Option(help="Index date for training (default: two years "
                                                          "before the last complete year).")] = None,
     validation_date: Annotated[str | None, typer.Option(help="Later index date for validation.")] = None,
+    engine: Annotated[str, ENGINE_OPTION] = "duckdb",
+    spark_master: Annotated[str, SPARK_MASTER_OPTION] = "local[2]",
 ) -> None:
     """Train the logistic and LightGBM models at one date, validate them on a later one, and report."""
     from openphm.risk.train import train_and_report
@@ -56,7 +54,7 @@ def risk_train(
 
     if truth is not None and not truth.is_dir():
         fail(f"{truth} is not a folder (give the synthetic ICS's truth folder)")
-    con = _open(db)
+    _, con = open_db(db, engine, spark_master)
     try:
         with working("building features, training and validating ..."):
             dates = {"train_date": _date(train_date, "--train-date"),
@@ -80,11 +78,13 @@ def risk_score(
     as_of: Annotated[str | None, typer.Option(help="Date to score at (default: the day after the last "
                                                    "hospital spell).")] = None,
     model: Annotated[str | None, typer.Option(help="logistic or lightgbm (default: the better one).")] = None,
+    engine: Annotated[str, ENGINE_OPTION] = "duckdb",
+    spark_master: Annotated[str, SPARK_MASTER_OPTION] = "local[2]",
 ) -> None:
     """Score everyone registered, with reasons, into risk.score; rising risk into risk.rising."""
     from openphm.risk.score import score_population
 
-    con = _open(db)
+    _, con = open_db(db, engine, spark_master)
     when = _date(as_of, "--as-of")
     if when is None:
         last = con.execute("SELECT max(admission_date) FROM planning.inpatient_spell").fetchone()[0]
@@ -111,11 +111,13 @@ def lists_run(
     only: Annotated[list[str] | None, typer.Option("--only", help="List ids (repeatable).")] = None,
     model: Annotated[str | None, typer.Option(help="The model whose scores to use, when several models scored "
                                                    "on the latest date (logistic or lightgbm).")] = None,
+    engine: Annotated[str, ENGINE_OPTION] = "duckdb",
+    spark_master: Annotated[str, SPARK_MASTER_OPTION] = "local[2]",
 ) -> None:
     """Run every list at the latest risk scoring into lists.member (pseudonymous), ordered by risk."""
     from openphm.lists.run import ListError, run_lists
 
-    con = _open(db)
+    _, con = open_db(db, engine, spark_master)
     try:
         with working("running the case-finding lists ..."):
             counts = run_lists(con, only, model)

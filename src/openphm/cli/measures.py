@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
 
-from openphm.cli.app import DB_OPTION, app, console, fail
+from openphm.cli.app import DB_OPTION, ENGINE_OPTION, SPARK_MASTER_OPTION, app, console, fail, open_db
 from openphm.engine.connection import EngineError
 
 measures_app = typer.Typer(no_args_is_help=True, help="Indicators declared as data.")
@@ -56,16 +56,15 @@ def measures_docs(out: Annotated[Path, typer.Option(help="Folder for the pages."
 def measures_run(
     db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
     only: Annotated[list[str] | None, typer.Option("--only", help="Indicator ids (repeatable).")] = None,
+    engine: Annotated[str, ENGINE_OPTION] = "duckdb",
+    spark_master: Annotated[str, SPARK_MASTER_OPTION] = "local[2]",
 ) -> None:
     """Compute every indicator for every level and period (financial years; months or rolling 12 months
     where the indicator declares them) into measures.measure_result."""
-    from openphm.ingest.loader import open_store
     from openphm.measures.definitions import load_measures
     from openphm.measures.engine import financial_years, run_measures
 
-    if not db.exists():
-        fail(f"{db} does not exist: run `openphm ingest` and `openphm build` first")
-    _, con = open_store(db)
+    _, con = open_db(db, engine, spark_master)
     chosen = [m for m in load_measures() if not only or m in only]
     try:
         with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console,

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from openphm.cli.app import DB_OPTION, app, console, fail, working
+from openphm.cli.app import DB_OPTION, ENGINE_OPTION, SPARK_MASTER_OPTION, app, console, fail, open_db, working
 from openphm.engine.connection import EngineError
 
 
@@ -25,16 +25,17 @@ def ingest(
     link: Annotated[bool, typer.Option("--link/--no-link", help="Link records to people after loading.")] = True,
     replace: Annotated[bool, typer.Option("--replace", help="Confirm supersessions that shrink a period by half "
                                                             "or more (refused without it).")] = False,
+    engine: Annotated[str, ENGINE_OPTION] = "duckdb",
+    spark_master: Annotated[str, SPARK_MASTER_OPTION] = "local[2]",
 ) -> None:
     """Load every extract in FOLDER (rows loaded or quarantined with a reason), then link records to people.
     A file for a period already loaded supersedes the earlier one (`openphm files list` shows every
     supersession; `openphm files restore ID` puts an earlier file back)."""
     from openphm.identity.linkage import link_records
-    from openphm.ingest.loader import open_store
 
     if not folder.is_dir():
         fail(f"{folder} is not a folder of extracts")
-    store, con = open_store(db)
+    store, con = open_db(db, engine, spark_master, must_exist=False)
     results = load_folder(con, folder, replace)
     if not results:
         fail(f"no extract files (.csv, .parquet or a gp_fhir folder) found in {folder}")
@@ -169,14 +170,15 @@ def files_restore(
 
 
 @app.command()
-def build(db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb")) -> None:
+def build(
+    db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
+    engine: Annotated[str, ENGINE_OPTION] = "duckdb",
+    spark_master: Annotated[str, SPARK_MASTER_OPTION] = "local[2]",
+) -> None:
     """Build the person record (a new version; the last good one stays in service if this fails)."""
-    from openphm.ingest.loader import open_store
     from openphm.record.build import BuildFailed, build_record
 
-    if not db.exists():
-        fail(f"{db} does not exist: run `openphm ingest FOLDER --db {db}` first")
-    _, con = open_store(db)
+    _, con = open_db(db, engine, spark_master)
     try:
         with working("building the person record ..."):
             result = build_record(con)
@@ -289,16 +291,15 @@ def link_command(
     db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
     threshold: Annotated[float, typer.Option(help="Match probability above which a probabilistic link is "
                                                   "accepted.")] = 0.9,
+    engine: Annotated[str, ENGINE_OPTION] = "duckdb",
+    spark_master: Annotated[str, SPARK_MASTER_OPTION] = "local[2]",
 ) -> None:
     """Link every active record to a person again (for example with another threshold)."""
     from openphm.identity.linkage import link_records
-    from openphm.ingest.loader import open_store
 
-    if not db.exists():
-        fail(f"{db} does not exist: run `openphm ingest FOLDER --db {db}` first")
     if not 0 < threshold < 1:
         fail(f"--threshold must be between 0 and 1 (got {threshold})")
-    store, con = open_store(db)
+    store, con = open_db(db, engine, spark_master)
     with working("linking records to people (deterministic, then Splink) ..."):
         summary = link_records(con, store, threshold)
     Console().print("Linked: " + ", ".join(f"{k} {v:,}" for k, v in summary.by_method.items()))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+ENGINES = ("duckdb", "spark")
+
 
 def dialect(con: Any) -> str:
     """"duckdb" or "spark": the engine behind a connection."""
@@ -31,3 +33,16 @@ def table_kind(con: Any, schema: str, table: str) -> str | None:
     row = con.execute("SELECT table_type FROM information_schema.tables WHERE table_catalog = current_database() "
                       "AND table_schema = ? AND table_name = ?", [schema, table]).fetchone()
     return row[0] if row else None
+
+
+def open_engine(store: Any, engine: str = "duckdb", spark_master: str = "local[2]") -> Any:
+    """A connection to an installation (`openphm.engine.duckdb_store.Store`) on `engine`: its DuckDB
+    databases (the identity store attached as `idn`), or its Spark store (`store.spark_dir`) on a
+    Spark session at `spark_master` (pyspark is imported only then)."""
+    if engine == "duckdb":
+        return store.connect()
+    if engine == "spark":
+        from openphm.engine.spark import connect_store
+
+        return connect_store(str(store.spark_dir), spark_master)
+    raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")

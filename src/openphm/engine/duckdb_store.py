@@ -87,6 +87,11 @@ class Store:
         return self.db.with_name(self.db.stem + "-secrets") / "pseudonym.key"
 
     @property
+    def spark_dir(self) -> Path:
+        """The Spark store (`--engine spark`): its warehouse and, in local mode, its catalogue."""
+        return self.db.with_name(self.db.stem + "-spark")
+
+    @property
     def model_dir(self) -> Path:
         """Where the trained linkage model is saved, beside the database."""
         return self.db.with_name(self.db.stem + "-models")

@@ -65,10 +65,15 @@ from openphm.engine.spark_sql import (
 
 
 def spark_session(master: str = "local[2]", warehouse: str | None = None, shuffle_partitions: int = 2,
-                  driver_memory: str = "2g", app_name: str = "openphm") -> SparkSession:
+                  driver_memory: str = "2g", app_name: str = "openphm",
+                  metastore: str | None = None) -> SparkSession:
     """A SparkSession for OpenPHM: session time zone UTC, the UI off, few shuffle partitions, the
     warehouse in `warehouse` (default a new temporary folder). On a cluster, pass its master URL
-    (or use the session spark-submit made: `SparkConnection(SparkSession.getActiveSession())`)."""
+    (or use the session spark-submit made: `SparkConnection(SparkSession.getActiveSession())`).
+
+    `metastore`: a folder for a persistent catalogue in local mode (Hive's metastore in an embedded
+    Derby database), so that the tables and views one command writes are there for the next; on a
+    cluster the cluster's own catalogue (Hive metastore, Glue, Unity) is used instead."""
     local = master.startswith("local")
     if local:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -83,6 +88,15 @@ def spark_session(master: str = "local[2]", warehouse: str | None = None, shuffl
         builder = (builder.config("spark.driver.memory", driver_memory)
                    .config("spark.default.parallelism", str(shuffle_partitions))
                    .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1"))
+    if metastore:
+        builder = builder.config("spark.sql.catalogImplementation", "hive")
+        if local:
+            folder = os.path.abspath(metastore)
+            os.makedirs(folder, exist_ok=True)
+            builder = (builder
+                       .config("spark.hadoop.javax.jdo.option.ConnectionURL",
+                               f"jdbc:derby:;databaseName={folder}/metastore_db;create=true")
+                       .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={folder}"))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
@@ -250,6 +264,16 @@ class SparkConnection:
             self._temp_tables.add(name.name)
             return _EMPTY
         qualified = ".".join(p for p in (name.db, name.name) if p)
+        if tree.args.get("replace") and tree.expression is not None and any(
+                attached_names(t.copy()).name == name.name and attached_names(t.copy()).db == name.db
+                for t in tree.expression.find_all(exp.Table)):
+            # CREATE OR REPLACE TABLE t AS ... FROM t: the new rows are made before the old table goes
+            frame = self._sql(tree.expression, args).localCheckpoint(eager=True)
+            self._run(exp.Drop(tables=[exp.table_(name.name, db=name.db or None)], kind="TABLE", exists=True), None)
+            if self._undo is not None:
+                self._undo.append(lambda: self.spark.sql(f"DROP TABLE IF EXISTS {_quoted(name)}"))
+            frame.write.saveAsTable(_quoted(name))
+            return _EMPTY
         if tree.args.get("replace"):
             self._run(exp.Drop(tables=[exp.table_(name.name, db=name.db or None)], kind="TABLE", exists=True), None)
             tree = tree.copy()
@@ -283,18 +307,26 @@ class SparkConnection:
                                    for i, f in enumerate(old.schema.fields)])
             new = old.union(added)
         new = new.localCheckpoint(eager=True)
+        # the rows deleted or inserted, as DuckDB answers such a statement (counted before the write)
+        changed = SparkResult(rows=[(abs(old.count() - new.count()),)])
         if temporary:
             new.createOrReplaceTempView(name.name)
-            return _EMPTY
+            return changed
         if self._undo is not None:
             saved = old.localCheckpoint(eager=True)
             self._undo.append(lambda: saved.write.insertInto(qualified, overwrite=True))
         new.write.insertInto(qualified, overwrite=True)
-        return _EMPTY
+        return changed
 
     def register(self, view_name: str, python_object: object) -> SparkConnection:
         self.spark.createDataFrame(_spark_frame_source(python_object)).createOrReplaceTempView(view_name)
         return self
+
+    def temp_table(self, name: str, frame: DataFrame) -> None:
+        """A temporary table `name` holding a Spark DataFrame's rows, materialised now (as
+        `CREATE TEMP TABLE name AS ...` makes one)."""
+        frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
+        self._temp_tables.add(name)
 
     def unregister(self, view_name: str) -> SparkConnection:
         self.spark.catalog.dropTempView(view_name)
@@ -474,4 +506,13 @@ def _quoted(table: exp.Table) -> str:
 def connect(master: str = "local[2]", **settings: Any) -> SparkConnection:
     """A SparkConnection on a new (or the running) SparkSession, which `close()` stops."""
     return SparkConnection(spark_session(master, **settings), owns_session=True)
+
+
+def connect_store(folder: str, master: str = "local[2]") -> SparkConnection:
+    """A SparkConnection to an installation's Spark store: its tables under `folder`/warehouse and,
+    in local mode, its catalogue in `folder` (so that `openphm ingest --engine spark` and a later
+    `openphm build --engine spark` see the same tables)."""
+    folder = os.path.abspath(folder)
+    os.makedirs(folder, exist_ok=True)
+    return connect(master, warehouse=os.path.join(folder, "warehouse"), metastore=folder)
 

@@ -184,6 +184,60 @@ def _uuids(node: exp.Expression) -> exp.Expression:
     return node
 
 
+# strftime (DuckDB's strptime) to Java's DateTimeFormatter (Spark's to_timestamp): the parts the
+# sources declare. Single letters accept one or two digits, as %d and %m do when DuckDB parses; a
+# year is four digits on both engines because the house SQL checks a date's shape before parsing
+# (openphm.ingest.validation.parsed_date_sql: DuckDB reads "20" as the year 20, Spark as nothing).
+_JAVA_DATE_PARTS = {"%Y": "yyyy", "%m": "M", "%d": "d", "%b": "MMM", "%H": "H", "%M": "m", "%S": "s"}
+
+
+def _java_date_format(strftime: str) -> str:
+    out, i = [], 0
+    while i < len(strftime):
+        part = strftime[i:i + 2]
+        if part in _JAVA_DATE_PARTS:
+            out.append(_JAVA_DATE_PARTS[part])
+            i += 2
+        elif part.startswith("%"):
+            raise unsupported(f"strptime format {part}")
+        else:
+            char = strftime[i]
+            out.append(f"'{char}'" if char.isalpha() else ("''" if char == "'" else char))
+            i += 1
+    return "".join(out)
+
+
+def _text(node: exp.Expression) -> exp.Expression:
+    """Text functions of ingest: try_strptime as try_to_timestamp (a Java format); regexp_full_match
+    as RLIKE anchored at both ends (\\z: Java's $ also matches before a final newline); strlen (bytes)
+    as octet_length; json_object as to_json of a struct keeping NULL members, as DuckDB writes them;
+    regexp_replace only with the 'g' flag (without it DuckDB replaces the first match, Spark all)."""
+    if isinstance(node, exp.Anonymous) and node.name.upper() == "TRY_STRPTIME":
+        value, fmt = node.expressions
+        if not isinstance(fmt, exp.Literal):
+            raise unsupported("try_strptime with a format that is not a literal")
+        return exp.Anonymous(this="TRY_TO_TIMESTAMP",
+                             expressions=[value.copy(), exp.Literal.string(_java_date_format(fmt.this))])
+    if isinstance(node, exp.RegexpFullMatch):
+        pattern = node.expression
+        if not isinstance(pattern, exp.Literal):
+            raise unsupported("regexp_full_match with a pattern that is not a literal")
+        return exp.RegexpLike(this=node.this.copy(), expression=exp.Literal.string(f"^(?:{pattern.this})\\z"))
+    if isinstance(node, exp.Anonymous) and node.name.upper() == "STRLEN":
+        return exp.Anonymous(this="OCTET_LENGTH", expressions=[e.copy() for e in node.expressions])
+    if isinstance(node, exp.JSONObject):
+        pairs = [part.copy() for kv in node.expressions for part in (kv.this, kv.expression)]
+        options = exp.Anonymous(this="MAP", expressions=[exp.Literal.string("ignoreNullFields"),
+                                                         exp.Literal.string("false")])
+        return exp.Anonymous(this="TO_JSON", expressions=[exp.Anonymous(this="NAMED_STRUCT", expressions=pairs),
+                                                           options])
+    if isinstance(node, exp.RegexpReplace):
+        flags = node.args.get("modifiers")
+        if not (isinstance(flags, exp.Literal) and flags.this == "g"):
+            raise unsupported("regexp_replace without the 'g' flag (DuckDB replaces only the first match)")
+    return node
+
+
 def _constraints(node: exp.Expression) -> exp.Expression:
     """PRIMARY KEY and UNIQUE (Spark enforces neither) dropped from CREATE TABLE."""
     if isinstance(node, exp.PrimaryKey | exp.UniqueColumnConstraint) or (
@@ -194,7 +248,8 @@ def _constraints(node: exp.Expression) -> exp.Expression:
 
 
 TRANSFORMS: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
-    attached_names, _constraints, _uuids, _date_diff, _aggregates, _generate_series, _lists, _unnests, _division)
+    attached_names, _constraints, _uuids, _date_diff, _aggregates, _generate_series, _lists, _unnests, _division,
+    _text)
 
 
 def to_spark(tree: exp.Expression, catalog_views: set[str] | None = None) -> exp.Expression:

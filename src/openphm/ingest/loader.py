@@ -15,8 +15,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from openphm.engine import open_engine
 from openphm.engine.connection import Connection, transaction
 from openphm.engine.duckdb_store import Store, ident, lit
+from openphm.engine.reading import read_csv_table
 from openphm.identity import store as identity_store
 from openphm.ingest.readers import STAGED, RejectedFile, fhir_to_tables, stage_file, stage_frame
 from openphm.ingest.validation import (
@@ -417,9 +419,7 @@ def load_reference(con: Connection, folder: Path) -> list[str]:
     """Load reference files (organisations, postcode lookup, IMD deciles, care homes), replacing earlier ones."""
     loaded = []
     for path in sorted(folder.glob("*.csv")):
-        table = ident(path.stem)
-        con.execute(f"CREATE OR REPLACE TABLE reference.{table} AS SELECT * FROM read_csv({lit(str(path))}, "
-                    "header = true, all_varchar = true)")
+        read_csv_table(con, path, f"reference.{ident(path.stem)}")
         loaded.append(path.stem)
     if "postcode_lsoa" in loaded:
         con.execute("CREATE OR REPLACE TABLE reference.postcode_lsoa AS SELECT *, "
@@ -434,9 +434,9 @@ def extract_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: (list(SOURCES).index(s.name) if (s := source_for_path(p)) else 99, str(p)))
 
 
-def open_store(db: Path) -> tuple[Store, Connection]:
-    """Connect to (and if need be create) an installation's databases."""
+def open_store(db: Path, engine: str = "duckdb", spark_master: str = "local[2]") -> tuple[Store, Connection]:
+    """Connect to (and if need be create) an installation's databases, on DuckDB or on Spark."""
     store = Store(Path(db))
-    con = store.connect()
+    con = open_engine(store, engine, spark_master)
     ensure_schema(con)
     return store, con

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from openphm.engine.connection import Connection, EngineError
-from openphm.engine.duckdb_store import ident, lit
+from openphm.engine.reading import parquet_columns, stage_rows
 from openphm.sources.base import SourceSpec
 
 STAGED = "staged_rows"
@@ -63,31 +63,19 @@ def stage_file(con: Connection, path: Path, spec: SourceSpec) -> int:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            source = (f"read_csv({lit(str(path))}, all_varchar = true, header = false, delim = ',', "
-                      "quote = '\"', escape = '\"', strict_mode = true, null_padding = false, "
-                      "ignore_errors = false, auto_detect = false, columns = NULL)")
-            # auto_detect off needs the columns: read the header line ourselves
+            # the header line is read here (and checked) before the engine reads the rows
             # utf-8-sig: a byte-order mark (as Excel writes) is not part of the first column's name
             with path.open("r", encoding="utf-8-sig", newline="") as fh:
                 header = fh.readline().rstrip("\r\n")
             names = header.split(",")
             hint = " (is the file comma-delimited?)" if len(names) == 1 and (";" in header or "\t" in header) else ""
             _check_columns(path, spec, names, hint)
-            cols = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
-            source = source.replace("columns = NULL", f"columns = {cols}, skip = 1")
+            stage_rows(con, path, STAGED, list(spec.column_names), names)
         elif suffix == ".parquet":
-            source = f"read_parquet({lit(str(path))})"
-            names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-            _check_columns(path, spec, names)
+            _check_columns(path, spec, parquet_columns(con, path))
+            stage_rows(con, path, STAGED, list(spec.column_names))
         else:
             raise RejectedFile(path, f"unsupported file type {suffix or '(none)'}; expected .csv or .parquet")
-        select = ", ".join(f"CAST({ident(n)} AS VARCHAR) AS {ident(n)}" for n in spec.column_names)
-        if suffix == ".parquet":  # Parquet numbers its rows itself, which saves a window over the file
-            source = source.replace(")", ", file_row_number = true)", 1)
-            number = "file_row_number + 1"
-        else:
-            number = "row_number() OVER ()"
-        con.execute(f"CREATE TEMP TABLE {STAGED} AS SELECT {number} AS row_number, {select} FROM {source}")
     except RejectedFile:
         raise
     except (*EngineError, UnicodeDecodeError, OSError) as exc:
@@ -185,7 +173,7 @@ def stage_frame(con: Connection, frame: pl.DataFrame, spec: SourceSpec) -> int:
     con.execute(f"DROP TABLE IF EXISTS {STAGED}")
     frame = frame.select([pl.col(c).cast(pl.Utf8) if c in frame.columns else pl.lit(None, pl.Utf8).alias(c)
                           for c in spec.column_names])
-    con.register("fhir_frame", frame.to_arrow())
-    con.execute(f"CREATE TEMP TABLE {STAGED} AS SELECT row_number() OVER () AS row_number, * FROM fhir_frame")
+    con.register("fhir_frame", frame.with_row_index("row_number", offset=1).cast({"row_number": pl.Int64}).to_arrow())
+    con.execute(f"CREATE TEMP TABLE {STAGED} AS SELECT * FROM fhir_frame")
     con.unregister("fhir_frame")
     return frame.height

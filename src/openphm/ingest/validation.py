@@ -7,6 +7,7 @@ quarantined: `nhs_number_valid` flags whether one passes modulus 11 (NHS Data Di
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from openphm.engine.duckdb_store import ident, lit
 from openphm.sources.base import FORMATS, SourceSpec
@@ -39,9 +40,31 @@ def normalised_nhs_number_sql(column: str) -> str:
     return f"nullif(regexp_replace(trim({column}), '\\s', '', 'g'), '')"
 
 
+# the shape of each strptime part, checked before parsing: a year is four digits (DuckDB alone would
+# read "05/01/20" as 5 January of the year 20), a day or month one or two
+_DATE_SHAPES = {"%Y": "[0-9]{4}", "%m": "[0-9]{1,2}", "%d": "[0-9]{1,2}", "%b": "[A-Za-z]{3}"}
+
+
+def date_shape(date_format: str) -> str:
+    """A regular expression for the shape of a date written in `date_format` (strftime parts)."""
+    out, i = [], 0
+    while i < len(date_format):
+        part = date_format[i:i + 2]
+        if part in _DATE_SHAPES:
+            out.append(_DATE_SHAPES[part])
+            i += 2
+        else:
+            out.append(re.escape(date_format[i]))
+            i += 1
+    return "".join(out)
+
+
 def parsed_date_sql(column: str, date_format: str) -> str:
-    """SQL: the column parsed as a date in the source's format, NULL when it does not parse."""
-    return f"CAST(try_strptime(trim({column}), {lit(date_format)}) AS DATE)"
+    """SQL: the column parsed as a date in the source's format, NULL when it does not parse (nor when
+    its shape is not the format's: a two-digit year is not a year)."""
+    text = f"trim({column})"
+    return (f"CASE WHEN regexp_full_match({text}, {lit(date_shape(date_format))}) "
+            f"THEN CAST(try_strptime({text}, {lit(date_format)}) AS DATE) END")
 
 
 def known_column(name: str) -> str:
