@@ -84,6 +84,12 @@ def spark_session(master: str = "local[2]", warehouse: str | None = None, shuffl
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.warehouse.dir", warehouse or tempfile.mkdtemp(prefix="openphm-spark-"))
                .config("spark.sql.sources.default", "parquet"))
+    try:  # Splink's similarity functions (Jaro-Winkler and others) for linking on Spark, built for Spark 4
+        from splink.backends.spark import similarity_jar_location
+
+        builder = builder.config("spark.jars", similarity_jar_location())
+    except ImportError:
+        pass
     if local:
         builder = (builder.config("spark.driver.memory", driver_memory)
                    .config("spark.default.parallelism", str(shuffle_partitions))
@@ -99,6 +105,9 @@ def spark_session(master: str = "local[2]", warehouse: str | None = None, shuffl
                        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={folder}"))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    if spark.sparkContext.getCheckpointDir() is None:  # Splink's Spark backend checkpoints between steps
+        base = os.path.abspath(metastore) if metastore and local else tempfile.gettempdir()
+        spark.sparkContext.setCheckpointDir(os.path.join(base, "checkpoints"))
     return spark
 
 
@@ -318,8 +327,12 @@ class SparkConnection:
         new.write.insertInto(qualified, overwrite=True)
         return changed
 
+    def dataframe(self, python_object: object) -> DataFrame:
+        """A polars, Arrow or pandas frame as a Spark DataFrame."""
+        return self.spark.createDataFrame(_spark_frame_source(python_object))
+
     def register(self, view_name: str, python_object: object) -> SparkConnection:
-        self.spark.createDataFrame(_spark_frame_source(python_object)).createOrReplaceTempView(view_name)
+        self.dataframe(python_object).createOrReplaceTempView(view_name)
         return self
 
     def temp_table(self, name: str, frame: DataFrame) -> None:

@@ -22,7 +22,7 @@
 
 Ties are broken by a stated rule: the highest match probability, then the smallest person key;
 clusters are named after their earliest record (records ordered by source, the SHA-256 of their
-file and their row). The model is trained on a sample chosen by hashing those record keys, and
+file and their row). The model is trained on a sample chosen by hashing (MD5) those record keys, and
 Splink runs single-threaded on sorted inputs, so the same active files give the same partition
 of records into people whatever the number of threads. Splink runs in a separate in-memory
 DuckDB so that no identifier is written to the analytic database.
@@ -56,9 +56,11 @@ FROM {identity_store.RECORDS} r JOIN ingest.manifest m ON r.file_id = m.file_id 
 # The spine's date of birth: the commonest among a number's registrations, then the earliest record's.
 SPINE = """
 CREATE OR REPLACE TEMP TABLE spine AS
-SELECT nhs_number, first(date_of_birth ORDER BY n DESC, k) FILTER (WHERE date_of_birth IS NOT NULL) AS date_of_birth
-FROM (SELECT nhs_number, date_of_birth, count(*) AS n, min(rec_key) AS k FROM active_records
-      WHERE source = 'gp_registrations' AND nhs_number_valid GROUP BY ALL)
+SELECT nhs_number, max(CASE WHEN choice = 1 THEN date_of_birth END) AS date_of_birth
+FROM (SELECT nhs_number, date_of_birth,
+             row_number() OVER (PARTITION BY nhs_number ORDER BY date_of_birth IS NULL, n DESC, k) AS choice
+      FROM (SELECT nhs_number, date_of_birth, count(*) AS n, min(rec_key) AS k FROM active_records
+            WHERE source = 'gp_registrations' AND nhs_number_valid GROUP BY nhs_number, date_of_birth))
 GROUP BY nhs_number
 """
 DETERMINISTIC = """
@@ -124,7 +126,7 @@ FROM person p JOIN spine s USING (nhs_number) JOIN pcs c USING (nhs_number)
 LABELLED = """
 SELECT row_number() OVER (ORDER BY k, rec_key) AS uid, given_name, family_name, date_of_birth, sex, postcode,
        CAST(NULL AS VARCHAR) AS nhs_number, nhs_number AS label
-FROM (SELECT r.*, hash(r.rec_key, 7) AS k FROM active_records r SEMI JOIN spine USING (nhs_number)
+FROM (SELECT r.*, md5(CAST(r.rec_key AS VARCHAR) || ':7') AS k FROM active_records r SEMI JOIN spine USING (nhs_number)
       WHERE r.nhs_number_valid AND r.date_of_birth IS NOT NULL AND r.source <> 'gp_registrations'
       ORDER BY k, rec_key LIMIT {n})
 """
@@ -167,7 +169,7 @@ def _merge_wrong_numbers(con: Connection, model: dict, threshold: float) -> pl.D
     )).pl()
     unregistered = con.execute(PERSON_ROWS.format(
         keys="det", where="WHERE p.person_key IN (SELECT person_key FROM key_sources WHERE NOT registered)")).pl()
-    pairs = lm.link_pairs(model, gp_only, unregistered, threshold, without_nhs_number=True)
+    pairs = lm.link_pairs(model, gp_only, unregistered, threshold, without_nhs_number=True, engine=con)
     if pairs.height == 0:
         return empty
     left = gp_only.select(pl.col("uid").alias("uid_l"), pl.col("person_key").alias("from_key"))
@@ -184,7 +186,7 @@ def _units(con: Connection) -> pl.DataFrame:
     """(rec_key, unit) for the records left after the deterministic links."""
     nodes = con.execute("SELECT rec_key FROM candidates ORDER BY 1").pl()["rec_key"]
     edges = con.execute(UNIT_EDGES).pl()
-    cc = lm.connected_components(nodes, edges)
+    cc = lm.connected_components(nodes, edges, engine=con)
     return cc.rename({"node": "rec_key", "cluster": "unit"})
 
 
@@ -204,7 +206,7 @@ def _units_to_people(con: Connection, model: dict, threshold: float) -> pl.DataF
     """(unit, person_key, match_probability, method): each unit's best known person at or above the
     threshold, or the person its council person id's other records were linked to by NHS number."""
     people = con.execute(PERSON_ROWS.format(keys="known", where="")).pl()
-    pairs = lm.link_pairs(model, _identities(con), people, threshold)
+    pairs = lm.link_pairs(model, _identities(con), people, threshold, engine=con)
     pairs = pairs.join(people.select(pl.col("uid").alias("uid_r"), "person_key"), on="uid_r")
     con.register("lk_id_pairs", pairs.to_arrow())
     unit_pairs = con.execute("""
@@ -225,7 +227,7 @@ def _cluster_leftovers(con: Connection, model: dict, threshold: float) -> pl.Dat
     single = "SELECT uid FROM candidates JOIN lk_units USING (rec_key) GROUP BY 1 HAVING count(DISTINCT unit) = 1"
     rows = _identities(con, f"c.rec_key IN (SELECT rec_key FROM lk_units SEMI JOIN lk_leftover USING (unit)) "
                             f"AND c.uid IN ({single})")
-    con.register("lk_dd_pairs", lm.dedupe_pairs(model, rows, threshold).to_arrow())
+    con.register("lk_dd_pairs", lm.dedupe_pairs(model, rows, threshold, engine=con).to_arrow())
     unit_edges = con.execute("""
         WITH uid_unit AS (SELECT DISTINCT c.uid, u.unit FROM candidates c JOIN lk_units u USING (rec_key))
         SELECT least(a.unit, b.unit) AS uid_l, greatest(a.unit, b.unit) AS uid_r,
@@ -234,7 +236,7 @@ def _cluster_leftovers(con: Connection, model: dict, threshold: float) -> pl.Dat
         WHERE a.unit <> b.unit GROUP BY 1, 2 ORDER BY 1, 2""").pl()
     con.unregister("lk_dd_pairs")
     nodes = con.execute("SELECT unit FROM lk_leftover ORDER BY 1").pl()["unit"]
-    return lm.connected_components(nodes, unit_edges, threshold).rename({"node": "unit"})
+    return lm.connected_components(nodes, unit_edges, threshold, engine=con).rename({"node": "unit"})
 
 
 def link_records(con: Connection, store: Store, threshold: float = 0.9,

@@ -11,12 +11,16 @@ random). No identifier is written to the analytic database.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
+from openphm.engine import dialect
 from openphm.engine.connection import Connection, memory_connection, splink_api
 from openphm.engine.files import write_private
 
@@ -29,7 +33,27 @@ def splink_connection() -> Connection:
     return memory_connection(threads=1, share=0.25)
 
 
-def settings(prior: float, link_type: str = "link_only") -> dict:
+def _input(frame: pl.DataFrame | Any, splink_con: Connection) -> Any:
+    """A frame as Splink's backend takes it: as it is for DuckDB, a Spark DataFrame for Spark."""
+    return splink_con.dataframe(frame) if dialect(splink_con) == "spark" else frame
+
+
+@contextlib.contextmanager
+def _splink_backend(engine: Connection | None) -> Iterator[tuple[Any, Connection]]:
+    """(Splink's database API, a connection that reads its tables) for predicting and clustering: the
+    engine's own (Splink's Spark backend on a Spark connection), else a private in-memory DuckDB.
+    Training always uses the in-memory DuckDB (`train`), so one model comes out whatever the engine."""
+    if engine is not None and dialect(engine) == "spark":
+        yield splink_api(engine), engine
+        return
+    mem = splink_connection()
+    try:
+        yield splink_api(mem), mem
+    finally:
+        mem.close()
+
+
+def settings(prior: float, link_type: str = "link_only", sql_dialect: str = "duckdb") -> dict:
     """Splink settings: names (term-frequency adjusted), date of birth, sex, postcode, NHS number."""
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
@@ -53,7 +77,7 @@ def settings(prior: float, link_type: str = "link_only") -> dict:
             block_on("nhs_number"),
         ],
         retain_intermediate_calculation_columns=False,
-    ).get_settings("duckdb").as_dict()
+    ).get_settings(sql_dialect).as_dict()
 
 
 def fill_untrained(model: dict, n_labelled: int) -> dict:
@@ -107,8 +131,22 @@ def train(labelled: pl.DataFrame, reference: pl.DataFrame, n_people: int, model_
     return model
 
 
-def _model_for(model: dict, link_type: str, without_nhs_number: bool = False) -> dict:
-    out = json.loads(json.dumps(model, default=str))
+def _in_dialect(model: dict, sql_dialect: str) -> dict:
+    """The trained model (whose SQL is DuckDB's) written for another of Splink's backends: the same
+    comparisons made for that dialect, with the trained m and u of each level carried over."""
+    if sql_dialect == model.get("sql_dialect", "duckdb"):
+        return model
+    out = settings(model["probability_two_random_records_match"], model["link_type"], sql_dialect)
+    for trained, target in zip(model["comparisons"], out["comparisons"], strict=True):
+        for level, other in zip(trained["comparison_levels"], target["comparison_levels"], strict=True):
+            for key in ("m_probability", "u_probability", "tf_adjustment_column", "tf_adjustment_weight"):
+                if key in level:
+                    other[key] = level[key]
+    return out
+
+
+def _model_for(model: dict, link_type: str, without_nhs_number: bool = False, sql_dialect: str = "duckdb") -> dict:
+    out = json.loads(json.dumps(_in_dialect(model, sql_dialect), default=str))
     out["link_type"] = link_type
     if without_nhs_number:
         out["comparisons"] = [c for c in out["comparisons"] if c["output_column_name"] != "nhs_number"]
@@ -118,49 +156,47 @@ def _model_for(model: dict, link_type: str, without_nhs_number: bool = False) ->
 
 
 def link_pairs(model: dict, left: pl.DataFrame, right: pl.DataFrame, threshold: float,
-               without_nhs_number: bool = False) -> pl.DataFrame:
-    """Pairs (uid_l from `left`, uid_r from `right`, match_probability) at or above `threshold`."""
+               without_nhs_number: bool = False, engine: Connection | None = None) -> pl.DataFrame:
+    """Pairs (uid_l from `left`, uid_r from `right`, match_probability) at or above `threshold`, predicted
+    on `engine` when it is Spark (else in a private in-memory DuckDB)."""
     from splink import Linker
 
     if left.height == 0 or right.height == 0:
         return pl.DataFrame(schema=PAIRS_SCHEMA)
-    mem = splink_connection()
-    db_api = splink_api(mem)
     cols = ["uid", *IDENTITY]
-    linker = Linker([db_api.register(left.select(cols).sort("uid"), table_name="lhs"),
-                     db_api.register(right.select(cols).sort("uid"), table_name="rhs")],
-                    _model_for(model, "link_only", without_nhs_number), log_level=logging.WARNING)
-    predicted = linker.inference.predict(threshold_match_probability=threshold)
-    pairs = mem.execute(f"""
+    with _splink_backend(engine) as (db_api, mem):
+        linker = Linker([db_api.register(_input(left.select(cols).sort("uid"), mem), table_name="lhs"),
+                         db_api.register(_input(right.select(cols).sort("uid"), mem), table_name="rhs")],
+                        _model_for(model, "link_only", without_nhs_number, dialect(mem)), log_level=logging.WARNING)
+        predicted = linker.inference.predict(threshold_match_probability=threshold)
+        pairs = mem.execute(f"""
         SELECT CASE WHEN source_dataset_l = 'lhs' THEN uid_l ELSE uid_r END AS uid_l,
                CASE WHEN source_dataset_l = 'lhs' THEN uid_r ELSE uid_l END AS uid_r,
                match_probability
         FROM {predicted.physical_name} WHERE match_probability >= {float(threshold)!r}
         ORDER BY 1, 2""").pl()
-    mem.close()
     return pairs.cast(PAIRS_SCHEMA)
 
 
-def dedupe_pairs(model: dict, rows: pl.DataFrame, threshold: float) -> pl.DataFrame:
+def dedupe_pairs(model: dict, rows: pl.DataFrame, threshold: float, engine: Connection | None = None) -> pl.DataFrame:
     """Pairs of rows of one table (uid_l < uid_r, match_probability) at or above `threshold`."""
     from splink import Linker
 
     if rows.height < 2:
         return pl.DataFrame(schema=PAIRS_SCHEMA)
-    mem = splink_connection()
-    db_api = splink_api(mem)
-    linker = Linker(db_api.register(rows.select(["uid", *IDENTITY]).sort("uid"), table_name="rows"),
-                    _model_for(model, "dedupe_only"), log_level=logging.WARNING)
-    predicted = linker.inference.predict(threshold_match_probability=threshold)
-    pairs = mem.execute(f"""
-        SELECT least(uid_l, uid_r) AS uid_l, greatest(uid_l, uid_r) AS uid_r, match_probability
-        FROM {predicted.physical_name} WHERE match_probability >= {float(threshold)!r}
-        ORDER BY 1, 2""").pl()
-    mem.close()
+    with _splink_backend(engine) as (db_api, mem):
+        linker = Linker(db_api.register(_input(rows.select(["uid", *IDENTITY]).sort("uid"), mem), table_name="rows"),
+                        _model_for(model, "dedupe_only", sql_dialect=dialect(mem)), log_level=logging.WARNING)
+        predicted = linker.inference.predict(threshold_match_probability=threshold)
+        pairs = mem.execute(f"""
+            SELECT least(uid_l, uid_r) AS uid_l, greatest(uid_l, uid_r) AS uid_r, match_probability
+            FROM {predicted.physical_name} WHERE match_probability >= {float(threshold)!r}
+            ORDER BY 1, 2""").pl()
     return pairs.cast(PAIRS_SCHEMA)
 
 
-def connected_components(nodes: pl.Series, edges: pl.DataFrame, threshold: float = 0.0) -> pl.DataFrame:
+def connected_components(nodes: pl.Series, edges: pl.DataFrame, threshold: float = 0.0,
+                         engine: Connection | None = None) -> pl.DataFrame:
     """Splink's connected components: (node, cluster) with cluster = the smallest node of its
     component, over edges (uid_l, uid_r, match_probability) at or above `threshold`."""
     from splink.clustering import cluster_pairwise_predictions_at_threshold
@@ -168,13 +204,11 @@ def connected_components(nodes: pl.Series, edges: pl.DataFrame, threshold: float
     nodes = nodes.unique().sort()
     if edges.height == 0 or nodes.len() == 0:
         return pl.DataFrame({"node": nodes, "cluster": nodes}, schema={"node": pl.Int64, "cluster": pl.Int64})
-    mem = splink_connection()
-    db_api = splink_api(mem)
     edges = edges.select(pl.col("uid_l").alias("node_l"), pl.col("uid_r").alias("node_r"),
                          "match_probability").sort(["node_l", "node_r"])
-    cc = cluster_pairwise_predictions_at_threshold(
-        pl.DataFrame({"node": nodes}).to_arrow(), edges.to_arrow(), db_api, "node",
-        threshold_match_probability=threshold)
-    out = mem.execute(f"SELECT node, cluster_id AS cluster FROM {cc.physical_name} ORDER BY 1").pl()
-    mem.close()
+    with _splink_backend(engine) as (db_api, mem):
+        cc = cluster_pairwise_predictions_at_threshold(
+            _input(pl.DataFrame({"node": nodes}).to_arrow(), mem), _input(edges.to_arrow(), mem), db_api, "node",
+            threshold_match_probability=threshold)
+        out = mem.execute(f"SELECT node, cluster_id AS cluster FROM {cc.physical_name} ORDER BY 1").pl()
     return out.cast({"node": pl.Int64, "cluster": pl.Int64})
