@@ -44,5 +44,7 @@ def open_engine(store: Any, engine: str = "duckdb", spark_master: str = "local[2
     if engine == "spark":
         from openphm.engine.spark import connect_store
 
-        return connect_store(str(store.spark_dir), spark_master)
+        con = connect_store(str(store.spark_dir), spark_master)
+        con.store_db = store.db  # whose key signs its risk models (openphm.risk.model_files)
+        return con
     raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")

@@ -47,8 +47,9 @@ class Connection(Protocol):
 def _engine_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [duckdb.Error]
     try:  # Spark's, when the optional extra is installed
+        from py4j.protocol import Py4JJavaError
         from pyspark.errors import PySparkException
-        errors.append(PySparkException)
+        errors += [PySparkException, Py4JJavaError]  # the latter: a JVM call outside SQL (reading a file)
     except ImportError:
         pass
     return tuple(errors)

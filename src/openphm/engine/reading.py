@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from openphm.engine import dialect
+from openphm.engine.connection import EngineError
 from openphm.engine.duckdb_store import ident, lit
 
 
@@ -71,8 +72,16 @@ def _stage_on_spark(con: Any, path: Path, table: str, select: str, file_columns:
     staged = con.spark.sql(
         f"SELECT row_number() OVER (ORDER BY openphm_order) AS row_number, * EXCEPT (openphm_order) FROM "
         f"(SELECT monotonically_increasing_id() AS openphm_order, {_spark(select)} FROM {source})")
-    con.temp_table(table, staged)
-    con.spark.catalog.dropTempView(source)
+    try:
+        con.temp_table(table, staged)
+    except EngineError as exc:  # Spark's message is a Java stack: its first line that says what went wrong
+        from openphm.engine.spark_sql import SparkSQLError
+
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        said = next((line for line in lines if "Exception:" in line or "[" in line), lines[0] if lines else "")
+        raise SparkSQLError(f"cannot read {path.name}: {said[:300]}") from None
+    finally:
+        con.spark.catalog.dropTempView(source)
 
 
 def _spark(select: str) -> str:

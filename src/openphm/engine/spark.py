@@ -196,6 +196,7 @@ class SparkConnection:
     """A `Connection` (openphm.engine.connection) over a SparkSession; `spark` is the session."""
 
     dialect = "spark"
+    store_db = None  # the installation (its `--db` path) when opened by openphm.engine.open_engine
 
     def __init__(self, spark: SparkSession, owns_session: bool = False) -> None:
         self.spark = spark
@@ -244,6 +245,8 @@ class SparkConnection:
                                columns=("column_name", "column_type", "null", "key", "default", "extra"))
         if isinstance(tree, exp.Create) and tree.kind == "TABLE":
             return self._create_table(tree, args)
+        if isinstance(tree, exp.Update):
+            return self._update(tree, args)
         if isinstance(tree, exp.Delete | exp.Insert):
             target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
             name = attached_names(target.copy())
@@ -317,7 +320,44 @@ class SparkConnection:
             new = old.union(added)
         new = new.localCheckpoint(eager=True)
         # the rows deleted or inserted, as DuckDB answers such a statement (counted before the write)
-        changed = SparkResult(rows=[(abs(old.count() - new.count()),)])
+        return self._write_back(name, qualified, temporary, old, new, abs(old.count() - new.count()))
+
+    def _update(self, tree: exp.Update, args: list | None) -> SparkResult:
+        """UPDATE t SET c = v, ... WHERE w, which Spark cannot do on Parquet tables: every row written
+        again with CASE WHEN w THEN v ELSE c END (in c's type). `?` parameters become named ones, since
+        the rewritten statement repeats the condition."""
+        if tree.args.get("from") or tree.args.get("joins"):
+            raise unsupported("UPDATE ... FROM")
+        tree = tree.copy()
+        named: dict[str, object] = {}
+        for i, marker in enumerate(list(tree.find_all(exp.Placeholder, bfs=False))):
+            if marker.args.get("this") is not None:
+                raise unsupported("UPDATE with named parameters")
+            named[f"openphm_p{i}"] = (args or [])[i]
+            marker.replace(exp.Placeholder(this=f"openphm_p{i}"))
+        name = attached_names(tree.this.copy())
+        temporary = name.name in self._temp_tables and not name.db
+        qualified = _quote(name.name) if temporary else _quoted(name)
+        old = self.spark.table(qualified)
+        sets = {eq.this.name: eq.expression for eq in tree.expressions}
+        unknown = set(sets) - set(old.columns)
+        if unknown:
+            raise SparkSQLError(f"UPDATE {qualified}: no column {', '.join(sorted(unknown))}")
+        where = tree.args.get("where")
+        hit = exp.func("coalesce", where.this.copy(), exp.false()) if where is not None else exp.true()
+        items = [exp.If(this=hit.copy(), true=sets[c].copy(), false=exp.column(c, quoted=True)).as_(c, quoted=True)
+                 if c in sets else exp.column(c, quoted=True) for c in old.columns]
+        query = exp.select(*items, hit.as_("openphm_hit")).from_(tree.this.copy())
+        frame = self._sql(query, named or None)
+        frame = frame.select(*[frame[f.name].cast(f.dataType).alias(f.name) for f in old.schema.fields],
+                             frame["openphm_hit"]).localCheckpoint(eager=True)
+        changed = frame.filter("openphm_hit").count()
+        return self._write_back(name, qualified, temporary, old, frame.drop("openphm_hit"), changed)
+
+    def _write_back(self, name: exp.Table, qualified: str, temporary: bool, old: DataFrame, new: DataFrame,
+                    count: int) -> SparkResult:
+        """Rows computed from a table (materialised) written over it; `count` rows changed."""
+        changed = SparkResult(rows=[(count,)])
         if temporary:
             new.createOrReplaceTempView(name.name)
             return changed

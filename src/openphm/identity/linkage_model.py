@@ -44,7 +44,15 @@ def _splink_backend(engine: Connection | None) -> Iterator[tuple[Any, Connection
     engine's own (Splink's Spark backend on a Spark connection), else a private in-memory DuckDB.
     Training always uses the in-memory DuckDB (`train`), so one model comes out whatever the engine."""
     if engine is not None and dialect(engine) == "spark":
-        yield splink_api(engine), engine
+        # one Spark session serves every call: what Splink registers (its inputs by name, its working
+        # tables) is dropped afterwards, so that the next call can register its own under the same names
+        before = {t.name for t in engine.spark.catalog.listTables() if t.isTemporary}
+        try:
+            yield splink_api(engine), engine
+        finally:
+            for t in engine.spark.catalog.listTables():
+                if t.isTemporary and t.name not in before:
+                    engine.spark.catalog.dropTempView(t.name)
         return
     mem = splink_connection()
     try:

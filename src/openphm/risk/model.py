@@ -44,7 +44,8 @@ def examples(con: Connection, index_date: dt.date, schema: str = "planning") -> 
         FROM risk_features f LEFT JOIN (
             SELECT person_id, 1 AS admitted FROM {schema}.inpatient_spell
             WHERE {emergency_admission()} AND admission_date >= DATE '{index_date}'
-              AND admission_date < DATE '{end}' GROUP BY person_id) o USING (person_id)""").pl()
+              AND admission_date < DATE '{end}' GROUP BY person_id) o USING (person_id)
+        ORDER BY person_key""").pl()  # one order on every engine and thread count: the same fitted models
     con.execute("DROP TABLE risk_features")
     return frame.drop("person_id").rename({"person_key": "person_id"})
 

@@ -52,9 +52,12 @@ def model_key(store: Store) -> bytes:
 
 def installation_key(con: Connection) -> bytes | None:
     """The model key (model_key) of the store the connection's database belongs to; None for an
-    in-memory DuckDB database. A Spark catalogue belongs to no store: it is refused, so that models
-    are never loaded there unchecked (pass `model_key(store)` of the installation instead)."""
+    in-memory DuckDB database. A Spark connection belongs to the store that opened it (`store_db`,
+    set by openphm.engine.open_engine); one opened otherwise is refused, so that models are never
+    loaded there unchecked (pass `model_key(store)` of the installation instead)."""
     if getattr(con, "dialect", None) == "spark":
+        if getattr(con, "store_db", None) is not None:
+            return model_key(Store(Path(con.store_db)))
         raise ValueError("a Spark catalogue has no OpenPHM store to take the models' key from: pass the "
                          "installation's key (openphm.risk.model_files.model_key)")
     row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
