@@ -15,6 +15,8 @@ from collections.abc import Collection
 import sqlglot
 from sqlglot import exp
 
+from openphm.domain import expand_rules
+
 ALLOWED = (exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.And, exp.Or, exp.Not, exp.Paren, exp.EQ,
            exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Neg)
 DIALECT = "duckdb"
@@ -30,6 +32,10 @@ def check_condition(text: str, names: Collection[str] | None, where: str, error:
     lists, IS NULL)."""
     if not isinstance(text, str):
         raise error(f"{where}: a condition must be text, not {type(text).__name__}")
+    try:  # a domain rule called by name, `{{ emergency_admission() }}`, is its SQL, checked as any other
+        text = expand_rules(text)
+    except ValueError as exc:
+        raise error(f"{where}: {exc}") from None
     try:
         tree = sqlglot.parse_one(text, read=DIALECT)
     except sqlglot.errors.ParseError as exc:

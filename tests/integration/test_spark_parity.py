@@ -361,7 +361,7 @@ def builds(tmp_path_factory, spark):
 
     root = tmp_path_factory.mktemp("parity")
     ics = root / "ics"
-    generate_ics(GenerateOptions(people=5_000, years=2, seed=11, out=ics, format="parquet"))
+    generate_ics(GenerateOptions(people=20_000, years=2, seed=11, out=ics, format="parquet"))
     store, duck_con = open_store(root / "db" / "openphm.duckdb")
     load_reference(duck_con, ics / "reference")
     for f in extract_files(ics):

@@ -109,3 +109,23 @@ def test_rules_by_name_in_sql_files_and_nothing_else():
     for bad in ("{{ admission_type('x'); DROP TABLE t; --') }}", "{{ os_system(x) }}", "{{ age_band(x + 1) }}"):
         with pytest.raises(ValueError):
             domain.expand_rules(bad)
+
+
+def test_rules_by_name_in_yaml_definitions_are_checked_as_written_out():
+    """An indicator's `where` may call a rule by name; it compiles to the rule's SQL, checked like any
+    condition, and the shipped emergency-admission indicators use the rule, not a copy of it."""
+    from openphm.conditions import render_condition
+    from openphm.measures.definitions import DefinitionError, check_filter, load_measures
+
+    by_name = render_condition(check_filter("{{ emergency_admission() }} AND p.age >= 75", "test"))
+    written = render_condition(check_filter(f"{domain.emergency_admission()} AND p.age >= 75", "test"))
+    assert by_name == written == "admission_type = 'emergency' AND p.age >= 75"
+    for bad in ("{{ emergency_admission(x); DROP TABLE t }}", "{{ no_such_rule() }}", "{{ emergency_admission( }}"):
+        with pytest.raises(DefinitionError, match="test: "):
+            check_filter(bad, "test")
+    uses = {mid for mid, m in load_measures().items()
+            if "emergency_admission()" in (m.data["numerator"].get("where") or "")}
+    assert {"emergency_admissions_dsr", "emergency_admissions_75plus", "care_home_emergency_admissions",
+            "falls_admissions_65plus", "emergency_admissions_sar"} <= uses
+    assert not any("admission_type = 'emergency'" in (m.data["numerator"].get("where") or "")
+                   for m in load_measures().values())

@@ -15,6 +15,7 @@ only allowed where measures.summaries computes one (`_check_opportunity`).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -25,6 +26,7 @@ import yaml
 from sqlglot import exp
 
 from openphm.conditions import check_condition
+from openphm.domain import expand_rules
 
 EXTRA_NODES = (exp.Null, exp.Like, exp.In, exp.Is, exp.Tuple)  # beyond openphm.conditions' plain syntax
 PERSON_ATTRIBUTES = {"age", "age_band", "sex", "ethnicity", "imd_quintile", "core20", "care_home_resident", "has_smi",
@@ -150,13 +152,20 @@ def load_measures(folder: str | None = None) -> dict[str, Measure]:
     return {m.id: m for m in (load_measure(p) for p in sorted(base.glob("*.yaml")))}
 
 
+def _rules_said(where: str) -> str:
+    """What the domain rules a filter calls by name stand for, for the reader of the docs."""
+    called = sorted(set(re.findall(r"\{\{\s*(\w+)\(\s*\)\s*\}\}", where)))
+    said = [f"`{name}()` is `{expand_rules('{{ ' + name + '() }}')}`" for name in called]
+    return f" (domain rules, defined once in `openphm.domain`: {'; '.join(said)})" if said else ""
+
+
 def render_doc(m: Measure) -> str:
     """Markdown documentation of one indicator, generated from its file."""
     def part(d: dict) -> str:
         if "population" in d:
             return f"people registered on 1 October (mid-year){' where ' + d['where'] if d.get('where') else ''}"
         what = f"sum of `{d['sum']}`" if d.get("sum") else ("distinct people" if d.get("persons") else "records")
-        cond = f" where `{d['where']}`" if d.get("where") else ""
+        cond = f" where `{d['where']}`{_rules_said(d['where'])}" if d.get("where") else ""
         date = f", dated by `{d['date']}`" if d.get("date") else ""
         return f"{what} in `record.{d['table']}`{cond}{date}"
 
