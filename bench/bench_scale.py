@@ -5,6 +5,11 @@ to run fewer), each generated over 5 years in Parquet and taken through every st
 process (wall time and peak memory per stage). The growth exponent of each stage is the slope of
 log(time) against log(source rows), fitted by least squares over the sizes run; the goal is at
 most 1.1 (near-linear). Baseline, measured in the same run: DuckDB reading every input file once.
+
+At the largest size each of ingest, link and build is also profiled (cProfile): the OpenPHM
+functions with the most time inside them. Spark in local mode runs the same commands
+(`--engine spark`) at OPENPHM_BENCH_SPARK_SIZES (default 125000; empty to skip), with
+OPENPHM_SPARK_DRIVER_MEMORY (default here 8g) for the driver, which in local mode is every executor.
 """
 
 from __future__ import annotations
@@ -18,23 +23,32 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from stages import read_floor, run_stage
+from stages import read_floor, run_stage, where_time_goes
 
 SIZES = [int(s) for s in os.environ.get("OPENPHM_BENCH_SCALE_SIZES", "125000,250000,500000,1000000").split(",")]
+SPARK_SIZES = [int(s) for s in os.environ.get("OPENPHM_BENCH_SPARK_SIZES", "125000").split(",") if s.strip()]
 STAGES = ("ingest", "link", "build", "indicators", "risk train", "risk score")
+PROFILED = ("ingest", "link", "build")
 GOAL = 1.1
 
 
-def _one_size(people: int, work: Path) -> dict:
+def _one_size(people: int, work: Path, engine: str = "duckdb", profile: bool = False) -> dict:
     ics, db, models = work / "ics", work / "db" / "openphm.duckdb", work / "models"
     run_stage(["generate", "--people", str(people), "--format", "parquet", "--out", str(ics), "--quiet"])
-    commands = {"ingest": ["ingest", str(ics), "--db", str(db), "--no-link"], "link": ["link", "--db", str(db)],
-                "build": ["build", "--db", str(db)], "indicators": ["measures", "run", "--db", str(db)],
-                "risk train": ["risk", "train", "--db", str(db), "--out", str(models)],
-                "risk score": ["risk", "score", "--db", str(db), "--models", str(models)]}
-    out = {"people": people, "floor": read_floor(ics)}
+    on = ["--db", str(db), "--engine", engine]
+    commands = {"ingest": ["ingest", str(ics), *on, "--no-link"], "link": ["link", *on],
+                "build": ["build", *on], "indicators": ["measures", "run", *on],
+                "risk train": ["risk", "train", *on, "--out", str(models)],
+                "risk score": ["risk", "score", *on, "--models", str(models)]}
+    out = {"people": people, "floor": read_floor(ics), "profile": {}}
     for stage in STAGES:
-        out[stage] = run_stage(commands[stage])
+        prof = work / f"{stage.replace(' ', '_')}.prof" if profile and stage in PROFILED else None
+        out[stage] = run_stage(commands[stage], prof)
+        if prof is not None:
+            out["profile"][stage] = where_time_goes(prof, out[stage][0])
+    if engine == "spark":
+        out["rows"] = sum(r["rows"] for r in _manifest_rows(ics))
+        return out
     con = duckdb.connect(str(db), read_only=True)
     out["rows"] = con.execute("SELECT sum(rows_read) FROM ingest.manifest").fetchone()[0]
     con.close()
@@ -48,14 +62,58 @@ def exponent(rows: list[int], seconds: list[float]) -> float:
     return float(np.polyfit(np.log(rows), np.log(seconds), 1)[0])
 
 
+def _manifest_rows(ics: Path) -> list[dict]:
+    """Rows of every extract file (for a Spark store, which this process cannot open beside its own)."""
+    con = duckdb.connect()
+    rows = [{"rows": con.execute(f"SELECT count(*) FROM read_parquet('{p}')").fetchone()[0]}
+            for p in sorted((ics / "extracts").rglob("*.parquet"))]
+    con.close()
+    return rows
+
+
 def run() -> str:
     results = []
     for people in SIZES:
         work = Path(tempfile.mkdtemp(prefix=f"openphm-bench-scale-{people}-"))
         try:
-            results.append(_one_size(people, work))
+            results.append(_one_size(people, work, profile=people == max(SIZES)))
         finally:
             shutil.rmtree(work, ignore_errors=True)
+    return _duckdb_table(results) + _profile_table(results[-1]) + _spark_table(results)
+
+
+def _spark_table(duck: list[dict]) -> str:
+    if not SPARK_SIZES:
+        return ""
+    os.environ.setdefault("OPENPHM_SPARK_DRIVER_MEMORY", "8g")
+    lines = []
+    for people in SPARK_SIZES:
+        work = Path(tempfile.mkdtemp(prefix=f"openphm-bench-spark-{people}-"))
+        try:
+            r = _one_size(people, work, engine="spark")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        same = next((d for d in duck if d["people"] == people), None)
+        for stage in STAGES:
+            ratio = f"{r[stage][0] / same[stage][0]:.1f}x" if same else "not run on DuckDB"
+            lines.append(f"| {people:,} | {stage} | {r[stage][0]:,.0f} s | {r[stage][1]:.1f} GB | {ratio} |")
+    return ("\n### On Spark, local mode (2 cores)\n\nThe same commands with `--engine spark` (local[2], 2 shuffle "
+            "partitions, one process per command on a persistent local store). Peak memory is the Python driver's; "
+            "Spark's JVM is capped by OPENPHM_SPARK_DRIVER_MEMORY. Ratio: Spark's time over DuckDB's at the same "
+            "size in this run.\n\n| people | stage | time | peak memory (Python) | Spark / DuckDB |\n"
+            "|---|---|---|---|---|\n"
+            + "\n".join(lines) + "\n")
+
+
+def _profile_table(largest: dict) -> str:
+    lines = [f"| {stage} | {largest[stage][0]:,.0f} s | {largest['profile'][stage]} |"
+             for stage in PROFILED if stage in largest["profile"]]
+    return (f"\n### Where the time goes at {largest['people']:,} people (cProfile)\n\nThe OpenPHM functions with the "
+            "most time inside them (a caller includes its callees).\n\n| stage | time | functions |\n|---|---|---|\n"
+            + "\n".join(lines) + "\n")
+
+
+def _duckdb_table(results: list[dict]) -> str:
     rows = [r["rows"] for r in results]
     header = "| stage | " + " | ".join(f"{r['people']:,} people ({r['rows'] / 1e6:.1f}M rows)" for r in results) \
         + " | growth exponent |\n|---|" + "---|" * (len(results) + 1) + "\n"

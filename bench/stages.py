@@ -9,17 +9,25 @@ import time
 from pathlib import Path
 
 # Each stage reports its own peak resident memory when it exits.
-STAGE = ("import atexit, resource, sys\n"
+# With OPENPHM_BENCH_PROFILE set, a stage also writes a cProfile of itself there (where its time goes).
+STAGE = ("import atexit, cProfile, os, resource, sys\n"
          "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
          "atexit.register(lambda: sys.stderr.write('PEAK_KB %d\\n' % peak()))\n"
+         "out = os.environ.get('OPENPHM_BENCH_PROFILE')\n"
+         "prof = cProfile.Profile() if out else None\n"
+         "if prof:\n"
+         "    atexit.register(lambda: (prof.disable(), prof.dump_stats(out)))\n"
+         "    prof.enable()\n"
          "from openphm.cli import main\nmain()\n")
 
 
-def run_stage(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident GB of one openphm command in its own process."""
+def run_stage(args: list[str], profile: Path | None = None) -> tuple[float, float]:
+    """Wall seconds and peak resident GB of one openphm command in its own process (and, given
+    `profile`, a cProfile of it written there)."""
     start = time.perf_counter()
+    env = {**os.environ, "OPENPHM_BENCH_PROFILE": str(profile)} if profile else None
     proc = subprocess.run([sys.executable, "-c", STAGE, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          text=True)
+                          text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"openphm {' '.join(args)} failed: {proc.stderr[-2000:]}")
     peak_kb = max(int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("PEAK_KB"))
@@ -48,3 +56,18 @@ def read_floor(ics: Path) -> float:
     for path in sorted((ics / "extracts").rglob("*.parquet")):
         con.execute(f"CREATE OR REPLACE TEMP TABLE t AS SELECT * FROM read_parquet('{path}')")
     return time.perf_counter() - start
+
+
+def where_time_goes(profile: Path, seconds: float, top: int = 6) -> str:
+    """The OpenPHM functions (command wrappers left out) with the most time inside them, from a
+    stage's cProfile, as "name s (share)" items; nested functions overlap (a caller includes its callees)."""
+    import pstats
+
+    stats = pstats.Stats(str(profile)).stats  # type: ignore[attr-defined]
+    rows = []
+    for (path, _, name), (_, _, _, cumulative, _) in stats.items():
+        if "/openphm/" in path and "/openphm/cli/" not in path and not name.startswith("<"):
+            module = path.split("/openphm/")[-1].removesuffix(".py").replace("/", ".")
+            rows.append((cumulative, f"{module}.{name}"))
+    rows.sort(reverse=True)
+    return "; ".join(f"{name} {t:,.0f} s ({t / seconds:.0%})" for t, name in rows[:top])

@@ -567,5 +567,7 @@ def connect_store(folder: str, master: str = "local[2]") -> SparkConnection:
     `openphm build --engine spark` see the same tables)."""
     folder = os.path.abspath(folder)
     os.makedirs(folder, exist_ok=True)
-    return connect(master, warehouse=os.path.join(folder, "warehouse"), metastore=folder)
+    # the driver's memory in local mode (where it is every executor too): OPENPHM_SPARK_DRIVER_MEMORY
+    memory = os.environ.get("OPENPHM_SPARK_DRIVER_MEMORY", "2g")
+    return connect(master, warehouse=os.path.join(folder, "warehouse"), metastore=folder, driver_memory=memory)
 
