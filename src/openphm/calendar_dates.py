@@ -16,3 +16,14 @@ def add_months(d: dt.date, months: int) -> dt.date:
     y, m = divmod(d.month - 1 + months, 12)
     year, month = d.year + y, m + 1
     return dt.date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+
+
+def strftime_parts(date_format: str) -> list[str]:
+    """A strftime format split into its parts: each `%X` directive, and each other character alone
+    ("%d/%m/%Y" -> ["%d", "/", "%m", "/", "%Y"])."""
+    parts, i = [], 0
+    while i < len(date_format):
+        step = 2 if date_format[i] == "%" and i + 1 < len(date_format) else 1
+        parts.append(date_format[i:i + step])
+        i += step
+    return parts

@@ -12,6 +12,8 @@ import sqlglot
 from pyspark.errors import PySparkException
 from sqlglot import exp
 
+from openphm.calendar_dates import strftime_parts
+
 HOUSE = "duckdb"
 CATALOG = "openphm"  # what current_database() answers, and information_schema's table_catalog
 ATTACHED_SEPARATOR = "__"  # catalog `idn`, schema `identity` -> Spark database `idn__identity`
@@ -192,18 +194,14 @@ _JAVA_DATE_PARTS = {"%Y": "yyyy", "%m": "M", "%d": "d", "%b": "MMM", "%H": "H", 
 
 
 def _java_date_format(strftime: str) -> str:
-    out, i = [], 0
-    while i < len(strftime):
-        part = strftime[i:i + 2]
+    out = []
+    for part in strftime_parts(strftime):
         if part in _JAVA_DATE_PARTS:
             out.append(_JAVA_DATE_PARTS[part])
-            i += 2
         elif part.startswith("%"):
             raise unsupported(f"strptime format {part}")
         else:
-            char = strftime[i]
-            out.append(f"'{char}'" if char.isalpha() else ("''" if char == "'" else char))
-            i += 1
+            out.append(f"'{part}'" if part.isalpha() else ("''" if part == "'" else part))
     return "".join(out)
 
 

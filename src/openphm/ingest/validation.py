@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from openphm.calendar_dates import strftime_parts
 from openphm.engine.duckdb_store import ident, lit
 from openphm.sources.base import FORMATS, SourceSpec
 
@@ -47,16 +48,7 @@ _DATE_SHAPES = {"%Y": "[0-9]{4}", "%m": "[0-9]{1,2}", "%d": "[0-9]{1,2}", "%b": 
 
 def date_shape(date_format: str) -> str:
     """A regular expression for the shape of a date written in `date_format` (strftime parts)."""
-    out, i = [], 0
-    while i < len(date_format):
-        part = date_format[i:i + 2]
-        if part in _DATE_SHAPES:
-            out.append(_DATE_SHAPES[part])
-            i += 2
-        else:
-            out.append(re.escape(date_format[i]))
-            i += 1
-    return "".join(out)
+    return "".join(_DATE_SHAPES.get(part) or re.escape(part) for part in strftime_parts(date_format))
 
 
 def parsed_date_sql(column: str, date_format: str) -> str:
