@@ -54,7 +54,10 @@ def _splink_backend(engine: Connection | None) -> Iterator[tuple[Any, Connection
                 if t.isTemporary and t.name not in before:
                     engine.spark.catalog.dropTempView(t.name)
         return
-    mem = splink_connection()
+    # every thread and more memory: a pair's probability is computed from that pair alone, and the
+    # pairs, clusters and their order come out the same whatever the number of threads (training,
+    # whose random sampling depends on it, keeps to one: `splink_connection`)
+    mem = memory_connection(share=0.4)
     try:
         yield splink_api(mem), mem
     finally:
