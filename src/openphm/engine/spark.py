@@ -37,21 +37,24 @@ the previous build's database. A switch that survives a kill needs a transaction
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import os
-import tempfile
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-import polars as pl
 import pyarrow as pa
 import sqlglot
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from sqlglot import exp
 
+from openphm.engine.spark_session import (
+    EMPTY_RESULT,
+    SparkResult,
+    spark_frame_source,
+    spark_parameter,
+    spark_session,
+)
 from openphm.engine.spark_sql import (
     ATTACHED_SEPARATOR,
     CATALOG,
@@ -62,134 +65,6 @@ from openphm.engine.spark_sql import (
     to_spark,
     unsupported,
 )
-
-
-def spark_session(master: str = "local[2]", warehouse: str | None = None, shuffle_partitions: int = 2,
-                  driver_memory: str = "2g", app_name: str = "openphm",
-                  metastore: str | None = None) -> SparkSession:
-    """A SparkSession for OpenPHM: session time zone UTC, the UI off, few shuffle partitions, the
-    warehouse in `warehouse` (default a new temporary folder). On a cluster, pass its master URL
-    (or use the session spark-submit made: `SparkConnection(SparkSession.getActiveSession())`).
-
-    `metastore`: a folder for a persistent catalogue in local mode (Hive's metastore in an embedded
-    Derby database), so that the tables and views one command writes are there for the next; on a
-    cluster the cluster's own catalogue (Hive metastore, Glue, Unity) is used instead."""
-    local = master.startswith("local")
-    if local:
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    builder = (SparkSession.builder.master(master).appName(app_name)
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.warehouse.dir", warehouse or tempfile.mkdtemp(prefix="openphm-spark-"))
-               .config("spark.sql.sources.default", "parquet"))
-    try:  # Splink's similarity functions (Jaro-Winkler and others) for linking on Spark, built for Spark 4
-        from splink.backends.spark import similarity_jar_location
-
-        builder = builder.config("spark.jars", similarity_jar_location())
-    except ImportError:
-        pass
-    if local:
-        builder = (builder.config("spark.driver.memory", driver_memory)
-                   .config("spark.default.parallelism", str(shuffle_partitions))
-                   .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1"))
-    if metastore:
-        builder = builder.config("spark.sql.catalogImplementation", "hive")
-        if local:
-            folder = os.path.abspath(metastore)
-            os.makedirs(folder, exist_ok=True)
-            builder = (builder
-                       .config("spark.hadoop.javax.jdo.option.ConnectionURL",
-                               f"jdbc:derby:;databaseName={folder}/metastore_db;create=true")
-                       .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={folder}"))
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    if spark.sparkContext.getCheckpointDir() is None:  # Splink's Spark backend checkpoints between steps
-        base = os.path.abspath(metastore) if metastore and local else tempfile.gettempdir()
-        spark.sparkContext.setCheckpointDir(os.path.join(base, "checkpoints"))
-    return spark
-
-
-# ---- results --------------------------------------------------------------------------------------
-
-def _naive_utc(table: pa.Table) -> pa.Table:
-    """Timestamps as DuckDB returns TIMESTAMP: without a time zone (Spark's are UTC here)."""
-    for i, field in enumerate(table.schema):
-        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
-            table = table.set_column(i, field.name, table.column(i).cast(pa.timestamp(field.type.unit)))
-    return table
-
-
-class SparkResult:
-    """What `SparkConnection.execute` returns: DuckDB's fetch methods over a Spark result."""
-
-    def __init__(self, frame: DataFrame | None = None, rows: list[tuple] | None = None,
-                 columns: tuple[str, ...] = ()) -> None:
-        self._frame, self._rows, self._columns, self._next = frame, rows, columns, 0
-
-    def arrow(self) -> pa.Table:
-        if self._frame is not None:
-            return _naive_utc(self._frame.toArrow())
-        rows = self._rows or []
-        return pa.table({c: [r[i] for r in rows] for i, c in enumerate(self._columns)})
-
-    def _all(self) -> list[tuple]:
-        if self._rows is None:
-            table = self.arrow()
-            self._rows = list(zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True))
-        return self._rows
-
-    def fetchall(self) -> list[tuple]:
-        rows = self._all()[self._next:]
-        self._next = len(self._all())
-        return rows
-
-    def fetchone(self) -> tuple | None:
-        rows = self._all()
-        if self._next >= len(rows):
-            return None
-        self._next += 1
-        return rows[self._next - 1]
-
-    def pl(self) -> pl.DataFrame:
-        return pl.from_arrow(self.arrow())
-
-    def df(self) -> Any:
-        return self.arrow().to_pandas()
-
-
-_EMPTY = SparkResult(rows=[])
-
-
-# ---- the connection -------------------------------------------------------------------------------
-
-def _parameter(value: object) -> object:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if hasattr(value, "item") and not isinstance(value, str | bytes | dt.date | decimal.Decimal):
-        return value.item()  # a numpy scalar
-    return value
-
-
-def _spark_frame_source(frame: object) -> Any:
-    """A polars or Arrow frame (or pandas) in a form Spark's createDataFrame takes."""
-    if isinstance(frame, pl.DataFrame):
-        frame = frame.to_arrow()
-    if type(frame).__name__ == "DataFrame" and hasattr(frame, "to_numpy"):  # pandas (Spark cannot type an empty one)
-        frame = pa.Table.from_pandas(frame, preserve_index=False)
-    if isinstance(frame, pa.RecordBatchReader):
-        frame = frame.read_all()
-    if isinstance(frame, pa.Table):
-        fields = []
-        for f in frame.schema:
-            t = f.type
-            t = pa.string() if pa.types.is_large_string(t) or pa.types.is_string_view(t) else t
-            t = pa.binary() if pa.types.is_large_binary(t) else t
-            t = pa.string() if pa.types.is_null(t) else t  # an empty or all-missing text column, as DuckDB types it
-            fields.append(pa.field(f.name, t))
-        return frame.cast(pa.schema(fields))
-    return frame
 
 
 class SparkConnection:
@@ -211,10 +86,10 @@ class SparkConnection:
             trees = [t for t in sqlglot.parse(query, read=HOUSE) if t is not None]
         except sqlglot.errors.SqlglotError as exc:
             raise SparkSQLError(f"cannot read the statement as DuckDB SQL: {str(exc).splitlines()[0]}") from None
-        args = [_parameter(v) for v in parameters] if parameters else None  # type: ignore[union-attr]
+        args = [spark_parameter(v) for v in parameters] if parameters else None  # type: ignore[union-attr]
         if args and len(trees) > 1:
             raise SparkSQLError("parameters are bound to one statement at a time")
-        result = _EMPTY
+        result = EMPTY_RESULT
         for tree in trees:
             result = self._run(tree, args)
         return result
@@ -222,7 +97,7 @@ class SparkConnection:
     def executemany(self, query: str, parameters: object = None) -> SparkResult:
         for row in parameters or []:  # type: ignore[union-attr]
             self.execute(query, row)
-        return _EMPTY
+        return EMPTY_RESULT
 
     def _sql(self, tree: exp.Expression, args: list | None = None) -> DataFrame:
         views: set[str] = set()
@@ -262,19 +137,19 @@ class SparkConnection:
         frame = self._sql(tree, args)
         if isinstance(tree, exp.Query | exp.Show):
             return SparkResult(frame)
-        return _EMPTY
+        return EMPTY_RESULT
 
     def _create_table(self, tree: exp.Create, args: list | None) -> SparkResult:
         target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
         name = attached_names(target.copy())
         if _is_temporary(tree):
             if tree.args.get("exists") and self.spark.catalog.tableExists(name.name):
-                return _EMPTY
+                return EMPTY_RESULT
             query = tree.expression or _empty_rows(tree.this)
             frame = self._sql(query, args).localCheckpoint(eager=True)
             frame.createOrReplaceTempView(name.name)
             self._temp_tables.add(name.name)
-            return _EMPTY
+            return EMPTY_RESULT
         qualified = ".".join(p for p in (name.db, name.name) if p)
         if tree.args.get("replace") and tree.expression is not None and any(
                 attached_names(t.copy()).name == name.name and attached_names(t.copy()).db == name.db
@@ -285,7 +160,7 @@ class SparkConnection:
             if self._undo is not None:
                 self._undo.append(lambda: self.spark.sql(f"DROP TABLE IF EXISTS {_quoted(name)}"))
             frame.write.saveAsTable(_quoted(name))
-            return _EMPTY
+            return EMPTY_RESULT
         if tree.args.get("replace"):
             self._run(exp.Drop(tables=[exp.table_(name.name, db=name.db or None)], kind="TABLE", exists=True), None)
             tree = tree.copy()
@@ -293,7 +168,7 @@ class SparkConnection:
         if self._undo is not None and not self.spark.catalog.tableExists(qualified):
             self._undo.append(lambda: self.spark.sql(f"DROP TABLE IF EXISTS {_quoted(name)}"))
         self._sql(tree, args)
-        return _EMPTY
+        return EMPTY_RESULT
 
     def _rewrite_rows(self, tree: exp.Delete | exp.Insert, name: exp.Table, args: list | None) -> SparkResult:
         """DELETE (any table) and INSERT into a temporary table, which Spark cannot do in place on Parquet
@@ -369,7 +244,7 @@ class SparkConnection:
 
     def dataframe(self, python_object: object) -> DataFrame:
         """A polars, Arrow or pandas frame as a Spark DataFrame."""
-        return self.spark.createDataFrame(_spark_frame_source(python_object))
+        return self.spark.createDataFrame(spark_frame_source(python_object))
 
     def register(self, view_name: str, python_object: object) -> SparkConnection:
         self.dataframe(python_object).createOrReplaceTempView(view_name)
@@ -469,7 +344,7 @@ class SparkConnection:
         if self._undo is not None:
             raise SparkSQLError("a transaction is already open")
         self._undo, self._aside = [], []
-        return _EMPTY
+        return EMPTY_RESULT
 
     def _commit(self) -> SparkResult:
         if self._undo is None:
@@ -477,7 +352,7 @@ class SparkConnection:
         for holding, _ in self._aside:
             self.spark.sql(f"DROP TABLE IF EXISTS {holding}")
         self._undo, self._aside = None, []
-        return _EMPTY
+        return EMPTY_RESULT
 
     def _rollback(self) -> SparkResult:
         if self._undo is None:
@@ -485,7 +360,7 @@ class SparkConnection:
         undo, self._undo, self._aside = self._undo, None, []
         for step in reversed(undo):
             step()
-        return _EMPTY
+        return EMPTY_RESULT
 
     def _log_undo(self, tree: exp.Expression) -> None:
         """Record how to undo `tree` before it runs (views, schemas, tables, inserts, drops)."""
@@ -522,7 +397,7 @@ class SparkConnection:
             self.spark.sql(f"ALTER TABLE {qualified} RENAME TO {holding}")
             self._aside.append((holding, qualified))
             self._undo.append(lambda h=holding, q=qualified: self.spark.sql(f"ALTER TABLE {h} RENAME TO {q}"))
-        return _EMPTY
+        return EMPTY_RESULT
 
     def _restore_view(self, name: exp.Table) -> Callable[[], None]:
         qualified = _quoted(name)
