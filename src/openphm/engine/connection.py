@@ -10,7 +10,8 @@ imports DuckDB or PySpark. A `Connection` is the small part of the DB-API the pl
 - `register(name, frame)` / `unregister(name)`: an in-memory Arrow or polars frame as a view;
 - `close()`.
 
-DuckDB's own connection is exactly this, so the embedded default pays nothing for the seam. The
+DuckDB's own connection is almost exactly this: `openphm.engine.duckdb_connection` only fetches
+each query's result whole rather than streamed (DuckDB 1.5's streamed fetch can spin). The
 Spark engine (`openphm.engine.spark`) implements it by transpiling each statement with sqlglot
 and running it in a SparkSession; every SQL construct the platform uses has a parity test there.
 """
@@ -63,6 +64,7 @@ def memory_connection(threads: int | None = None, share: float = 0.35) -> Connec
     """A private in-memory DuckDB database (for work that needs no store: linking two files, a Splink
     training run), spilling to the system's temporary folder, with `share` of this machine's memory
     (or OPENPHM_MEMORY_LIMIT) and, when given, a fixed number of threads (reproducible sums)."""
+    from openphm.engine.duckdb_connection import DuckDBConnection
     from openphm.engine.duckdb_store import duckdb_config, quiet_unless_watched
 
     config = duckdb_config(share, in_memory=True)
@@ -70,7 +72,7 @@ def memory_connection(threads: int | None = None, share: float = 0.35) -> Connec
         config["threads"] = str(int(threads))
     con = duckdb.connect(config=config)
     quiet_unless_watched(con)
-    return con
+    return DuckDBConnection(con)
 
 
 def splink_api(con: Connection) -> Any:
@@ -81,7 +83,7 @@ def splink_api(con: Connection) -> Any:
         from splink import SparkAPI
         return SparkAPI(spark_session=spark)
     from splink import DuckDBAPI
-    return DuckDBAPI(con)
+    return DuckDBAPI(getattr(con, "raw", con))
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
+from openphm.engine.duckdb_connection import DuckDBConnection
 from openphm.engine.files import make_private, owner_only_umask, private_dir
 
 
@@ -118,7 +119,7 @@ class Store:
         """Make the store's existing files 600 and its folders 700 (see the module's note)."""
         make_private(*self.private_paths())
 
-    def connect(self, identity: bool = True) -> duckdb.DuckDBPyConnection:
+    def connect(self, identity: bool = True) -> DuckDBConnection:
         """A connection to the analytic database with the identity store attached as `idn`."""
         self.db.parent.mkdir(parents=True, exist_ok=True)
         owner_only_umask()
@@ -143,4 +144,4 @@ class Store:
                 if "already attached" not in str(exc):
                     raise
         self.protect()
-        return con
+        return DuckDBConnection(con)
