@@ -45,13 +45,17 @@ from openphm.identity.pseudonym import person_ids
 
 log = logging.getLogger("openphm.identity")
 
+# A record's key orders records by source, file (SHA-256, then id) and row: the file's rank among the
+# active files times 2^32 plus its row number, so that no sort of every record is needed.
 ACTIVE = f"""
 CREATE OR REPLACE TEMP TABLE active_records AS
-SELECT row_number() OVER (ORDER BY r.source, m.sha256, r.row_number) AS rec_key,
+WITH files AS (SELECT file_id, row_number() OVER (ORDER BY source, sha256, file_id) AS file_rank
+               FROM ingest.manifest WHERE status = 'active')
+SELECT f.file_rank * 4294967296 + r.row_number AS rec_key,
        r.source, r.file_id, r.row_number, r.nhs_number, coalesce(r.nhs_number_valid, false) AS nhs_number_valid,
        nullif(upper(trim(r.given_name)), '') AS given_name, nullif(upper(trim(r.family_name)), '') AS family_name,
        r.date_of_birth, CASE WHEN r.sex IN ('M', 'F') THEN r.sex END AS sex, r.postcode, r.native_person_key
-FROM {identity_store.RECORDS} r JOIN ingest.manifest m ON r.file_id = m.file_id AND m.status = 'active'
+FROM {identity_store.RECORDS} r JOIN files f USING (file_id)
 """
 # The spine's date of birth: the commonest among a number's registrations, then the earliest record's.
 SPINE = """
@@ -95,15 +99,29 @@ SELECT uid_l, uid_r, 1.0 AS match_probability
 FROM (SELECT rec_key AS uid_l, min(rec_key) OVER (PARTITION BY g) AS uid_r FROM g)
 WHERE uid_l <> uid_r ORDER BY 1, 2
 """
+# The distinct identities of each person the deterministic links found (far fewer rows than records:
+# a person's appointments repeat one identity), read by every comparison with known people.
+DET_IDENTITIES = """
+CREATE OR REPLACE TEMP TABLE det_identities AS
+SELECT DISTINCT d.person_key, a.given_name, a.family_name, a.date_of_birth, a.sex, a.postcode,
+       CASE WHEN a.nhs_number_valid THEN a.nhs_number END AS nhs_number
+FROM det d JOIN active_records a USING (rec_key)
+"""
+# The same after wrong numbers in general practice are merged (`lk_key_map`).
+KNOWN_IDENTITIES = """
+SELECT coalesce(m.to_key, i.person_key) AS person_key, i.given_name, i.family_name, i.date_of_birth, i.sex,
+       i.postcode, i.nhs_number
+FROM det_identities i LEFT JOIN lk_key_map m ON m.from_key = i.person_key
+"""
 # Everything the deterministic links know about each person, as rows to compare with.
 PERSON_ROWS = """
-WITH r AS (SELECT k.person_key, a.* FROM {keys} k JOIN active_records a USING (rec_key)),
+WITH r AS ({identities}),
 names AS (SELECT DISTINCT person_key, given_name, family_name FROM r
           WHERE given_name IS NOT NULL OR family_name IS NOT NULL),
 dobs AS (SELECT DISTINCT person_key, date_of_birth FROM r WHERE date_of_birth IS NOT NULL),
 sexes AS (SELECT DISTINCT person_key, sex FROM r WHERE sex IS NOT NULL),
 pcs AS (SELECT DISTINCT person_key, postcode FROM r WHERE postcode IS NOT NULL),
-numbers AS (SELECT DISTINCT person_key, nhs_number FROM r WHERE nhs_number_valid),
+numbers AS (SELECT DISTINCT person_key, nhs_number FROM r WHERE nhs_number IS NOT NULL),
 people AS (SELECT DISTINCT person_key FROM r)
 SELECT row_number() OVER (ORDER BY person_key, given_name, family_name, date_of_birth, sex, postcode, nhs_number)
        AS uid, * FROM (
@@ -165,10 +183,10 @@ def _merge_wrong_numbers(con: Connection, model: dict, threshold: float) -> pl.D
     if con.execute("SELECT count(*) FROM key_sources WHERE NOT registered").fetchone()[0] == 0:
         return empty
     gp_only = con.execute(PERSON_ROWS.format(
-        keys="det", where="WHERE p.person_key IN (SELECT person_key FROM key_sources WHERE registered AND gp_only)"
+        identities="SELECT * FROM det_identities", where="WHERE p.person_key IN (SELECT person_key FROM key_sources WHERE registered AND gp_only)"
     )).pl()
     unregistered = con.execute(PERSON_ROWS.format(
-        keys="det", where="WHERE p.person_key IN (SELECT person_key FROM key_sources WHERE NOT registered)")).pl()
+        identities="SELECT * FROM det_identities", where="WHERE p.person_key IN (SELECT person_key FROM key_sources WHERE NOT registered)")).pl()
     pairs = lm.link_pairs(model, gp_only, unregistered, threshold, without_nhs_number=True, engine=con)
     if pairs.height == 0:
         return empty
@@ -205,7 +223,7 @@ def _identities(con: Connection, which: str = "TRUE") -> pl.DataFrame:
 def _units_to_people(con: Connection, model: dict, threshold: float) -> pl.DataFrame:
     """(unit, person_key, match_probability, method): each unit's best known person at or above the
     threshold, or the person its council person id's other records were linked to by NHS number."""
-    people = con.execute(PERSON_ROWS.format(keys="known", where="")).pl()
+    people = con.execute(PERSON_ROWS.format(identities=KNOWN_IDENTITIES, where="")).pl()
     pairs = lm.link_pairs(model, _identities(con), people, threshold, engine=con)
     pairs = pairs.join(people.select(pl.col("uid").alias("uid_r"), "person_key"), on="uid_r")
     con.register("lk_id_pairs", pairs.to_arrow())
@@ -248,7 +266,7 @@ def link_records(con: Connection, store: Store, threshold: float = 0.9,
     which a number seen only in GP data joins an unregistered person's (both default to `threshold`)."""
     dedupe_threshold = threshold if dedupe_threshold is None else dedupe_threshold
     merge_threshold = threshold if merge_threshold is None else merge_threshold
-    for sql in (ACTIVE, SPINE, DETERMINISTIC):
+    for sql in (ACTIVE, SPINE, DETERMINISTIC, DET_IDENTITIES):
         con.execute(sql)
     model_path = store.model_dir / "linkage_model.json"
     n_people = con.execute("SELECT count(*) FROM spine").fetchone()[0]
@@ -328,7 +346,7 @@ def _write(con: Connection, store: Store) -> tuple[dict[str, int], dict[str, dic
     for source, method, n in con.execute(
             "SELECT source, method, count(*) FROM link.record_person GROUP BY 1, 2 ORDER BY 1, 2").fetchall():
         by_source.setdefault(source, {})[method] = n
-    for temp in ("active_records", "spine", "det", "known", "key_sources", "links", "candidates", "person_uuid",
-                 "lk_leftover"):
+    for temp in ("active_records", "spine", "det", "det_identities", "known", "key_sources", "links", "candidates",
+                 "person_uuid", "lk_leftover"):
         con.execute(f"DROP TABLE IF EXISTS {temp}")  # they hold identifiers: none outlives the link
     return by_method, by_source
