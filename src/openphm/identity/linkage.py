@@ -182,11 +182,12 @@ def _merge_wrong_numbers(con: Connection, model: dict, threshold: float) -> pl.D
     empty = pl.DataFrame(schema={"from_key": pl.Utf8, "to_key": pl.Utf8})
     if con.execute("SELECT count(*) FROM key_sources WHERE NOT registered").fetchone()[0] == 0:
         return empty
-    gp_only = con.execute(PERSON_ROWS.format(
-        identities="SELECT * FROM det_identities", where="WHERE p.person_key IN (SELECT person_key FROM key_sources WHERE registered AND gp_only)"
-    )).pl()
-    unregistered = con.execute(PERSON_ROWS.format(
-        identities="SELECT * FROM det_identities", where="WHERE p.person_key IN (SELECT person_key FROM key_sources WHERE NOT registered)")).pl()
+    def people(which: str) -> pl.DataFrame:
+        return con.execute(PERSON_ROWS.format(
+            identities="SELECT * FROM det_identities",
+            where=f"WHERE p.person_key IN (SELECT person_key FROM key_sources WHERE {which})")).pl()
+
+    gp_only, unregistered = people("registered AND gp_only"), people("NOT registered")
     pairs = lm.link_pairs(model, gp_only, unregistered, threshold, without_nhs_number=True, engine=con)
     if pairs.height == 0:
         return empty

@@ -264,12 +264,14 @@ def load_staged(con: Connection, spec: SourceSpec, path: Path, digest: str, rows
     dates = "".join(f", {parsed_date_sql(ident(c.name), c.date_format)} AS {ident(date_column(c.name))}"
                     for c in spec.columns if c.kind == "date")
     digits = f", {normalised_nhs_number_sql(ident(nhs))} AS nhs_digits" if nhs else ""
-    valid = ", " + nhs_digits_valid_sql("nhs_digits") + " AS nhs_valid_flag" if nhs else ""
+    valid = ", " + nhs_digits_valid_sql("nhs_digits", "__nhs_int") + " AS nhs_valid_flag" if nhs else ""
+    number = ", TRY_CAST(nhs_digits AS BIGINT) AS __nhs_int" if nhs else ""
     con.execute(f"""CREATE TEMP TABLE checked AS
         SELECT *, split_part(failure, '|', 1) AS reason, split_part(failure, '|', 2) AS reason_column
         FROM (SELECT *{valid}, {reason_columns_sql(spec, today, known)}
-              FROM (SELECT s.*, {lsoa_expr}, {home_expr}{known_items}{digits}{dates}
-                    FROM {STAGED} s {lsoa_join} {home_join}))""")
+              FROM (SELECT *{number}
+                    FROM (SELECT s.*, {lsoa_expr}, {home_expr}{known_items}{digits}{dates}
+                          FROM {STAGED} s {lsoa_join} {home_join})))""")
     _quarantine_duplicates(con, spec, period)
     loaded, quarantined = con.execute(
         "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL) "
