@@ -1,0 +1,7 @@
+"""Evaluating a new care model against a counterfactual, on the person record (`openphm evaluate`)
+or on any tidy panel an analyst brings: staggered difference-in-differences (Callaway & Sant'Anna),
+synthetic control and synthetic difference-in-differences, and the naive before-and-after beside them."""
+
+from openphm.evaluate.did import BeforeAfter, StaggeredDiD, naive_before_after, staggered_did
+
+__all__ = ["BeforeAfter", "StaggeredDiD", "naive_before_after", "staggered_did"]
