@@ -75,3 +75,30 @@ def test_effect_equals_the_difference_from_the_counterfactual_run(tmp_path):
     ae = {name: sum(pl.read_parquet(p).height for p in (out / "extracts" / "ecds").glob("*.parquet"))
           for name, out in runs.items()}
     assert prevented["A&E attendances"] == ae["without"] - ae["with"] > 0
+    # By practice and month: the events there would have been are the same in both runs, every
+    # prevented one is at a joining practice from its start, and they add up to the totals.
+    cells = {name: pl.read_csv(out / "truth" / "care_model_effects.csv", try_parse_dates=True)
+             for name, out in runs.items()}
+    key = ["practice_code", "month", "outcome", "group"]
+    both = cells["with"].join(cells["without"], on=key, how="full", suffix="_without", coalesce=True)
+    assert both["events"].to_list() == both["events_without"].to_list()
+    assert cells["without"]["prevented"].sum() == 0
+    off = cells["with"].filter(~pl.col("practice_code").is_in(model["practices"]) | (pl.col("month") < start))
+    assert off["prevented"].sum() == 0
+    totals = cells["with"].group_by("outcome").agg(pl.col("prevented").sum())
+    assert dict(totals.iter_rows()) == prevented
+    assert cells["with"].filter(pl.col("group") == "other")["prevented"].sum() == 0
+
+
+def test_staggered_adoption_starts_the_joiners_in_waves(tmp_path):
+    generate_ics(GenerateOptions(people=100_000, years=4, seed=9, out=tmp_path, format="parquet", care_model=True,
+                                 care_model_waves=3))
+    model = json.loads((tmp_path / "truth" / "care_model.json").read_text())
+    starts = model["practice_starts"]
+    assert sorted(set(starts.values())) == ["2023-04-01", "2023-10-01", "2024-04-01"]
+    assert set(starts) == set(model["practices"])
+    cells = pl.read_csv(tmp_path / "truth" / "care_model_effects.csv", try_parse_dates=True)
+    first_prevented = (cells.filter(pl.col("prevented") > 0).group_by("practice_code").agg(pl.col("month").min())
+                       .iter_rows())
+    for practice, month in first_prevented:
+        assert month >= dt.date.fromisoformat(starts[practice])

@@ -68,6 +68,8 @@ def generate(
                                                          "default: two years in.")] = None,
     care_model_effect: Annotated[float, typer.Option(help="True relative effect on emergency admissions "
                                                      "and A&E of the over-75s and care-home residents.")] = -0.20,
+    care_model_waves: Annotated[int, typer.Option(help="Staggered adoption: the joining practices start in this "
+                                                  "many waves, six months apart.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Generate a synthetic ICS: extracts as each source sends them, reference files and truth."""
@@ -76,7 +78,7 @@ def generate(
     opts = GenerateOptions(people=people, years=years, seed=seed, out=out, format=format,
                            gp_format=gp_format, start=_date(start, "--start"), care_model=care_model,
                            care_model_start=_date(care_model_start, "--care-model-start"),
-                           care_model_effect=care_model_effect)
+                           care_model_effect=care_model_effect, care_model_waves=care_model_waves)
     _check(opts)
     try:
         summary = _generate(opts, quiet)

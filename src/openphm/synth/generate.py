@@ -38,6 +38,7 @@ class GenerateOptions:
     care_model: bool = False
     care_model_start: dt.date | None = None
     care_model_effect: float = -0.20
+    care_model_waves: int = 1  # staggered adoption: the joiners start in this many waves, 6 months apart
 
     def check(self) -> None:
         """Raise ValueError with a one-line message for any option that cannot work."""
@@ -51,6 +52,8 @@ class GenerateOptions:
             raise ValueError(f"--gp-format must be one of {', '.join(GP_FORMATS)} (got {self.gp_format!r})")
         if not -0.9 <= self.care_model_effect <= 1.0:
             raise ValueError("--care-model-effect must be between -0.9 and 1.0 (a relative change)")
+        if not 1 <= self.care_model_waves <= 6:
+            raise ValueError(f"--care-model-waves must be between 1 and 6 (got {self.care_model_waves})")
         if self.care_model_effect > 0:
             raise ValueError("--care-model-effect must be zero or negative (a reduction)")
         end = add_months(self.start, 12 * self.years)  # from 29 February: 28 February
@@ -79,7 +82,7 @@ def generate_ics(opts: GenerateOptions, step: Callable[[str], None] = lambda _: 
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     sim = setup(opts.people, opts.years, opts.seed, opts.start, opts.care_model,
-                opts.care_model_start, opts.care_model_effect)
+                opts.care_model_start, opts.care_model_effect, opts.care_model_waves)
     step("population")
     w = ExtractWriter(sim, out, opts.format, opts.seed)
     fhir = opts.gp_format == "fhir"

@@ -201,7 +201,8 @@ def ae_attendances(rng: np.random.Generator, periods: Periods, state: PersonYear
         "department_type": enum(DEPARTMENTS, np.zeros(via.height, dtype=np.uint8)),
         "disposal": enum(DISPOSALS, np.zeros(via.height, dtype=np.uint8)),
         "practice": via["practice"].cast(pl.Int32), "postcode": via["postcode"].cast(pl.Int32),
-        "age": via["age"].cast(pl.Float32), "prevented": via["prevented"],
+        "age": via["age"].cast(pl.Float32), "care_home": via["care_home"].cast(pl.Int32),
+        "prevented": via["prevented"],
     })
     curve = (per_band(params["activity_per_1000"]["ae_attendance"])
              - hosp["emergency_via_ae_share"] * per_band(params["activity_per_1000"]["emergency_admission"]))
@@ -223,11 +224,12 @@ def ae_attendances(rng: np.random.Generator, periods: Periods, state: PersonYear
         "department_type": enum(DEPARTMENTS, dept), "disposal": enum(DISPOSALS, disposal),
         "practice": periods.practice[idx].astype(np.int32),
         "postcode": periods.postcode[idx].astype(np.int32), "age": periods.age[idx].astype(np.float32),
-        "prevented": prevented,
+        "care_home": periods.care_home[idx].astype(np.int32), "prevented": prevented,
     })
     out = pl.concat([admitted, other])
     ambulance = rng.random(out.height) < np.clip(0.1 + out["age"].to_numpy() / 150, 0, 0.8)
-    return out.with_columns(enum(["walk-in", "ambulance"], ambulance.astype(np.uint8), "arrival_mode")).drop("age")
+    # age and care home stay for the care model's truth (the extract writer takes only its own columns)
+    return out.with_columns(enum(["walk-in", "ambulance"], ambulance.astype(np.uint8), "arrival_mode"))
 
 
 DEPARTMENTS = ["01", "02", "03"]

@@ -88,7 +88,7 @@ def care_model_prevented(periods: Periods, idx: np.ndarray, date: np.ndarray, mo
     without it only by the events prevented, so the counterfactual is known exactly."""
     if model is None or len(idx) == 0:
         return np.zeros(len(idx), dtype=bool)
-    in_model = model["practice_mask"][periods.practice[idx]] & (date >= model["start"])
+    in_model = date >= model["start_day"][periods.practice[idx]]
     eligible = (periods.age[idx] >= model["eligible_min_age"]) | (periods.care_home[idx] >= 0)
     return in_model & eligible & (model["rng"].random(len(idx)) < -model["effect"])
 

@@ -35,19 +35,31 @@ def add_years(day: dt.date, years: int) -> dt.date:
 
 @dataclass
 class CareModel:
-    """The new care model as injected: which practices, from when, and its true effect."""
+    """The new care model as injected: which practices, from when (`starts`, one date per practice in
+    `practices`: equal unless adoption is staggered), and its true effect."""
 
     practices: np.ndarray
-    start: dt.date
+    start: dt.date  # the first practice's start
     effect: float
     eligible_min_age: int
+    starts: list[dt.date] = field(default_factory=list)
+
+    def start_of(self) -> list[dt.date]:
+        """Each joining practice's start date."""
+        return self.starts or [self.start] * len(self.practices)
 
     def as_thinning(self, n_practices: int) -> dict:
-        """The form the activity generators use."""
-        mask = np.zeros(n_practices, dtype=bool)
-        mask[self.practices] = True
-        return {"practice_mask": mask, "start": to_days(self.start), "effect": self.effect,
-                "eligible_min_age": self.eligible_min_age}
+        """The form the activity generators use: the start day of every practice (never for those
+        that do not join)."""
+        start_day = np.full(n_practices, np.iinfo(np.int64).max, dtype=np.int64)
+        start_day[self.practices] = [to_days(d) for d in self.start_of()]
+        return {"start_day": start_day, "effect": self.effect, "eligible_min_age": self.eligible_min_age}
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day `months` later (the first of the month stays the first)."""
+    index = day.year * 12 + day.month - 1 + months
+    return day.replace(year=index // 12, month=index % 12 + 1)
 
 
 @dataclass
@@ -99,7 +111,7 @@ Sink = Callable[[str, int, pl.DataFrame], None]
 
 
 def setup(n_people: int, years: int, seed: int, start: dt.date, care_model: bool,
-          care_model_start: dt.date | None, care_model_effect: float) -> Simulation:
+          care_model_start: dt.date | None, care_model_effect: float, care_model_waves: int = 1) -> Simulation:
     """Build the ICS as it stands on the start date."""
     params = load_parameters()
     geo = build_geography(_stream(seed, 1), n_people, n_people * 0.0048)
@@ -120,12 +132,32 @@ def setup(n_people: int, years: int, seed: int, start: dt.date, care_model: bool
     if care_model:
         cm = params["care_model"]
         chosen = choose_care_model_practices(_stream(seed, 7), geo, people, cm["practice_share"])
-        model = CareModel(practices=chosen, start=care_model_start or add_years(start, 2),
-                          effect=care_model_effect, eligible_min_age=cm["eligible_min_age"])
+        first = care_model_start or add_years(start, 2)
+        # staggered adoption: the joiners split at random into waves, each starting some months after
+        # the one before (its own stream, so the joiners and every other draw stay the same)
+        wave = _stream(seed, 8).permutation(np.arange(len(chosen)) % max(care_model_waves, 1))
+        starts = [add_months(first, int(w) * cm["wave_gap_months"]) for w in wave]
+        model = CareModel(practices=chosen, start=first, effect=care_model_effect,
+                          eligible_min_age=cm["eligible_min_age"], starts=starts)
     return Simulation(geo=geo, names=names, people=people, effects=effects, start=start, years=years,
                       year_starts=[to_days(add_years(start, y)) for y in range(years + 1)],
                       delayed_share=delayed, coordinator_cover=cover, plan_cover=plan,
                       care_model=model, seed=seed, n_people=n_people)
+
+
+def care_model_cells(events: pl.DataFrame, outcome: str, date: str, min_age: int) -> pl.DataFrame:
+    """The care model's truth for one outcome: by practice, month and group (the eligible ages, care-home
+    residents under them, everyone else), the events there would have been without the model and
+    those it prevented, so that the exact effect for any population and period can be computed."""
+    group = (pl.when(pl.col("age") >= min_age).then(pl.lit(f"aged {min_age}+"))
+             .when(pl.col("care_home") >= 0).then(pl.lit(f"care home, under {min_age}"))
+             .otherwise(pl.lit("other")))
+    return (events.select(pl.col("practice").cast(pl.Int32),
+                          pl.from_epoch(pl.col(date).cast(pl.Int64), time_unit="d").dt.truncate("1mo").alias("month"),
+                          group.alias("group"), pl.col("prevented"))
+            .group_by("practice", "month", "group")
+            .agg(pl.len().cast(pl.Int64).alias("events"), pl.col("prevented").sum().cast(pl.Int64).alias("prevented"))
+            .with_columns(pl.lit(outcome).alias("outcome")))
 
 
 def _stream(seed: int, *key: int) -> np.random.Generator:
@@ -182,11 +214,11 @@ def run_years(sim: Simulation, sink: Sink, step: Callable[[str], None] = lambda 
         hospital.record_onsets(spells, people)  # a prevented admission prevents the stay, not the disease
         ae = hospital.ae_attendances(rng, periods, state, spells, thinning)
         sink("ecds", y, ae.filter(~pl.col("prevented")).drop("prevented"))
-        sim.prevented.append(pl.DataFrame({
-            "year_index": [y, y],
-            "outcome": ["emergency admissions", "A&E attendances"],
-            "events_prevented": [int(spells["prevented"].sum()), int(ae["prevented"].sum())],
-        }))
+        min_age = params["care_model"]["eligible_min_age"]
+        sim.prevented.append(pl.concat([
+            care_model_cells(spells.filter(pl.col("kind") == "emergency"), "emergency admissions", "admission_date",
+                             min_age),
+            care_model_cells(ae, "A&E attendances", "arrival_date", min_age)]))
         del spells, ae
         sink("op", y, services.outpatients(rng, periods, state))
         sink("gp_appointments", y, services.gp_appointments(rng, periods, state))

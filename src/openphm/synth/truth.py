@@ -96,16 +96,27 @@ def write_truth(w: ExtractWriter) -> None:
     write_table(places, truth / "places", "csv")
     cm = sim.care_model
     model = {"enabled": cm is not None}
+    # by practice, month, outcome and group: the events without the model and those it prevented
+    cells = pl.concat(sim.prevented)
+    cells = (cells.group_by("practice", "month", "group", "outcome")
+             .agg(pl.col("events").sum(), pl.col("prevented").sum()))
+    cells = (cells.with_columns(pl.Series("practice_code", np.asarray(geo.practice_code)[cells["practice"].to_numpy()]))
+             .select("practice_code", "month", "outcome", "group", "events", "prevented")
+             .sort("practice_code", "month", "outcome", "group"))
+    write_table(cells, truth / "care_model_effects", "csv")
     if cm is not None:
         model.update({
             "practices": [str(c) for c in geo.practice_code[cm.practices]],
             "start_date": cm.start.isoformat(),
+            "practice_starts": {str(c): d.isoformat() for c, d in zip(geo.practice_code[cm.practices], cm.start_of(),
+                                                                        strict=True)},
             "effect": cm.effect,
             "outcomes": ["emergency admissions", "A&E attendances"],
             "eligible": f"people aged {cm.eligible_min_age}+ or living in a care home, registered "
                         "with a participating practice on the day of the event",
             "selection": "larger and more deprived practices were likelier to join",
-            "events_prevented": pl.concat(sim.prevented).group_by("outcome").agg(pl.col("events_prevented").sum())
+            "events_prevented": cells.group_by("outcome").agg(pl.col("prevented").sum().alias("events_prevented"))
             .sort("outcome").to_dicts(),
+            "effects_by_practice_and_month": "care_model_effects.csv",
         })
     (truth / "care_model.json").write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
