@@ -48,6 +48,13 @@ def registered_on(d: dt.date, alias: str | None = None) -> str:
     return f"({start} <= {sql_date(d)} AND ({end} IS NULL OR {end} > {sql_date(d)}))"
 
 
+def registered_at(date_sql: str, alias: str | None = None) -> str:
+    """SQL: the registration row covers the end of the day held in `date_sql` (a column or expression:
+    an event's date), by the same rule as `registered_on`."""
+    start, end = _col(alias, "registration_start"), _col(alias, "registration_end")
+    return f"({start} <= {date_sql} AND ({end} IS NULL OR {end} > {date_sql}))"
+
+
 def registered_during(start: dt.date, end: dt.date, alias: str | None = None) -> str:
     """SQL: the registration overlaps [start, end) (registered at some time in the period)."""
     s, e = _col(alias, "registration_start"), _col(alias, "registration_end")
@@ -66,6 +73,15 @@ def age_on(d: dt.date, alias: str | None = None) -> str:
     year, month = _col(alias, "birth_year"), _col(alias, "birth_month")
     reached = f"{month} < {d.month}" if d.day < BIRTHDAY_DAY else f"{month} <= {d.month}"
     return f"({d.year} - {year} - CASE WHEN {reached} THEN 0 ELSE 1 END)"
+
+
+def age_at(date_sql: str, alias: str | None = None) -> str:
+    """SQL: age in whole years on the day held in `date_sql` (a column or expression), by the same rule
+    as `age_on` (a birthday in the month counts as reached from the 16th)."""
+    year, month = _col(alias, "birth_year"), _col(alias, "birth_month")
+    m, day = f"month({date_sql})", f"dayofmonth({date_sql})"
+    reached = f"({month} < {m} OR ({month} = {m} AND {day} >= {BIRTHDAY_DAY}))"
+    return f"(year({date_sql}) - {year} - CASE WHEN {reached} THEN 0 ELSE 1 END)"
 
 
 def age_on_value(birth_year: int, birth_month: int, d: dt.date) -> int:
@@ -176,7 +192,7 @@ def registration_on(table: str, d: dt.date, columns: tuple[str, ...], within: st
 
 RULES: dict[str, Callable[..., str]] = {
     "age_band": age_band, "ethnic_group": ethnic_group, "admission_type": admission_type,
-    "emergency_admission": emergency_admission,
+    "emergency_admission": emergency_admission, "age_at": age_at, "registered_at": registered_at,
 }
 _CALL = re.compile(r"\{\{\s*(\w+)\(([^(){}]*)\)\s*\}\}")
 _ARG = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")

@@ -129,3 +129,20 @@ def test_rules_by_name_in_yaml_definitions_are_checked_as_written_out():
             "falls_admissions_65plus", "emergency_admissions_sar"} <= uses
     assert not any("admission_type = 'emergency'" in (m.data["numerator"].get("where") or "")
                    for m in load_measures().values())
+
+
+def test_age_and_registration_at_a_date_held_in_a_column_follow_the_rules_for_a_given_date():
+    # every day of 2023 against every birth month, and the registration edges: the column forms agree
+    # with age_on / registered_on for the same day
+    days = [D(2023, 1, 1) + dt.timedelta(days=i) for i in range(365)]
+    rows = pl.DataFrame({"day": days * 12, "birth_year": [1950] * (365 * 12),
+                         "birth_month": [m for m in range(1, 13) for _ in days],
+                         "registration_start": [D(2023, 6, 1)] * (365 * 12),
+                         "registration_end": [D(2023, 9, 30)] * (365 * 12)})
+    con = duckdb.connect()
+    con.register("rows", rows.to_arrow())
+    got = con.execute(f"SELECT day, birth_month, {domain.age_at('day')}, {domain.registered_at('day')} "
+                      "FROM rows").fetchall()
+    for day, month, age, registered in got:
+        assert age == domain.age_on_value(1950, month, day), (day, month)
+        assert registered == (D(2023, 6, 1) <= day < D(2023, 9, 30)), day

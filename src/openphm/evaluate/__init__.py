@@ -3,5 +3,7 @@ or on any tidy panel an analyst brings: staggered difference-in-differences (Cal
 synthetic control and synthetic difference-in-differences, and the naive before-and-after beside them."""
 
 from openphm.evaluate.did import BeforeAfter, StaggeredDiD, naive_before_after, staggered_did
+from openphm.evaluate.synthetic import SyntheticResult, plain_did, synthetic_control, synthetic_did
 
-__all__ = ["BeforeAfter", "StaggeredDiD", "naive_before_after", "staggered_did"]
+__all__ = ["BeforeAfter", "StaggeredDiD", "SyntheticResult", "naive_before_after", "plain_did", "staggered_did",
+           "synthetic_control", "synthetic_did"]

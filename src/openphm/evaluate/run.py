@@ -1,0 +1,186 @@
+"""Run an evaluation: every method on every outcome of the panel, each estimate as a relative effect
+with its interval and the diagnostics a reviewer asks for, and the estimate to trust, said in words.
+
+Relative effects: an absolute effect on the rate (events per 1,000 people per month) divided by the
+treated units' counterfactual rate after their start (their observed rate minus the effect). The
+interval is the absolute interval over the same counterfactual.
+
+Synthetic control and synthetic difference-in-differences need one start: with staggered adoption
+they are run for each cohort of units that started together, against the units that never adopted,
+and the cohorts' effects are averaged with weights by units times post months (Arkhangelsky et al.
+2021, section 8, suggest this for staggered designs); their standard errors combine as independent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from openphm.evaluate.did import naive_before_after, staggered_did
+from openphm.evaluate.panel import Panel
+from openphm.evaluate.spec import EvaluationSpec
+from openphm.evaluate.synthetic import synthetic_control, synthetic_did
+
+PRETREND_ALPHA = 0.05
+FIT_LIMIT = 0.10  # a synthetic comparison whose pre-period misfit exceeds 10% of the treated rate is poor
+
+
+@dataclass
+class Estimate:
+    """One method's answer for one outcome."""
+
+    method: str
+    outcome: str
+    estimate: float  # relative effect (-0.2: 20% fewer)
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n_treated: int
+    n_control: int
+    absolute: float  # effect on the rate per 1,000 people per month
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    charts: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def as_json(self, population: str) -> dict:
+        """The row of result.json."""
+        return {"method": self.method, "outcome": self.outcome, "population": population,
+                "estimate": _r(self.estimate), "ci_low": _r(self.ci_low), "ci_high": _r(self.ci_high),
+                "p_value": _r(self.p_value), "n_treated": self.n_treated, "n_control": self.n_control,
+                "absolute_effect_per_1000_per_month": _r(self.absolute), "diagnostics": self.diagnostics}
+
+
+def _r(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 6)
+
+
+def _p(estimate: float, se: float) -> float:
+    return math.erfc(abs(estimate / se) / math.sqrt(2)) if se and math.isfinite(se) else float("nan")
+
+
+def _relative(absolute: float, low: float, high: float, treated_post: float) -> tuple[float, float, float]:
+    counterfactual = treated_post - absolute
+    if counterfactual <= 0:
+        return float("nan"), float("nan"), float("nan")
+    return absolute / counterfactual, low / counterfactual, high / counterfactual
+
+
+def _treated_post_mean(frame: pl.DataFrame, outcome: str) -> float:
+    post = frame.filter((pl.col("first_treated") > 0) & (pl.col("t") >= pl.col("first_treated")))
+    return float(post[outcome].mean())
+
+
+def run_did(panel: Panel, outcome: str, spec: EvaluationSpec) -> Estimate:
+    """Callaway & Sant'Anna with its event study and pre-trend test."""
+    frame = panel.frame
+    fit = staggered_did(frame, unit="unit", time="t", outcome=outcome, first_treated="first_treated",
+                        control_group=spec.control_group, bootstrap=spec.bootstrap, seed=spec.seed)
+    simple = fit.aggregate("simple")
+    dynamic = fit.aggregate("dynamic")
+    rel = _relative(simple["att"], simple["ci_low"], simple["ci_high"], _treated_post_mean(frame, outcome))
+    pre = dynamic["by"][dynamic["by"]["e"] < 0]
+    pre_ok = not (fit.pretrend_p_value < PRETREND_ALPHA)
+    return Estimate(
+        "staggered_did", outcome, *rel, simple["p_value"], fit.n_treated_units, fit.n_units - fit.n_treated_units,
+        simple["att"],
+        diagnostics={"pretrend_p_value": _r(fit.pretrend_p_value), "parallel_pre_trends": pre_ok,
+                     "pre_periods_outside_band": int(((pre["ci_low"] > 0) | (pre["ci_high"] < 0)).sum()),
+                     "control_group": spec.control_group},
+        charts={"event_study": dynamic["by"]})
+
+
+def _cohorts(frame: pl.DataFrame) -> list[int]:
+    return sorted(g for g in frame["first_treated"].unique().to_list() if g > 0)
+
+
+def run_synthetic(panel: Panel, outcome: str, spec: EvaluationSpec, method: str) -> Estimate:
+    """Synthetic DiD or synthetic control, cohort by cohort against never-adopters (see the module's note)."""
+    estimator = synthetic_did if method == "synthetic_did" else synthetic_control
+    frame = panel.frame
+    never = frame.filter(pl.col("first_treated") == 0)
+    n_control = never["unit"].n_unique()
+    if n_control < 2:
+        raise ValueError("fewer than two units never adopted the care model: no synthetic comparison")
+    parts, weights, ses, series, misfit = [], [], [], [], []
+    for g in _cohorts(frame):
+        cohort = frame.filter(pl.col("first_treated") == g)
+        data = pl.concat([cohort, never]).with_columns((pl.col("first_treated") == g).alias("treated")).to_pandas()
+        fit = estimator(data, unit="unit", time="t", outcome=outcome, treated="treated", start=g)
+        inference = fit.placebo(replications=spec.placebo, seed=spec.seed)
+        n_units, n_post = cohort["unit"].n_unique(), frame["t"].max() - g + 1
+        parts.append(fit.att)
+        weights.append(n_units * n_post)
+        ses.append(inference["se"])
+        s = fit.series
+        series.append((g, s))
+        pre_level = float(s.loc[s["time"] < g, "treated"].mean()) or 1.0
+        misfit.append(fit.pre_rmse / abs(pre_level))
+    w = np.asarray(weights, dtype=float) / sum(weights)
+    att = float(np.dot(w, parts))
+    se = float(math.sqrt(np.dot(w ** 2, np.asarray(ses) ** 2)))
+    rel = _relative(att, att - 1.959964 * se, att + 1.959964 * se, _treated_post_mean(frame, outcome))
+    fit_ratio = float(np.dot(w, misfit))
+    return Estimate(method, outcome, *rel, _p(att, se), frame.filter(pl.col("first_treated") > 0)["unit"].n_unique(),
+                    n_control, att,
+                    diagnostics={"pre_period_rmse_share": _r(fit_ratio), "good_pre_period_fit": fit_ratio <= FIT_LIMIT,
+                                 "cohorts": len(parts), "placebo_replications": spec.placebo},
+                    charts={"series": series})
+
+
+def run_naive(panel: Panel, outcome: str) -> Estimate:
+    """The treated units after their start against before it: no counterfactual."""
+    frame = panel.frame
+    ba = naive_before_after(frame, unit="unit", time="t", outcome=outcome, first_treated="first_treated",
+                            weights="population")
+    se = (math.log1p(ba.ci_high) - math.log1p(ba.ci_low)) / (2 * 1.959964) if ba.ci_low > -1 else float("nan")
+    p = _p(math.log1p(ba.relative), se) if ba.relative > -1 else float("nan")
+    n_treated = frame.filter(pl.col("first_treated") > 0)["unit"].n_unique()
+    return Estimate("naive_before_after", outcome, ba.relative, ba.ci_low, ba.ci_high, p, n_treated, 0,
+                    ba.after - ba.before, diagnostics={"counterfactual": "none: the treated units' own past"})
+
+
+def recommend(estimates: list[Estimate]) -> tuple[str | None, str]:
+    """The method whose estimate to trust for one outcome, and why, in plain words."""
+    by = {e.method: e for e in estimates}
+    did, sdid = by.get("staggered_did"), by.get("synthetic_did")
+    if did and did.diagnostics["parallel_pre_trends"]:
+        return "staggered_did", ("The practices that adopted and those that had not yet adopted moved in parallel "
+                                 "before the start (no pre-trend detected), so difference-in-differences is trusted; "
+                                 "its interval comes from a bootstrap clustered by unit.")
+    if sdid and sdid.diagnostics["good_pre_period_fit"]:
+        why = ("Before the start the adopters' trend differed from the others'" if did else "")
+        return "synthetic_did", ((why + ", so plain difference-in-differences would be biased. " if why else "")
+                                 + "Synthetic difference-in-differences weights the comparison practices and "
+                                 "months to match the adopters' own past, and it fits well before the start.")
+    if did:
+        return None, ("No method is trusted: the adopters' trend differed before the start, and no synthetic "
+                      "comparison fits their past well. Treat every estimate below as unreliable.")
+    return None, "No method that supports a recommendation was run."
+
+
+def evaluate_panel(panel: Panel, spec: EvaluationSpec,
+                   progress: Any = None) -> dict[str, Any]:
+    """Every method on every outcome: {"estimates": [Estimate, ...], "recommended": {outcome: (method, why)}}."""
+    estimates: list[Estimate] = []
+    recommended: dict[str, tuple[str | None, str]] = {}
+    problems: list[str] = []
+    for outcome in panel.outcomes:
+        found: list[Estimate] = []
+        for method in spec.methods:
+            if progress:
+                progress(f"{method} on {outcome}")
+            try:
+                if method == "staggered_did":
+                    found.append(run_did(panel, outcome, spec))
+                elif method in ("synthetic_did", "synthetic_control"):
+                    found.append(run_synthetic(panel, outcome, spec, method))
+                else:
+                    found.append(run_naive(panel, outcome))
+            except ValueError as exc:
+                problems.append(f"{method} on {outcome}: {exc}")
+        estimates.extend(found)
+        recommended[outcome] = recommend(found)
+    return {"estimates": estimates, "recommended": recommended, "problems": problems}

@@ -1,0 +1,99 @@
+"""An evaluation's definition: a YAML file checked against `spec.schema.json`, then against itself
+(months in order, starts inside the period with months before them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA = json.loads((Path(__file__).with_name("spec.schema.json")).read_text(encoding="utf-8"))
+METHODS = ("staggered_did", "synthetic_did", "synthetic_control", "naive_before_after")
+POPULATIONS = {
+    "everyone": "everyone registered",
+    "aged_75_plus": "people aged 75 and over",
+    "care_home": "care-home residents",
+    "aged_75_plus_or_care_home": "people aged 75 and over or living in a care home",
+}
+MIN_PRE_MONTHS = 6
+
+
+class SpecError(ValueError):
+    """An evaluation spec that cannot be run, with where and why."""
+
+
+def month(text: str) -> dt.date:
+    """The first day of a YYYY-MM month."""
+    return dt.date(int(text[:4]), int(text[5:7]), 1)
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """A checked evaluation spec."""
+
+    name: str
+    level: str
+    starts: dict[str, dt.date]
+    outcomes: list[str]
+    start: dt.date
+    end: dt.date  # the first day of the last month
+    population: str = "aged_75_plus_or_care_home"
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    control_group: str = "notyettreated"
+    bootstrap: int = 999
+    placebo: int = 200
+    seed: int = 1
+    description: str = ""
+
+    @property
+    def months(self) -> list[dt.date]:
+        """Every month of the period, in order."""
+        out, m = [], self.start
+        while m <= self.end:
+            out.append(m)
+            m = dt.date(m.year + (m.month == 12), m.month % 12 + 1, 1)
+        return out
+
+
+def load_spec(path: Path) -> EvaluationSpec:
+    """Read and check a spec; SpecError naming the file and the field for anything wrong."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return parse_spec(data, str(path))
+
+
+def parse_spec(data: object, where: str = "spec") -> EvaluationSpec:
+    """Check a spec already read into Python objects."""
+    errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        at = "/".join(str(p) for p in e.path) or "(top level)"
+        raise SpecError(f"{where}: {at}: {e.message}")
+    assert isinstance(data, dict)
+    period, options = data["period"], data.get("options", {})
+    start, end = month(period["start"]), month(period["end"])
+    if end <= start:
+        raise SpecError(f"{where}: period: end {period['end']} is not after start {period['start']}")
+    starts = {code: month(m) for code, m in data["intervention"]["starts"].items()}
+    for code, first in starts.items():
+        if not start < first <= end:
+            raise SpecError(f"{where}: intervention/starts/{code}: {first:%Y-%m} is outside the period "
+                            f"({period['start']} to {period['end']})")
+        before = (first.year - start.year) * 12 + first.month - start.month
+        if before < MIN_PRE_MONTHS:
+            raise SpecError(f"{where}: intervention/starts/{code}: only {before} months before the start; "
+                            f"at least {MIN_PRE_MONTHS} are needed to see the trend before it")
+    return EvaluationSpec(
+        name=data["name"], level=data["intervention"]["level"], starts=starts, outcomes=list(data["outcomes"]),
+        start=start, end=end, population=data.get("population", "aged_75_plus_or_care_home"),
+        methods=list(data.get("methods", METHODS)), control_group=options.get("control_group", "notyettreated"),
+        bootstrap=options.get("bootstrap", 999), placebo=options.get("placebo", 200), seed=options.get("seed", 1),
+        description=data.get("description", ""))
