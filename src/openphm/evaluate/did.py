@@ -12,6 +12,7 @@ group-time and event-time effects.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +42,14 @@ class StaggeredDiD:
     """Callaway & Sant'Anna group-time effects (`group_time`) and their aggregations."""
 
     group_time: pd.DataFrame  # group, time, att, se, ci_low, ci_high (simultaneous band), post
-    pretrend_p_value: float  # Wald pre-test that every pre-period group-time effect is zero
+    pretrend_p_value: float  # Wald pre-test that every pre-period group-time effect is zero (NaN when its
+    #                          covariance is singular: more pre-period effects than units)
     control_group: str
     n_units: int
     n_treated_units: int
     _fit: Any = field(repr=False, default=None)
     _seed: int = 0
+    notes: list[str] = field(default_factory=list)  # what moderndid warned of (small groups, a singular pre-test)
     _cache: dict = field(default_factory=dict, repr=False)
 
     def aggregate(self, kind: str = "simple") -> dict:
@@ -60,7 +63,9 @@ class StaggeredDiD:
             return self._cache[kind]
         from moderndid import aggte
 
-        agg = aggte(self._fit, type=kind, random_state=self._seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the same warnings as the fit's, kept in `notes`
+            agg = aggte(self._fit, type=kind, random_state=self._seed)
         att, se = float(agg.overall_att), float(agg.overall_se)
         out = {"att": att, "se": se, "ci_low": att - 1.959964 * se, "ci_high": att + 1.959964 * se,
                "p_value": _p_value(att, se)}
@@ -108,16 +113,19 @@ def staggered_did(frame: Any, unit: str, time: str, outcome: str, first_treated:
     data = data.with_columns(pl.col(unit).replace_strict(ids, return_dtype=pl.Int64).alias("__unit"),
                              pl.col(time).cast(pl.Int64), pl.col(first_treated).cast(pl.Int64),
                              pl.col(outcome).cast(pl.Float64))
-    fit = att_gt(data=data, yname=outcome, tname=time, idname="__unit", gname=first_treated,
-                 weightsname=weights, est_method="reg", control_group=control_group, boot=True,
-                 biters=bootstrap, cband=True, random_state=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = att_gt(data=data, yname=outcome, tname=time, idname="__unit", gname=first_treated,
+                     weightsname=weights, est_method="reg", control_group=control_group, boot=True,
+                     biters=bootstrap, cband=True, random_state=seed)
+    notes = sorted({str(w.message).splitlines()[0] for w in caught})
     att, se = np.asarray(fit.att_gt, dtype=float), np.asarray(fit.se_gt, dtype=float)
     crit = float(fit.critical_value) if fit.critical_value is not None else 1.959964
     groups, times = np.asarray(fit.groups).astype(int), np.asarray(fit.times).astype(int)
     group_time = pd.DataFrame({"group": groups, "time": times, "att": att, "se": se,
                                "ci_low": att - crit * se, "ci_high": att + crit * se, "post": times >= groups})
     pre_p = float(fit.wald_pvalue) if fit.wald_pvalue is not None else float("nan")
-    return StaggeredDiD(group_time, pre_p, control_group, units, treated_units, fit, seed)
+    return StaggeredDiD(group_time, pre_p, control_group, units, treated_units, fit, seed, notes=notes)
 
 
 @dataclass(frozen=True)

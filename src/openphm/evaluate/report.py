@@ -32,6 +32,10 @@ METHOD_WORDS = {
 }
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _pct(x: float | None) -> str:
     if x is None or not np.isfinite(x):
         return "not estimable"
@@ -42,11 +46,11 @@ def in_words(e: Estimate, outcome: str) -> str:
     """One sentence for an estimate: the change and its interval, or no clear change."""
     what = OUTCOME_WORDS.get(outcome, outcome)
     if not np.isfinite(e.estimate):
-        return f"{what.capitalize()}: the effect could not be estimated."
+        return f"{_sentence(what)}: the effect could not be estimated."
     if e.ci_low <= 0 <= e.ci_high:
-        return (f"{what.capitalize()}: no clear change. The best estimate is {_pct(e.estimate)} than expected, "
+        return (f"{_sentence(what)}: no clear change. The best estimate is {_pct(e.estimate)} than expected, "
                 f"but anything from {_pct(e.ci_low)} to {_pct(e.ci_high)} is consistent with the data.")
-    return (f"{what.capitalize()}: {_pct(e.estimate)} than would have been expected without the care model "
+    return (f"{_sentence(what)}: {_pct(e.estimate)} than would have been expected without the care model "
             f"(95% interval {_pct(e.ci_low)} to {_pct(e.ci_high)}).")
 
 
@@ -119,7 +123,7 @@ def report_html(spec: EvaluationSpec, result: dict[str, Any], n_units: int) -> s
     for outcome, found in by_outcome.items():
         method, why = result["recommended"][outcome]
         chosen = next((e for e in found if e.method == method), None)
-        parts.append(f"<h3>{escape(OUTCOME_WORDS.get(outcome, outcome).capitalize())}</h3>")
+        parts.append(f"<h3>{escape(_sentence(OUTCOME_WORDS.get(outcome, outcome)))}</h3>")
         if chosen:
             parts.append(f"<p><strong>{escape(in_words(chosen, outcome))}</strong> Method: "
                          f"{escape(METHOD_WORDS[method])}. {escape(why)}</p>")
@@ -158,7 +162,8 @@ def _verdict(e: Estimate) -> str:
         return (f"pre-trends {'parallel' if d['parallel_pre_trends'] else 'DIFFER'} (p = "
                 f"{d['pretrend_p_value']})")
     if e.method in ("synthetic_did", "synthetic_control"):
-        return f"pre-period fit {'good' if d['good_pre_period_fit'] else 'POOR'} ({d['pre_period_rmse_share']:.1%})"
+        return (f"pre-period fit {'good' if d['good_pre_period_fit'] else 'POOR'} (misfit "
+                f"{d['pre_period_misfit_to_noise']:.2f} times the noise)")
     return "no comparison group"
 
 

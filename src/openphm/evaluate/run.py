@@ -26,7 +26,16 @@ from openphm.evaluate.spec import EvaluationSpec
 from openphm.evaluate.synthetic import synthetic_control, synthetic_did
 
 PRETREND_ALPHA = 0.05
-FIT_LIMIT = 0.10  # a synthetic comparison whose pre-period misfit exceeds 10% of the treated rate is poor
+# A synthetic comparison fits well when its pre-period misfit (root mean square) is within 1.5 times the
+# month-to-month noise of the adopters' own series: a rate counted from a few dozen events a month
+# cannot be matched more closely than its noise.
+FIT_LIMIT = 1.5
+
+
+def _noise(series: np.ndarray) -> float:
+    """The noise of a series around its local level: the spread of month-to-month changes over root 2."""
+    changes = np.diff(series)
+    return float(np.std(changes, ddof=1) / math.sqrt(2)) if len(changes) > 1 and np.std(changes) > 0 else 1.0
 
 
 @dataclass
@@ -82,13 +91,17 @@ def run_did(panel: Panel, outcome: str, spec: EvaluationSpec) -> Estimate:
     dynamic = fit.aggregate("dynamic")
     rel = _relative(simple["att"], simple["ci_low"], simple["ci_high"], _treated_post_mean(frame, outcome))
     pre = dynamic["by"][dynamic["by"]["e"] < 0]
-    pre_ok = not (fit.pretrend_p_value < PRETREND_ALPHA)
+    outside = int(((pre["ci_low"] > 0) | (pre["ci_high"] < 0)).sum())
+    if math.isfinite(fit.pretrend_p_value):
+        test, pre_ok = "Wald test of every pre-period effect", fit.pretrend_p_value >= PRETREND_ALPHA
+    else:  # more pre-period effects than units: the event study's simultaneous band instead
+        test, pre_ok = "every pre-period effect inside the simultaneous 95% band", outside == 0
     return Estimate(
         "staggered_did", outcome, *rel, simple["p_value"], fit.n_treated_units, fit.n_units - fit.n_treated_units,
         simple["att"],
-        diagnostics={"pretrend_p_value": _r(fit.pretrend_p_value), "parallel_pre_trends": pre_ok,
-                     "pre_periods_outside_band": int(((pre["ci_low"] > 0) | (pre["ci_high"] < 0)).sum()),
-                     "control_group": spec.control_group},
+        diagnostics={"pretrend_test": test, "pretrend_p_value": _r(fit.pretrend_p_value),
+                     "parallel_pre_trends": bool(pre_ok), "pre_periods_outside_band": outside,
+                     "control_group": spec.control_group, "notes": fit.notes},
         charts={"event_study": dynamic["by"]})
 
 
@@ -116,8 +129,7 @@ def run_synthetic(panel: Panel, outcome: str, spec: EvaluationSpec, method: str)
         ses.append(inference["se"])
         s = fit.series
         series.append((g, s))
-        pre_level = float(s.loc[s["time"] < g, "treated"].mean()) or 1.0
-        misfit.append(fit.pre_rmse / abs(pre_level))
+        misfit.append(fit.pre_rmse / _noise(s.loc[s["time"] < g, "treated"].to_numpy(dtype=float)))
     w = np.asarray(weights, dtype=float) / sum(weights)
     att = float(np.dot(w, parts))
     se = float(math.sqrt(np.dot(w ** 2, np.asarray(ses) ** 2)))
@@ -125,7 +137,8 @@ def run_synthetic(panel: Panel, outcome: str, spec: EvaluationSpec, method: str)
     fit_ratio = float(np.dot(w, misfit))
     return Estimate(method, outcome, *rel, _p(att, se), frame.filter(pl.col("first_treated") > 0)["unit"].n_unique(),
                     n_control, att,
-                    diagnostics={"pre_period_rmse_share": _r(fit_ratio), "good_pre_period_fit": fit_ratio <= FIT_LIMIT,
+                    diagnostics={"pre_period_misfit_to_noise": _r(fit_ratio),
+                                 "good_pre_period_fit": bool(fit_ratio <= FIT_LIMIT),
                                  "cohorts": len(parts), "placebo_replications": spec.placebo},
                     charts={"series": series})
 

@@ -92,16 +92,24 @@ def spread(rng: np.random.Generator, n: int, mean: float, ratio: float) -> np.nd
 def choose_care_model_practices(rng: np.random.Generator, geo: Geography, people: People,
                                 share: float) -> np.ndarray:
     """Practices that join: likelier when larger and more deprived (so naive comparisons are biased)."""
-    cm = load_parameters()["care_model"]
     practice = people.view("practice")
     dep = geo.lsoa_deprivation[geo.postcode_lsoa[people.view("postcode")]]
     size = np.bincount(practice, minlength=len(geo.practice_code)).astype(float)
     mean_dep = np.bincount(practice, dep, len(geo.practice_code)) / np.maximum(size, 1)
+    return choose_joiners(rng, size, mean_dep, share)
+
+
+def choose_joiners(rng: np.random.Generator, size: np.ndarray, mean_deprivation: np.ndarray,
+                   share: float) -> np.ndarray:
+    """Indices of the practices that join, from their list sizes and mean deprivation: a logit-like
+    score (the parameters' log-odds per standard deviation, Gumbel noise) and the top `share`."""
+    cm = load_parameters()["care_model"]
+    size, mean_deprivation = np.asarray(size, dtype=float), np.asarray(mean_deprivation, dtype=float)
 
     def z(x: np.ndarray) -> np.ndarray:
         return (x - x.mean()) / (x.std() or 1.0)
 
-    score = (cm["deprivation_logodds"] * z(mean_dep) + cm["list_size_logodds"] * z(np.log(size + 1))
+    score = (cm["deprivation_logodds"] * z(mean_deprivation) + cm["list_size_logodds"] * z(np.log(size + 1))
              + rng.gumbel(size=len(size)))
     n_join = max(1, round(share * len(size)))
     return np.sort(np.argsort(-score)[:n_join])
