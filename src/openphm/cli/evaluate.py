@@ -39,7 +39,7 @@ def evaluate(
         with working("building the panel"):
             panel = build_panel(con, spec)
         with working("estimating"):
-            result = evaluate_panel(panel, spec)
+            result = evaluate_panel(panel, spec, con=con)
         n_units = panel.frame["unit"].n_unique()
         _, html_path = write_outputs(out, spec, result, panel.dropped_units, n_units)
     except SpecError as exc:

@@ -28,6 +28,7 @@ METHOD_WORDS = {
     "staggered_did": "difference-in-differences (Callaway & Sant'Anna)",
     "synthetic_did": "synthetic difference-in-differences",
     "synthetic_control": "synthetic control",
+    "matched_cohort": "matched cohort (people, propensity score)",
     "naive_before_after": "naive before-and-after",
 }
 
@@ -149,6 +150,12 @@ def report_html(spec: EvaluationSpec, result: dict[str, Any], n_units: int) -> s
         if "event_study" in e.charts:
             parts.append(event_study_svg(e.charts["event_study"], f"{title}: effect by months since the start "
                                          "(before the start, the effects should be near zero)"))
+        if "balance" in e.charts:
+            b = e.charts["balance"]
+            parts.append(f"<h3>{escape(title)}: balance (standardised mean differences; under 0.1 is balanced)</h3>")
+            parts.append(table(["covariate", "before matching", "after matching"],
+                               [[r.covariate.replace("_", " "), float(r.smd_before), float(r.smd_after)]
+                                for r in b.itertuples()]))
         for start, series in e.charts.get("series", []):
             parts.append(series_svg(series, start, f"{title}: adopters from month {start} and their comparison"))
     for problem in result["problems"]:
@@ -161,6 +168,9 @@ def _verdict(e: Estimate) -> str:
     if e.method == "staggered_did":
         return (f"pre-trends {'parallel' if d['parallel_pre_trends'] else 'DIFFER'} (p = "
                 f"{d['pretrend_p_value']})")
+    if e.method == "matched_cohort":
+        return (f"balance {'good' if d['balanced'] else 'POOR'} (largest standardised difference "
+                f"{d['max_abs_smd_after_matching']:.2f})")
     if e.method in ("synthetic_did", "synthetic_control"):
         return (f"pre-period fit {'good' if d['good_pre_period_fit'] else 'POOR'} (misfit "
                 f"{d['pre_period_misfit_to_noise']:.2f} times the noise)")

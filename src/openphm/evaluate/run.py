@@ -181,16 +181,35 @@ def recommend(estimates: list[Estimate]) -> tuple[str | None, str]:
                                  "adopters and the practices that had not yet adopted moved in parallel before the "
                                  "start, so difference-in-differences is trusted; its interval comes from a "
                                  "bootstrap clustered by practice.")
-    if sdid or did:
+    matched = by.get("matched_cohort")
+    if matched and matched.diagnostics["balanced"]:
+        return "matched_cohort", ("The people at the adopting practices were matched to similar people elsewhere "
+                                  "(age, sex, deprivation, care home, conditions, frailty and the year before's "
+                                  "admissions), and the matched groups are balanced on all of them. Matching "
+                                  "cannot balance what was not recorded, so read it beside the other estimates.")
+    if sdid or did or matched:
         return None, ("No method is trusted: no synthetic comparison matched the adopters' past closely, and "
                       "their trend before the start differed from the other practices'. Treat every estimate "
                       "below as unreliable.")
     return None, "No method that supports a recommendation was run."
 
 
-def evaluate_panel(panel: Panel, spec: EvaluationSpec,
-                   progress: Any = None) -> dict[str, Any]:
-    """Every method on every outcome: {"estimates": [Estimate, ...], "recommended": {outcome: (method, why)}}."""
+def run_matched(con: Any, panel: Panel, outcome: str, spec: EvaluationSpec) -> Estimate:
+    """The person-level matched cohort (openphm.evaluate.matched)."""
+    from openphm.evaluate.matched import BALANCED_SMD, matched_cohort
+
+    m = matched_cohort(con, spec, sorted(panel.frame["unit"].unique().to_list()), outcome)
+    return Estimate("matched_cohort", outcome, m.rate_ratio - 1, m.ci_low - 1, m.ci_high - 1, m.p_value,
+                    m.n_treated, m.n_control, float("nan"),
+                    diagnostics={"max_abs_smd_after_matching": _r(m.max_smd_after),
+                                 "balanced": bool(m.max_smd_after < BALANCED_SMD),
+                                 "adopters_people_unmatched": m.n_treated_unmatched},
+                    charts={"balance": m.balance})
+
+
+def evaluate_panel(panel: Panel, spec: EvaluationSpec, progress: Any = None, con: Any = None) -> dict[str, Any]:
+    """Every method on every outcome: {"estimates": [Estimate, ...], "recommended": {outcome: (method, why)}}.
+    The matched cohort needs `con` (it works on people, not the panel)."""
     estimates: list[Estimate] = []
     recommended: dict[str, tuple[str | None, str]] = {}
     problems: list[str] = []
@@ -204,6 +223,10 @@ def evaluate_panel(panel: Panel, spec: EvaluationSpec,
                     found.append(run_did(panel, outcome, spec))
                 elif method in ("synthetic_did", "synthetic_control"):
                     found.append(run_synthetic(panel, outcome, spec, method))
+                elif method == "matched_cohort":
+                    if con is None:
+                        raise ValueError("the matched cohort needs the person record, not only the panel")
+                    found.append(run_matched(con, panel, outcome, spec))
                 else:
                     found.append(run_naive(panel, outcome))
             except ValueError as exc:

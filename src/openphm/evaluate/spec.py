@@ -12,7 +12,7 @@ import jsonschema
 import yaml
 
 SCHEMA = json.loads((Path(__file__).with_name("spec.schema.json")).read_text(encoding="utf-8"))
-METHODS = ("staggered_did", "synthetic_did", "synthetic_control", "naive_before_after")
+METHODS = ("staggered_did", "synthetic_did", "synthetic_control", "matched_cohort", "naive_before_after")
 POPULATIONS = {
     "everyone": "everyone registered",
     "aged_75_plus": "people aged 75 and over",
