@@ -172,8 +172,10 @@ def _verdict(e: Estimate) -> str:
         return (f"balance {'good' if d['balanced'] else 'POOR'} (largest standardised difference "
                 f"{d['max_abs_smd_after_matching']:.2f})")
     if e.method in ("synthetic_did", "synthetic_control"):
+        few = ("" if d["reliable_interval"]
+               else f"; only {d['distinct_placebo_assignments']} placebo draws: interval UNRELIABLE")
         return (f"pre-period fit {'good' if d['good_pre_period_fit'] else 'POOR'} (misfit "
-                f"{d['pre_period_misfit_to_noise']:.2f} times the noise)")
+                f"{d['pre_period_misfit_to_noise']:.2f} times the noise){few}")
     return "no comparison group"
 
 

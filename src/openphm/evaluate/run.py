@@ -32,6 +32,9 @@ PRETREND_ALPHA = 0.05
 # 0.8 to 1.6 with no systematic misfit), while a comparison that misses the adopters' level or trend
 # shows as a ratio well above it.
 FIT_LIMIT = 2.0
+# A placebo interval rests on the ways the adopters' number can be drawn from the never-adopters: with
+# 6 of them and 1 adopter there are 6, too few to say how far estimates wander by chance.
+MIN_PLACEBO_ASSIGNMENTS = 20
 
 
 def _noise(series: np.ndarray) -> float:
@@ -119,9 +122,10 @@ def run_synthetic(panel: Panel, outcome: str, spec: EvaluationSpec, method: str)
     n_control = never["unit"].n_unique()
     if n_control < 2:
         raise ValueError("fewer than two units never adopted the care model: no synthetic comparison")
-    parts, weights, ses, series, misfit = [], [], [], [], []
+    parts, weights, ses, series, misfit, draws = [], [], [], [], [], []
     for g in _cohorts(frame):
         cohort = frame.filter(pl.col("first_treated") == g)
+        draws.append(math.comb(n_control, cohort["unit"].n_unique()))
         data = pl.concat([cohort, never]).with_columns((pl.col("first_treated") == g).alias("treated")).to_pandas()
         fit = estimator(data, unit="unit", time="t", outcome=outcome, treated="treated", start=g)
         inference = fit.placebo(replications=spec.placebo, seed=spec.seed)
@@ -141,6 +145,8 @@ def run_synthetic(panel: Panel, outcome: str, spec: EvaluationSpec, method: str)
                     n_control, att,
                     diagnostics={"pre_period_misfit_to_noise": _r(fit_ratio),
                                  "good_pre_period_fit": bool(fit_ratio <= FIT_LIMIT),
+                                 "distinct_placebo_assignments": int(min(draws)),
+                                 "reliable_interval": bool(min(draws) >= MIN_PLACEBO_ASSIGNMENTS),
                                  "cohorts": len(parts), "placebo_replications": spec.placebo},
                     charts={"series": series})
 
@@ -167,7 +173,7 @@ def recommend(estimates: list[Estimate]) -> tuple[str | None, str]:
     none: every estimate is then reported as unreliable."""
     by = {e.method: e for e in estimates}
     did, sdid = by.get("staggered_did"), by.get("synthetic_did")
-    if sdid and sdid.diagnostics["good_pre_period_fit"]:
+    if sdid and sdid.diagnostics["good_pre_period_fit"] and sdid.diagnostics["reliable_interval"]:
         trend = ""
         if did and not did.diagnostics["parallel_pre_trends"]:
             trend = ("Before the start the adopters' trend differed from the other practices', so plain "
@@ -177,7 +183,8 @@ def recommend(estimates: list[Estimate]) -> tuple[str | None, str]:
                                  "month-to-month noise allows; its interval comes from placebo comparisons "
                                  "among the practices that never adopted.")
     if did and did.diagnostics["parallel_pre_trends"]:
-        return "staggered_did", ("No synthetic comparison matched the adopters' past closely enough, but the "
+        return "staggered_did", ("No synthetic comparison both matched the adopters' past and had enough "
+                                 "never-adopting practices for a placebo interval, but the "
                                  "adopters and the practices that had not yet adopted moved in parallel before the "
                                  "start, so difference-in-differences is trusted; its interval comes from a "
                                  "bootstrap clustered by practice.")
