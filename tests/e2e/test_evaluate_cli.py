@@ -28,7 +28,10 @@ def evaluated(tmp_path_factory):
     ics, db = tmp / "ics", tmp / "db" / "openphm.duckdb"
     for args in (["generate", "--people", "90000", "--years", "4", "--seed", "12", "--care-model",
                   "--care-model-waves", "2", "--format", "parquet", "--out", str(ics), "--quiet"],
-                 ["ingest", str(ics), "--db", str(db)], ["build", "--db", str(db)]):
+                 ["ingest", str(ics), "--db", str(db)], ["build", "--db", str(db)],
+                 ["risk", "train", "--db", str(db), "--out", str(tmp / "models")],
+                 ["risk", "score", "--db", str(db), "--models", str(tmp / "models"), "--as-of", "2023-04-01"],
+                 ["lists", "run", "--db", str(db)]):
         result = run(*args)
         assert result.returncode == 0, result.stderr
     model = json.loads((ics / "truth" / "care_model.json").read_text())
@@ -99,3 +102,27 @@ def test_a_unit_not_in_the_record_is_a_clear_error(evaluated) -> None:
     bad.write_text(yaml.safe_dump(spec), encoding="utf-8")
     result = run("evaluate", str(bad), "--db", str(evaluated["db"]), "--out", str(evaluated["tmp"] / "bad"))
     assert result.returncode == 2 and "Z99999" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_intervention_on_the_members_of_a_list(evaluated) -> None:
+    # the members of a case-finding list at the care model's practices from April 2023, against the
+    # list's members elsewhere, matched person by person
+    spec = {"name": "MDT for the frail at high risk", "outcomes": ["emergency_admissions"],
+            "intervention": {"level": "person", "list": "frail_high_risk_no_coordinator",
+                             "practices": evaluated["model"]["practices"], "start": "2023-04"},
+            "period": {"start": "2021-04", "end": "2025-03"}}
+    path = evaluated["tmp"] / "people.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    result = run("evaluate", str(path), "--db", str(evaluated["db"]), "--out", str(evaluated["tmp"] / "people"))
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((evaluated["tmp"] / "people" / "result.json").read_text())["results"]
+    assert {r["method"] for r in rows} == {"matched_cohort", "naive_before_after"}
+    matched = next(r for r in rows if r["method"] == "matched_cohort")
+    assert matched["n_treated"] == matched["n_control"] > 20
+    assert matched["diagnostics"]["max_abs_smd_after_matching"] < 0.25
+    assert "members of the case-finding list" in (evaluated["tmp"] / "people" / "report.html").read_text()
+    # a panel method on people is refused in the spec's terms
+    spec["methods"] = ["synthetic_did"]
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    refused = run("evaluate", str(path), "--db", str(evaluated["db"]), "--out", str(evaluated["tmp"] / "people2"))
+    assert refused.returncode == 2 and "compares practices, not people" in refused.stderr

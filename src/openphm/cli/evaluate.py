@@ -24,7 +24,7 @@ def evaluate(
     result.json and report.html, and say which estimate to trust and why."""
     from openphm.evaluate.panel import build_panel
     from openphm.evaluate.report import in_words, write_outputs
-    from openphm.evaluate.run import evaluate_panel
+    from openphm.evaluate.run import evaluate_panel, evaluate_people
     from openphm.evaluate.spec import SpecError, load_spec
 
     try:
@@ -36,12 +36,23 @@ def evaluate(
                        "AND view_name = 'person'").fetchone()[0]:
         fail(f"{db} has no person record yet: run `openphm build --db {db}` first")
     try:
-        with working("building the panel"):
-            panel = build_panel(con, spec)
-        with working("estimating"):
-            result = evaluate_panel(panel, spec, con=con)
-        n_units = panel.frame["unit"].n_unique()
-        _, html_path = write_outputs(out, spec, result, panel.dropped_units, n_units)
+        if spec.list_id:  # an intervention on people: no panel
+            if not con.execute("SELECT count(*) FROM duckdb_views() WHERE schema_name = 'planning' "
+                               "AND view_name = 'list_member'").fetchone()[0]:
+                fail(f"{db} has no case-finding lists yet: run `openphm lists run --db {db}` first")
+            if not con.execute("SELECT count(*) FROM planning.list_member WHERE list_id = ?",
+                               [spec.list_id]).fetchone()[0]:
+                fail(f"{spec_file}: intervention/list: no list {spec.list_id!r} in {db} (`openphm lists run`)")
+            with working("matching people"):
+                result = evaluate_people(con, spec)
+            dropped, n_units = [], len(spec.starts) + 1
+        else:
+            with working("building the panel"):
+                panel = build_panel(con, spec)
+            with working("estimating"):
+                result = evaluate_panel(panel, spec, con=con)
+            dropped, n_units = panel.dropped_units, panel.frame["unit"].n_unique()
+        _, html_path = write_outputs(out, spec, result, dropped, n_units)
     except SpecError as exc:
         fail(f"{spec_file}: {exc}")
     except (ValueError, *EngineError) as exc:

@@ -24,6 +24,7 @@ import pandas as pd
 from openphm.derive.efi import efi_codes, efi_sql
 from openphm.domain import ACTIVITY, age_on, registered_on, sql_date
 from openphm.engine.connection import Connection
+from openphm.engine.duckdb_store import lit
 from openphm.evaluate.panel import UNIT_COLUMNS, population_filter
 from openphm.evaluate.spec import EvaluationSpec
 
@@ -64,6 +65,8 @@ def people_at(con: Connection, spec: EvaluationSpec, day: dt.date, units: list[s
         counts.append(f"(SELECT person_id, CAST({value} AS DOUBLE) AS after_{o} FROM planning.{table} "
                       f"WHERE {where} AND {date_col} >= {d} AND {date_col} <= {sql_date(end)} GROUP BY 1)")
     joins = " ".join(f"LEFT JOIN {c} USING (person_id)" for c in counts)
+    members = (f"AND p.person_id IN (SELECT person_id FROM planning.list_member WHERE list_id = {lit(spec.list_id)})"
+               if spec.list_id else "")
     con.register("efi_codes", efi_codes().to_arrow())
     try:
         frame = con.execute(f"""
@@ -73,7 +76,7 @@ def people_at(con: Connection, spec: EvaluationSpec, day: dt.date, units: list[s
                        CAST(r.care_home_code IS NOT NULL AS INTEGER) AS care_home,
                        least(coalesce(p.date_of_death, {sql_date(end)}), {sql_date(end)}) AS at_risk_until
                 FROM planning.registration r JOIN planning.person p ON p.person_id = r.person_id
-                WHERE {registered_on(day, 'r')} AND (p.date_of_death IS NULL OR p.date_of_death > {d})
+                WHERE {registered_on(day, 'r')} AND (p.date_of_death IS NULL OR p.date_of_death > {d}) {members}
                   AND r.{unit_col} IN ({', '.join("'" + u.replace("'", "''") + "'" for u in units)})
                   AND {population_filter(spec.population, d)}),
             conditions AS (SELECT person_id, count(*) AS conditions FROM planning.condition
@@ -159,19 +162,33 @@ def rate_ratio(matched: pd.DataFrame, outcome: str) -> tuple[float, float, float
     return math.exp(b), math.exp(b - 1.959964 * se), math.exp(b + 1.959964 * se), float(fit.pvalues[1])
 
 
-def matched_cohort(con: Connection, spec: EvaluationSpec, panel_units: list[str], outcome: str,
+def last_day(spec: EvaluationSpec) -> dt.date:
+    """The last day of the evaluation's last month."""
+    end = spec.end.replace(day=28) + dt.timedelta(days=4)
+    return end - dt.timedelta(days=end.day)
+
+
+def all_units(con: Connection, spec: EvaluationSpec) -> list[str]:
+    """Every unit anyone in the record is registered with (for a list: any of its members)."""
+    unit_col = UNIT_COLUMNS[spec.level]
+    members = (f"WHERE person_id IN (SELECT person_id FROM planning.list_member WHERE list_id = {lit(spec.list_id)})"
+               if spec.list_id else "")
+    return [r[0] for r in con.execute(f"SELECT DISTINCT {unit_col} FROM planning.registration {members} "
+                                      f"ORDER BY 1").fetchall() if r[0] is not None]
+
+
+def matched_cohort(con: Connection, spec: EvaluationSpec, outcome: str, units: list[str] | None = None,
                    cohorts: dict[dt.date, list[str]] | None = None) -> MatchedCohort:
-    """The matched cohort for one outcome (see the module's note); `panel_units` are every unit in the
-    evaluation, the never-adopters among them the pool of controls."""
+    """The matched cohort for one outcome (see the module's note); `units` are every unit in the
+    evaluation (by default every one in the record), the never-adopters among them the pool of controls."""
     cohorts = cohorts or {}
     if not cohorts:
         for unit, start in spec.starts.items():
             cohorts.setdefault(start, []).append(unit)
-    never = [u for u in panel_units if u not in spec.starts]
+    never = [u for u in (units if units is not None else all_units(con, spec)) if u not in spec.starts]
     if not never:
         raise ValueError("no unit never adopted: there is no one to match with")
-    end = spec.end.replace(day=28) + dt.timedelta(days=4)
-    end = end - dt.timedelta(days=end.day)  # the last day of the last month
+    end = last_day(spec)
     parts, matched_parts, before = [], [], []
     for k, (start, units) in enumerate(sorted(cohorts.items())):
         people = people_at(con, spec, start, units + never, [outcome], end)
@@ -192,3 +209,32 @@ def matched_cohort(con: Connection, spec: EvaluationSpec, panel_units: list[str]
     rr, low, high, p = rate_ratio(matched, outcome)
     return MatchedCohort(rr, low, high, p, len(t_m), len(c_m), len(t_all) - len(t_m), balance,
                          float(balance["smd_after"].abs().max()))
+
+
+def people_before_after(con: Connection, spec: EvaluationSpec, outcome: str) -> tuple[float, float, float, int]:
+    """The naive comparison for people: the adopters' people's rate of the outcome after the start
+    against the year before it, as a relative change with a Poisson interval; and how many people.
+    For people chosen for their recent activity (a case-finding list) this is where regression to
+    the mean shows."""
+    frames = []
+    for start, units in sorted(_cohorts_of(spec).items()):
+        people = people_at(con, spec, start, units, [outcome], last_day(spec))
+        prior = "prior_" + outcome if outcome in ("emergency_admissions", "ae_attendances") else None
+        if prior is None:
+            raise ValueError(f"the people's before-and-after needs the year before's {outcome}: not collected")
+        frames.append(people.assign(prior=people[prior]))
+    people = pd.concat(frames)
+    before, after = float(people["prior"].sum()), float(people[f"after_{outcome}"].sum())
+    days = float(people["days_at_risk"].sum())
+    if before == 0 or after == 0:
+        return float("nan"), float("nan"), float("nan"), len(people)
+    ratio = (after / days) / (before / (365.0 * len(people)))
+    half = 1.959964 * math.sqrt(1 / before + 1 / after)
+    return ratio - 1, ratio * math.exp(-half) - 1, ratio * math.exp(half) - 1, len(people)
+
+
+def _cohorts_of(spec: EvaluationSpec) -> dict[dt.date, list[str]]:
+    out: dict[dt.date, list[str]] = {}
+    for unit, start in spec.starts.items():
+        out.setdefault(start, []).append(unit)
+    return out

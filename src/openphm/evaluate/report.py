@@ -112,12 +112,18 @@ def series_svg(series: pd.DataFrame, start: int, title: str) -> str:
 def report_html(spec: EvaluationSpec, result: dict[str, Any], n_units: int) -> str:
     """The whole report page."""
     starts = sorted(set(spec.starts.values()))
-    parts = [f"<p>{escape(spec.description)}</p>" if spec.description else "",
-             f"<p>Did the care model at {len(spec.starts)} {spec.level}{'s' if len(spec.starts) != 1 else ''} "
-             f"(starting {', '.join(f'{m:%B %Y}' for m in starts)}) change activity for "
-             f"{escape(POPULATIONS[spec.population])}? Compared with {n_units - len(spec.starts)} "
-             f"{spec.level}s that had not adopted it, {spec.start:%B %Y} to {spec.end:%B %Y}. Rates are per "
-             "1,000 people in the population per month.</p>", "<h2>Summary</h2>"]
+    where = f"{len(spec.starts)} {spec.level}{'s' if len(spec.starts) != 1 else ''}"
+    if spec.list_id:
+        question = (f"Did the care given to the members of the case-finding list {escape(spec.list_id)} at {where} "
+                    f"from {starts[0]:%B %Y} change their activity? Compared with similar members of the same "
+                    f"list at other practices, matched person by person, up to {spec.end:%B %Y}.")
+    else:
+        question = (f"Did the care model at {where} (starting {', '.join(f'{m:%B %Y}' for m in starts)}) change "
+                    f"activity for {escape(POPULATIONS[spec.population])}? Compared with "
+                    f"{n_units - len(spec.starts)} {spec.level}s that had not adopted it, {spec.start:%B %Y} to "
+                    f"{spec.end:%B %Y}. Rates are per 1,000 people in the population per month.")
+    parts = [f"<p>{escape(spec.description)}</p>" if spec.description else "", f"<p>{question}</p>",
+             "<h2>Summary</h2>"]
     by_outcome: dict[str, list[Estimate]] = {}
     for e in result["estimates"]:
         by_outcome.setdefault(e.outcome, []).append(e)

@@ -201,11 +201,12 @@ def recommend(estimates: list[Estimate]) -> tuple[str | None, str]:
     return None, "No method that supports a recommendation was run."
 
 
-def run_matched(con: Any, panel: Panel, outcome: str, spec: EvaluationSpec) -> Estimate:
+def run_matched(con: Any, panel: Panel | None, outcome: str, spec: EvaluationSpec) -> Estimate:
     """The person-level matched cohort (openphm.evaluate.matched)."""
     from openphm.evaluate.matched import BALANCED_SMD, matched_cohort
 
-    m = matched_cohort(con, spec, sorted(panel.frame["unit"].unique().to_list()), outcome)
+    units = sorted(panel.frame["unit"].unique().to_list()) if panel is not None else None
+    m = matched_cohort(con, spec, outcome, units)
     return Estimate("matched_cohort", outcome, m.rate_ratio - 1, m.ci_low - 1, m.ci_high - 1, m.p_value,
                     m.n_treated, m.n_control, float("nan"),
                     diagnostics={"max_abs_smd_after_matching": _r(m.max_smd_after),
@@ -236,6 +237,36 @@ def evaluate_panel(panel: Panel, spec: EvaluationSpec, progress: Any = None, con
                     found.append(run_matched(con, panel, outcome, spec))
                 else:
                     found.append(run_naive(panel, outcome))
+            except ValueError as exc:
+                problems.append(f"{method} on {outcome}: {exc}")
+        estimates.extend(found)
+        recommended[outcome] = recommend(found)
+    return {"estimates": estimates, "recommended": recommended, "problems": problems}
+
+
+def evaluate_people(con: Any, spec: EvaluationSpec, progress: Any = None) -> dict[str, Any]:
+    """An intervention on people (a list's members at some practices): the matched cohort and the
+    people's own before-and-after, for every outcome."""
+    from openphm.evaluate.matched import people_before_after
+
+    estimates: list[Estimate] = []
+    recommended: dict[str, tuple[str | None, str]] = {}
+    problems: list[str] = []
+    for outcome in spec.outcomes:
+        found: list[Estimate] = []
+        for method in spec.methods:
+            if progress:
+                progress(f"{method} on {outcome}")
+            try:
+                if method == "matched_cohort":
+                    found.append(run_matched(con, None, outcome, spec))
+                else:
+                    rel, low, high, n = people_before_after(con, spec, outcome)
+                    found.append(Estimate("naive_before_after", outcome, rel, low, high, float("nan"), n, 0,
+                                          float("nan"), diagnostics={
+                                              "counterfactual": "none: the same people's year before the start "
+                                                                "(people chosen for recent activity regress to the "
+                                                                "mean)"}))
             except ValueError as exc:
                 problems.append(f"{method} on {outcome}: {exc}")
         estimates.extend(found)

@@ -13,6 +13,7 @@ import yaml
 
 SCHEMA = json.loads((Path(__file__).with_name("spec.schema.json")).read_text(encoding="utf-8"))
 METHODS = ("staggered_did", "synthetic_did", "synthetic_control", "matched_cohort", "naive_before_after")
+PERSON_METHODS = ("matched_cohort", "naive_before_after")
 POPULATIONS = {
     "everyone": "everyone registered",
     "aged_75_plus": "people aged 75 and over",
@@ -42,6 +43,7 @@ class EvaluationSpec:
     start: dt.date
     end: dt.date  # the first day of the last month
     population: str = "aged_75_plus_or_care_home"
+    list_id: str | None = None  # a person-level intervention: this list's members at the `starts` practices
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     control_group: str = "notyettreated"
     bootstrap: int = 999
@@ -70,19 +72,38 @@ def load_spec(path: Path) -> EvaluationSpec:
     return parse_spec(data, str(path))
 
 
+def _schema_for(data: object) -> dict:
+    """The schema with the intervention's form chosen by its level (people, or units), so that a mistake
+    is reported in that form's terms rather than as "not valid under any of the given schemas"."""
+    units, people = SCHEMA["properties"]["intervention"]["oneOf"]
+    intervention = data.get("intervention") if isinstance(data, dict) else None
+    level = intervention.get("level") if isinstance(intervention, dict) else None
+    chosen = people if isinstance(level, str) and level == "person" else units
+    return {**SCHEMA, "properties": {**SCHEMA["properties"], "intervention": chosen}}
+
+
 def parse_spec(data: object, where: str = "spec") -> EvaluationSpec:
     """Check a spec already read into Python objects."""
-    errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data), key=lambda e: list(e.path))
+    errors = sorted(jsonschema.Draft202012Validator(_schema_for(data)).iter_errors(data), key=lambda e: list(e.path))
     if errors:
         e = errors[0]
         at = "/".join(str(p) for p in e.path) or "(top level)"
         raise SpecError(f"{where}: {at}: {e.message}")
     assert isinstance(data, dict)
-    period, options = data["period"], data.get("options", {})
+    period, options, intervention = data["period"], data.get("options", {}), data["intervention"]
     start, end = month(period["start"]), month(period["end"])
     if end <= start:
         raise SpecError(f"{where}: period: end {period['end']} is not after start {period['start']}")
-    starts = {code: month(m) for code, m in data["intervention"]["starts"].items()}
+    if intervention["level"] == "person":
+        starts = {code: month(intervention["start"]) for code in intervention["practices"]}
+        methods = data.get("methods", list(PERSON_METHODS))
+        wrong = [m for m in methods if m not in PERSON_METHODS]
+        if wrong:
+            raise SpecError(f"{where}: methods: {wrong[0]} compares practices, not people; for an intervention "
+                            f"on people use {' or '.join(PERSON_METHODS)}")
+    else:
+        starts = {code: month(m) for code, m in intervention["starts"].items()}
+        methods = data.get("methods", list(METHODS))
     for code, first in starts.items():
         if not start < first <= end:
             raise SpecError(f"{where}: intervention/starts/{code}: {first:%Y-%m} is outside the period "
@@ -92,8 +113,11 @@ def parse_spec(data: object, where: str = "spec") -> EvaluationSpec:
             raise SpecError(f"{where}: intervention/starts/{code}: only {before} months before the start; "
                             f"at least {MIN_PRE_MONTHS} are needed to see the trend before it")
     return EvaluationSpec(
-        name=data["name"], level=data["intervention"]["level"], starts=starts, outcomes=list(data["outcomes"]),
-        start=start, end=end, population=data.get("population", "aged_75_plus_or_care_home"),
-        methods=list(data.get("methods", METHODS)), control_group=options.get("control_group", "notyettreated"),
+        name=data["name"], level="practice" if intervention["level"] == "person" else intervention["level"],
+        starts=starts, outcomes=list(data["outcomes"]), start=start, end=end,
+        population=data.get("population", "everyone" if intervention["level"] == "person"
+                            else "aged_75_plus_or_care_home"),
+        list_id=intervention.get("list"),
+        methods=list(methods), control_group=options.get("control_group", "notyettreated"),
         bootstrap=options.get("bootstrap", 999), placebo=options.get("placebo", 200), seed=options.get("seed", 1),
         description=data.get("description", ""))
