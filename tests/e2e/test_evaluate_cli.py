@@ -31,7 +31,8 @@ def evaluated(tmp_path_factory):
                  ["ingest", str(ics), "--db", str(db)], ["build", "--db", str(db)],
                  ["risk", "train", "--db", str(db), "--out", str(tmp / "models")],
                  ["risk", "score", "--db", str(db), "--models", str(tmp / "models"), "--as-of", "2023-04-01"],
-                 ["lists", "run", "--db", str(db)]):
+                 ["lists", "run", "--db", str(db)],
+                 ["measures", "run", "--db", str(db), "--only", "emergency_admissions_75plus"]):
         result = run(*args)
         assert result.returncode == 0, result.stderr
     model = json.loads((ics / "truth" / "care_model.json").read_text())
@@ -126,3 +127,25 @@ def test_an_intervention_on_the_members_of_a_list(evaluated) -> None:
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     refused = run("evaluate", str(path), "--db", str(evaluated["db"]), "--out", str(evaluated["tmp"] / "people2"))
     assert refused.returncode == 2 and "compares practices, not people" in refused.stderr
+
+
+def test_a_shipped_indicator_as_the_outcome(evaluated) -> None:
+    spec = yaml.safe_load((evaluated["tmp"] / "spec.yaml").read_text())
+    spec["outcomes"] = ["indicator:emergency_admissions_75plus"]
+    spec["methods"] = ["staggered_did", "naive_before_after"]
+    path = evaluated["tmp"] / "indicator.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    result = run("evaluate", str(path), "--db", str(evaluated["db"]), "--out", str(evaluated["tmp"] / "indicator"))
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((evaluated["tmp"] / "indicator" / "result.json").read_text())["results"]
+    assert {r["outcome"] for r in rows} == {"indicator:emergency_admissions_75plus"}
+    # the indicator counts the same admissions as the activity outcome (people 75+ only, not care homes
+    # under 75), so its naive change is close to the activity outcome's
+    activity = next(r for r in evaluated["result"]["results"]
+                    if r["method"] == "naive_before_after" and r["outcome"] == "emergency_admissions")
+    naive = next(r for r in rows if r["method"] == "naive_before_after")
+    assert abs(naive["estimate"] - activity["estimate"]) < 0.05
+    spec["outcomes"] = ["indicator:no_such_indicator"]
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    missing = run("evaluate", str(path), "--db", str(evaluated["db"]), "--out", str(evaluated["tmp"] / "x"))
+    assert missing.returncode == 2 and "measures run" in missing.stderr

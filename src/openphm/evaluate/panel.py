@@ -20,6 +20,7 @@ from openphm.engine.connection import Connection
 from openphm.evaluate.spec import EvaluationSpec, SpecError
 
 UNIT_COLUMNS = {"practice": "practice_code", "pcn": "pcn_code", "place": "place_code"}
+INDICATOR = "indicator:"
 
 
 def population_filter(population: str, day: str, person: str = "p", registration: str = "r") -> str:
@@ -36,8 +37,12 @@ class Panel:
 
     frame: pl.DataFrame  # unit, month, t (1, 2, ...), first_treated (t of the start, 0 if never), population,
     #                      and <outcome>_events, <outcome> (per 1,000 people per month) for each outcome
-    outcomes: list[str]
+    outcomes: list[str]  # the columns of the outcomes (an indicator's without the colon)
     dropped_units: list[str]
+
+    def name_of(self, column_name: str) -> str:
+        """The spec's name for an outcome column."""
+        return column_name.replace("indicator_", INDICATOR, 1) if column_name.startswith("indicator_") else column_name
 
 
 def _months_frame(spec: EvaluationSpec) -> pl.DataFrame:
@@ -62,6 +67,9 @@ def build_panel(con: Connection, spec: EvaluationSpec) -> Panel:
         first, after = spec.start, _next_month(spec.end)
         events = []
         for outcome in spec.outcomes:
+            if outcome.startswith(INDICATOR):
+                events.append(_indicator(con, spec, outcome))
+                continue
             table, date_col, where, value = ACTIVITY[outcome]
             day = f"e.{date_col}"
             events.append(con.execute(f"""
@@ -76,6 +84,28 @@ def build_panel(con: Connection, spec: EvaluationSpec) -> Panel:
     finally:
         con.unregister("ev_months")
     return _assemble(spec, months, population, events)
+
+
+def _indicator(con: Connection, spec: EvaluationSpec, outcome: str) -> pl.DataFrame:
+    """A shipped indicator's monthly results at the evaluation's level: its numerator as the events and
+    its value (in the indicator's own unit) as the outcome."""
+    measure = outcome[len(INDICATOR):]
+    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'measures' "
+                        "AND table_name = 'measure_result'").fetchone()[0]
+    rows = con.execute("SELECT CAST(unit AS VARCHAR) AS unit, CAST(period_start AS DATE) AS month, "
+                       f"CAST(numerator AS DOUBLE) AS {column(outcome)}_events, CAST(value AS DOUBLE) AS "
+                       f"{column(outcome)}_value FROM measures.measure_result WHERE measure_id = ? "
+                       "AND period_type = 'month' AND level = ? AND period_start >= ? AND period_start <= ?",
+                       [measure, spec.level, spec.start, spec.end]).pl() if found else pl.DataFrame()
+    if rows.height == 0:
+        raise SpecError(f"outcomes: {outcome}: no monthly results at {spec.level} level for the period; the "
+                        f"indicator must be monthly and computed first (`openphm measures run`)")
+    return rows
+
+
+def column(outcome: str) -> str:
+    """The panel's column for an outcome (an indicator's id without its prefix's colon)."""
+    return outcome.replace(":", "_")
 
 
 def _next_month(m: dt.date) -> dt.date:
@@ -107,10 +137,22 @@ def _assemble(spec: EvaluationSpec, months: pl.DataFrame, population: pl.DataFra
              .join(months.select("month", "t"), on="month")
              .join(starts, on="unit", how="left").with_columns(pl.col("first_treated").fill_null(0)))
     for outcome, counts in zip(spec.outcomes, events, strict=True):
+        name = column(outcome)
         counts = counts.with_columns(pl.col("month").cast(pl.Date), pl.col("unit").cast(pl.Utf8))
         frame = (frame.join(counts, on=["unit", "month"], how="left")
-                 .with_columns(pl.col(f"{outcome}_events").fill_null(0.0))
-                 .with_columns((pl.col(f"{outcome}_events") / pl.col("population") * 1000).alias(outcome)))
+                 .with_columns(pl.col(f"{name}_events").fill_null(0.0)))
+        if outcome.startswith(INDICATOR):  # the indicator's own value; a unit-month it has none for is left out
+            frame = frame.rename({f"{name}_value": name})
+        else:
+            frame = frame.with_columns((pl.col(f"{name}_events") / pl.col("population") * 1000).alias(name))
+    indicators = [column(o) for o in spec.outcomes if o.startswith(INDICATOR)]
+    if indicators:
+        incomplete = frame.filter(pl.any_horizontal(pl.col(c).is_null() for c in indicators))["unit"].unique()
+        if set(incomplete.to_list()) & set(spec.starts):
+            raise SpecError(f"outcomes: an indicator has no value for some months of "
+                            f"{', '.join(sorted(set(incomplete.to_list()) & set(spec.starts))[:5])}")
+        frame = frame.filter(~pl.col("unit").is_in(incomplete.to_list()))
+        dropped = sorted(set(dropped) | set(incomplete.to_list()))
     if frame.filter(pl.col("first_treated") == 0)["unit"].n_unique() == 0 and spec.control_group == "nevertreated":
         raise SpecError("every unit adopted the care model: there is no never-treated comparison group")
-    return Panel(frame.sort("unit", "t"), spec.outcomes, dropped)
+    return Panel(frame.sort("unit", "t"), [column(o) for o in spec.outcomes], dropped)

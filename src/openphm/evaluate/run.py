@@ -239,8 +239,10 @@ def evaluate_panel(panel: Panel, spec: EvaluationSpec, progress: Any = None, con
                     found.append(run_naive(panel, outcome))
             except ValueError as exc:
                 problems.append(f"{method} on {outcome}: {exc}")
+        for e in found:
+            e.outcome = panel.name_of(outcome)
         estimates.extend(found)
-        recommended[outcome] = recommend(found)
+        recommended[panel.name_of(outcome)] = recommend(found)
     return {"estimates": estimates, "recommended": recommended, "problems": problems}
 
 
