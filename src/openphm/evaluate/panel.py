@@ -17,14 +17,22 @@ import polars as pl
 
 from openphm.domain import ACTIVITY, age_at, registered_at
 from openphm.engine.connection import Connection
+from openphm.engine.duckdb_store import lit
 from openphm.evaluate.spec import EvaluationSpec, SpecError
 
 UNIT_COLUMNS = {"practice": "practice_code", "pcn": "pcn_code", "place": "place_code"}
 INDICATOR = "indicator:"
+SEGMENT = "segment:"
 
 
 def population_filter(population: str, day: str, person: str = "p", registration: str = "r") -> str:
-    """SQL: the person is in the evaluation's population on the day held in `day`."""
+    """SQL: the person is in the evaluation's population on the day held in `day` (for a segment: in
+    that segment in the day's month)."""
+    if population.startswith(SEGMENT):
+        month = f"CAST(date_trunc('month', {day}) AS DATE)"
+        return (f"EXISTS (SELECT 1 FROM planning.person_segment s WHERE s.person_id = {person}.person_id AND "
+                f"s.segment = {lit(population[len(SEGMENT):])} AND s.from_month <= {month} AND "
+                f"s.to_month >= {month})")
     aged = f"{age_at(day, person)} >= 75"
     home = f"{registration}.care_home_code IS NOT NULL"
     return {"everyone": "TRUE", "aged_75_plus": aged, "care_home": home,
@@ -54,6 +62,14 @@ def _months_frame(spec: EvaluationSpec) -> pl.DataFrame:
 def build_panel(con: Connection, spec: EvaluationSpec) -> Panel:
     """The unit-by-month panel for `spec` (see the module's note)."""
     unit_col = UNIT_COLUMNS[spec.level]
+    if spec.population.startswith(SEGMENT):
+        segment = spec.population[len(SEGMENT):]
+        known = con.execute("SELECT count(*) FROM duckdb_views() WHERE schema_name = 'planning' "
+                            "AND view_name = 'person_segment'").fetchone()[0]
+        if not known or not con.execute("SELECT count(*) FROM planning.person_segment WHERE segment = ?",
+                                        [segment]).fetchone()[0]:
+            raise SpecError(f"population: no one is in segment {segment!r}: run `openphm segments run` first "
+                            "(`openphm segments` lists the segments)")
     months = _months_frame(spec)
     con.register("ev_months", months.to_arrow())
     try:

@@ -33,6 +33,13 @@ METHOD_WORDS = {
 }
 
 
+def population_words(population: str) -> str:
+    """The population in words."""
+    if population.startswith("segment:"):
+        return f"the people in the {population[len('segment:'):].replace('_', ' ')} segment"
+    return POPULATIONS[population]
+
+
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -119,7 +126,7 @@ def report_html(spec: EvaluationSpec, result: dict[str, Any], n_units: int) -> s
                     f"list at other practices, matched person by person, up to {spec.end:%B %Y}.")
     else:
         question = (f"Did the care model at {where} (starting {', '.join(f'{m:%B %Y}' for m in starts)}) change "
-                    f"activity for {escape(POPULATIONS[spec.population])}? Compared with "
+                    f"activity for {escape(population_words(spec.population))}? Compared with "
                     f"{n_units - len(spec.starts)} {spec.level}s that had not adopted it, {spec.start:%B %Y} to "
                     f"{spec.end:%B %Y}. Rates are per 1,000 people in the population per month.")
     parts = [f"<p>{escape(spec.description)}</p>" if spec.description else "", f"<p>{question}</p>",

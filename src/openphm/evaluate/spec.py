@@ -88,7 +88,9 @@ def parse_spec(data: object, where: str = "spec") -> EvaluationSpec:
     if errors:
         e = errors[0]
         at = "/".join(str(p) for p in e.path) or "(top level)"
-        raise SpecError(f"{where}: {at}: {e.message}")
+        # "not valid under any of the given schemas" says nothing: say what each alternative wanted
+        message = "; or ".join(dict.fromkeys(c.message for c in e.context)) if e.context else e.message
+        raise SpecError(f"{where}: {at}: {message}")
     assert isinstance(data, dict)
     period, options, intervention = data["period"], data.get("options", {}), data["intervention"]
     start, end = month(period["start"]), month(period["end"])
