@@ -33,6 +33,16 @@ METHOD_WORDS = {
 }
 
 
+def outcome_words(outcome: str) -> str:
+    """An outcome in words: an activity's name, or an indicator's title."""
+    if outcome.startswith("indicator:"):
+        from openphm.measures.definitions import load_measures
+
+        measure = load_measures().get(outcome[len("indicator:"):])
+        return measure.title if measure else outcome
+    return OUTCOME_WORDS.get(outcome, outcome)
+
+
 def population_words(population: str) -> str:
     """The population in words."""
     if population.startswith("segment:"):
@@ -52,7 +62,7 @@ def _pct(x: float | None) -> str:
 
 def in_words(e: Estimate, outcome: str) -> str:
     """One sentence for an estimate: the change and its interval, or no clear change."""
-    what = OUTCOME_WORDS.get(outcome, outcome)
+    what = outcome_words(outcome)
     if not np.isfinite(e.estimate):
         return f"{_sentence(what)}: the effect could not be estimated."
     if e.ci_low <= 0 <= e.ci_high:
@@ -137,7 +147,7 @@ def report_html(spec: EvaluationSpec, result: dict[str, Any], n_units: int) -> s
     for outcome, found in by_outcome.items():
         method, why = result["recommended"][outcome]
         chosen = next((e for e in found if e.method == method), None)
-        parts.append(f"<h3>{escape(_sentence(OUTCOME_WORDS.get(outcome, outcome)))}</h3>")
+        parts.append(f"<h3>{escape(_sentence(outcome_words(outcome)))}</h3>")
         if chosen:
             parts.append(f"<p><strong>{escape(in_words(chosen, outcome))}</strong> Method: "
                          f"{escape(METHOD_WORDS[method])}. {escape(why)}</p>")
@@ -152,14 +162,14 @@ def report_html(spec: EvaluationSpec, result: dict[str, Any], n_units: int) -> s
                          "whatever was already changing at the adopting practices (they chose to join, and may "
                          "already have been on their way down or up).</p>")
     parts.append("<h2>Every estimate</h2>")
-    rows = [[OUTCOME_WORDS.get(e.outcome, e.outcome), METHOD_WORDS[e.method], _pct(e.estimate),
+    rows = [[outcome_words(e.outcome), METHOD_WORDS[e.method], _pct(e.estimate),
              f"{_pct(e.ci_low)} to {_pct(e.ci_high)}", "" if not np.isfinite(e.p_value) else f"{e.p_value:.3f}",
              str(e.n_treated), str(e.n_control), _verdict(e)] for e in result["estimates"]]
     parts.append(table(["outcome", "method", "estimate", "95% interval", "p", "adopters", "comparison", "check"],
                        rows))
     parts.append("<h2>Diagnostics</h2>")
     for e in result["estimates"]:
-        title = f"{OUTCOME_WORDS.get(e.outcome, e.outcome)}: {METHOD_WORDS[e.method]}"
+        title = f"{outcome_words(e.outcome)}: {METHOD_WORDS[e.method]}"
         if "event_study" in e.charts:
             parts.append(event_study_svg(e.charts["event_study"], f"{title}: effect by months since the start "
                                          "(before the start, the effects should be near zero)"))
