@@ -14,6 +14,7 @@ and the cohorts' effects are averaged with weights by units times post months (A
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,35 +213,44 @@ def run_matched(con: Any, panel: Panel | None, outcome: str, spec: EvaluationSpe
                     charts={"balance": m.balance})
 
 
-def evaluate_panel(panel: Panel, spec: EvaluationSpec, progress: Any = None, con: Any = None) -> dict[str, Any]:
-    """Every method on every outcome: {"estimates": [Estimate, ...], "recommended": {outcome: (method, why)}}.
-    The matched cohort needs `con` (it works on people, not the panel)."""
+def _every(outcomes: list[str], methods: list[str], run_one: Callable[[str, str], Estimate],
+           progress: Any = None, name_of: Callable[[str], str] = str) -> dict[str, Any]:
+    """`run_one(method, outcome)` for every outcome and method: a method that cannot run on the data
+    (a ValueError) is listed under `problems`; each outcome gets its recommendation."""
     estimates: list[Estimate] = []
     recommended: dict[str, tuple[str | None, str]] = {}
     problems: list[str] = []
-    for outcome in panel.outcomes:
+    for outcome in outcomes:
         found: list[Estimate] = []
-        for method in spec.methods:
+        for method in methods:
             if progress:
                 progress(f"{method} on {outcome}")
             try:
-                if method == "staggered_did":
-                    found.append(run_did(panel, outcome, spec))
-                elif method in ("synthetic_did", "synthetic_control"):
-                    found.append(run_synthetic(panel, outcome, spec, method))
-                elif method == "matched_cohort":
-                    if con is None:
-                        raise ValueError("the matched cohort needs the person record, not only the panel")
-                    found.append(run_matched(con, panel, outcome, spec))
-                else:
-                    found.append(run_naive(panel, outcome))
+                found.append(run_one(method, outcome))
             except ValueError as exc:
-                problems.append(f"{method} on {outcome}: {exc}")
+                problems.append(f"{method} on {name_of(outcome)}: {exc}")
         for e in found:
-            e.outcome = panel.name_of(outcome)
+            e.outcome = name_of(outcome)
         estimates.extend(found)
-        recommended[panel.name_of(outcome)] = recommend(found)
+        recommended[name_of(outcome)] = recommend(found)
     return {"estimates": estimates, "recommended": recommended, "problems": problems}
+
+
+def evaluate_panel(panel: Panel, spec: EvaluationSpec, progress: Any = None, con: Any = None) -> dict[str, Any]:
+    """Every method on every outcome: {"estimates": [Estimate, ...], "recommended": {outcome: (method, why)},
+    "problems": [...]}. The matched cohort needs `con` (it works on people, not the panel)."""
+    def run_one(method: str, outcome: str) -> Estimate:
+        if method == "staggered_did":
+            return run_did(panel, outcome, spec)
+        if method in ("synthetic_did", "synthetic_control"):
+            return run_synthetic(panel, outcome, spec, method)
+        if method == "matched_cohort":
+            if con is None:
+                raise ValueError("the matched cohort needs the person record, not only the panel")
+            return run_matched(con, panel, outcome, spec)
+        return run_naive(panel, outcome)
+
+    return _every(panel.outcomes, spec.methods, run_one, progress, panel.name_of)
 
 
 def evaluate_people(con: Any, spec: EvaluationSpec, progress: Any = None) -> dict[str, Any]:
@@ -248,26 +258,12 @@ def evaluate_people(con: Any, spec: EvaluationSpec, progress: Any = None) -> dic
     people's own before-and-after, for every outcome."""
     from openphm.evaluate.matched import people_before_after
 
-    estimates: list[Estimate] = []
-    recommended: dict[str, tuple[str | None, str]] = {}
-    problems: list[str] = []
-    for outcome in spec.outcomes:
-        found: list[Estimate] = []
-        for method in spec.methods:
-            if progress:
-                progress(f"{method} on {outcome}")
-            try:
-                if method == "matched_cohort":
-                    found.append(run_matched(con, None, outcome, spec))
-                else:
-                    rel, low, high, n = people_before_after(con, spec, outcome)
-                    found.append(Estimate("naive_before_after", outcome, rel, low, high, float("nan"), n, 0,
-                                          float("nan"), diagnostics={
-                                              "counterfactual": "none: the same people's year before the start "
-                                                                "(people chosen for recent activity regress to the "
-                                                                "mean)"}))
-            except ValueError as exc:
-                problems.append(f"{method} on {outcome}: {exc}")
-        estimates.extend(found)
-        recommended[outcome] = recommend(found)
-    return {"estimates": estimates, "recommended": recommended, "problems": problems}
+    def run_one(method: str, outcome: str) -> Estimate:
+        if method == "matched_cohort":
+            return run_matched(con, None, outcome, spec)
+        rel, low, high, n = people_before_after(con, spec, outcome)
+        return Estimate("naive_before_after", outcome, rel, low, high, float("nan"), n, 0, float("nan"),
+                        diagnostics={"counterfactual": "none: the same people's year before the start (people "
+                                                       "chosen for recent activity regress to the mean)"})
+
+    return _every(spec.outcomes, spec.methods, run_one, progress)
