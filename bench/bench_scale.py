@@ -14,6 +14,7 @@ OPENPHM_SPARK_DRIVER_MEMORY (default here 8g) for the driver, which in local mod
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -71,6 +72,10 @@ def _manifest_rows(ics: Path) -> list[dict]:
     return rows
 
 
+# Each size's figures as soon as it is done, so that a run stopped in its second hour keeps the first
+PARTIAL = Path(tempfile.gettempdir()) / "openphm-bench-scale-partial.json"
+
+
 def run() -> str:
     results = []
     for people in SIZES:
@@ -79,6 +84,8 @@ def run() -> str:
             results.append(_one_size(people, work, profile=people == max(SIZES)))
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        PARTIAL.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+        print(f"{people:,} people done: figures so far in {PARTIAL}", flush=True)
     return _duckdb_table(results) + _profile_table(results[-1]) + _spark_table(results)
 
 
