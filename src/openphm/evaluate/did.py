@@ -68,7 +68,7 @@ class StaggeredDiD:
             agg = aggte(self._fit, type=kind, random_state=self._seed)
         att, se = float(agg.overall_att), float(agg.overall_se)
         out = {"att": att, "se": se, "ci_low": att - 1.959964 * se, "ci_high": att + 1.959964 * se,
-               "p_value": _p_value(att, se)}
+               "p_value": p_value(att, se)}
         if kind != "simple" and agg.event_times is not None:
             crit = np.asarray(agg.critical_values if agg.critical_values is not None else 1.959964, dtype=float)
             est, ses = np.asarray(agg.att_by_event, dtype=float), np.asarray(agg.se_by_event, dtype=float)
@@ -78,7 +78,8 @@ class StaggeredDiD:
         return out
 
 
-def _p_value(estimate: float, se: float) -> float:
+def p_value(estimate: float, se: float) -> float:
+    """Two-sided normal p-value of an estimate with its standard error (NaN without one)."""
     if not se or not math.isfinite(se):
         return float("nan")
     return math.erfc(abs(estimate / se) / math.sqrt(2))

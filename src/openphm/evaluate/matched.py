@@ -26,7 +26,7 @@ from openphm.domain import ACTIVITY, age_on, registered_on, sql_date
 from openphm.engine.connection import Connection
 from openphm.engine.duckdb_store import lit
 from openphm.evaluate.panel import UNIT_COLUMNS, population_filter
-from openphm.evaluate.spec import EvaluationSpec
+from openphm.evaluate.spec import EvaluationSpec, next_month
 
 COVARIATES = ["age", "male", "imd_decile", "imd_missing", "care_home", "conditions", "efi",
               "prior_emergency_admissions", "prior_ae_attendances"]
@@ -164,8 +164,7 @@ def rate_ratio(matched: pd.DataFrame, outcome: str) -> tuple[float, float, float
 
 def last_day(spec: EvaluationSpec) -> dt.date:
     """The last day of the evaluation's last month."""
-    end = spec.end.replace(day=28) + dt.timedelta(days=4)
-    return end - dt.timedelta(days=end.day)
+    return next_month(spec.end) - dt.timedelta(days=1)
 
 
 def all_units(con: Connection, spec: EvaluationSpec) -> list[str]:
@@ -181,10 +180,7 @@ def matched_cohort(con: Connection, spec: EvaluationSpec, outcome: str, units: l
                    cohorts: dict[dt.date, list[str]] | None = None) -> MatchedCohort:
     """The matched cohort for one outcome (see the module's note); `units` are every unit in the
     evaluation (by default every one in the record), the never-adopters among them the pool of controls."""
-    cohorts = cohorts or {}
-    if not cohorts:
-        for unit, start in spec.starts.items():
-            cohorts.setdefault(start, []).append(unit)
+    cohorts = cohorts or _cohorts_of(spec)
     never = [u for u in (units if units is not None else all_units(con, spec)) if u not in spec.starts]
     if not never:
         raise ValueError("no unit never adopted: there is no one to match with")

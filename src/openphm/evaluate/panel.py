@@ -10,7 +10,6 @@ merged) are left out and listed, since the methods need a balanced panel.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import polars as pl
@@ -18,7 +17,7 @@ import polars as pl
 from openphm.domain import ACTIVITY, age_at, registered_at
 from openphm.engine.connection import Connection
 from openphm.engine.duckdb_store import lit
-from openphm.evaluate.spec import EvaluationSpec, SpecError
+from openphm.evaluate.spec import EvaluationSpec, SpecError, next_month
 
 UNIT_COLUMNS = {"practice": "practice_code", "pcn": "pcn_code", "place": "place_code"}
 INDICATOR = "indicator:"
@@ -80,7 +79,7 @@ def build_panel(con: Connection, spec: EvaluationSpec) -> Panel:
             WHERE r.{unit_col} IS NOT NULL AND (p.date_of_death IS NULL OR p.date_of_death > m.mid)
               AND {population_filter(spec.population, 'm.mid')}
             GROUP BY 1, 2""").pl()
-        first, after = spec.start, _next_month(spec.end)
+        first, after = spec.start, next_month(spec.end)
         events = []
         for outcome in spec.outcomes:
             if outcome.startswith(INDICATOR):
@@ -122,10 +121,6 @@ def _indicator(con: Connection, spec: EvaluationSpec, outcome: str) -> pl.DataFr
 def column(outcome: str) -> str:
     """The panel's column for an outcome (an indicator's id without its prefix's colon)."""
     return outcome.replace(":", "_")
-
-
-def _next_month(m: dt.date) -> dt.date:
-    return dt.date(m.year + (m.month == 12), m.month % 12 + 1, 1)
 
 
 def _assemble(spec: EvaluationSpec, months: pl.DataFrame, population: pl.DataFrame,

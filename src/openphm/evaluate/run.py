@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from openphm.evaluate.did import naive_before_after, staggered_did
+from openphm.evaluate.did import naive_before_after, p_value, staggered_did
 from openphm.evaluate.panel import Panel
 from openphm.evaluate.spec import EvaluationSpec
 from openphm.evaluate.synthetic import synthetic_control, synthetic_did
@@ -70,10 +70,6 @@ class Estimate:
 
 def _r(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 6)
-
-
-def _p(estimate: float, se: float) -> float:
-    return math.erfc(abs(estimate / se) / math.sqrt(2)) if se and math.isfinite(se) else float("nan")
 
 
 def _relative(absolute: float, low: float, high: float, treated_post: float) -> tuple[float, float, float]:
@@ -142,8 +138,8 @@ def run_synthetic(panel: Panel, outcome: str, spec: EvaluationSpec, method: str)
     se = float(math.sqrt(np.dot(w ** 2, np.asarray(ses) ** 2)))
     rel = _relative(att, att - 1.959964 * se, att + 1.959964 * se, _treated_post_mean(frame, outcome))
     fit_ratio = float(np.dot(w, misfit))
-    return Estimate(method, outcome, *rel, _p(att, se), frame.filter(pl.col("first_treated") > 0)["unit"].n_unique(),
-                    n_control, att,
+    n_treated = frame.filter(pl.col("first_treated") > 0)["unit"].n_unique()
+    return Estimate(method, outcome, *rel, p_value(att, se), n_treated, n_control, att,
                     diagnostics={"pre_period_misfit_to_noise": _r(fit_ratio),
                                  "good_pre_period_fit": bool(fit_ratio <= FIT_LIMIT),
                                  "distinct_placebo_assignments": int(min(draws)),
@@ -158,7 +154,7 @@ def run_naive(panel: Panel, outcome: str) -> Estimate:
     ba = naive_before_after(frame, unit="unit", time="t", outcome=outcome, first_treated="first_treated",
                             weights="population")
     se = (math.log1p(ba.ci_high) - math.log1p(ba.ci_low)) / (2 * 1.959964) if ba.ci_low > -1 else float("nan")
-    p = _p(math.log1p(ba.relative), se) if ba.relative > -1 else float("nan")
+    p = p_value(math.log1p(ba.relative), se) if ba.relative > -1 else float("nan")
     n_treated = frame.filter(pl.col("first_treated") > 0)["unit"].n_unique()
     return Estimate("naive_before_after", outcome, ba.relative, ba.ci_low, ba.ci_high, p, n_treated, 0,
                     ba.after - ba.before, diagnostics={"counterfactual": "none: the treated units' own past"})

@@ -27,6 +27,11 @@ class SpecError(ValueError):
     """An evaluation spec that cannot be run, with where and why."""
 
 
+def next_month(m: dt.date) -> dt.date:
+    """The first day of the month after `m`."""
+    return dt.date(m.year + (m.month == 12), m.month % 12 + 1, 1)
+
+
 def month(text: str) -> dt.date:
     """The first day of a YYYY-MM month."""
     return dt.date(int(text[:4]), int(text[5:7]), 1)
@@ -57,7 +62,7 @@ class EvaluationSpec:
         out, m = [], self.start
         while m <= self.end:
             out.append(m)
-            m = dt.date(m.year + (m.month == 12), m.month % 12 + 1, 1)
+            m = next_month(m)
         return out
 
 
