@@ -8,7 +8,8 @@ interval is the absolute interval over the same counterfactual.
 Synthetic control and synthetic difference-in-differences need one start: with staggered adoption
 they are run for each cohort of units that started together, against the units that never adopted,
 and the cohorts' effects are averaged with weights by units times post months (Arkhangelsky et al.
-2021, section 8, suggest this for staggered designs); their standard errors combine as independent.
+2021, section 8, suggest this for staggered designs). The placebo draws every cohort's stand-ins at once
+(`synthetic.cohort_placebo`), because the cohorts share their controls and their errors move together.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import polars as pl
 from openphm.evaluate.did import naive_before_after, p_value, staggered_did
 from openphm.evaluate.panel import Panel
 from openphm.evaluate.spec import EvaluationSpec
-from openphm.evaluate.synthetic import synthetic_control, synthetic_did
+from openphm.evaluate.synthetic import cohort_placebo, synthetic_control, synthetic_did
 
 PRETREND_ALPHA = 0.05
 # A synthetic comparison fits well when its pre-period misfit (root mean square) is within twice the
@@ -119,32 +120,35 @@ def run_synthetic(panel: Panel, outcome: str, spec: EvaluationSpec, method: str)
     n_control = never["unit"].n_unique()
     if n_control < 2:
         raise ValueError("fewer than two units never adopted the care model: no synthetic comparison")
-    parts, weights, ses, series, misfit, draws = [], [], [], [], [], []
+    fits, weights, series, misfit = [], [], [], []
     for g in _cohorts(frame):
         cohort = frame.filter(pl.col("first_treated") == g)
-        draws.append(math.comb(n_control, cohort["unit"].n_unique()))
         data = pl.concat([cohort, never]).with_columns((pl.col("first_treated") == g).alias("treated")).to_pandas()
         fit = estimator(data, unit="unit", time="t", outcome=outcome, treated="treated", start=g)
-        inference = fit.placebo(replications=spec.placebo, seed=spec.seed)
         n_units, n_post = cohort["unit"].n_unique(), frame["t"].max() - g + 1
-        parts.append(fit.att)
+        fits.append(fit)
         weights.append(n_units * n_post)
-        ses.append(inference["se"])
         s = fit.series
         series.append((g, s))
         misfit.append(fit.pre_rmse / _noise(s.loc[s["time"] < g, "treated"].to_numpy(dtype=float)))
     w = np.asarray(weights, dtype=float) / sum(weights)
-    att = float(np.dot(w, parts))
-    se = float(math.sqrt(np.dot(w ** 2, np.asarray(ses) ** 2)))
+    att = float(np.dot(w, [fit.att for fit in fits]))
+    n_treated = frame.filter(pl.col("first_treated") > 0)["unit"].n_unique()
+    if n_control > n_treated:
+        inference = cohort_placebo(fits, weights, replications=spec.placebo, seed=spec.seed)
+        se, draws = inference["se"], inference["distinct_assignments"]
+    else:  # too few never-adopters to stand in for every cohort at once: each cohort's own placebo,
+        # combined as if independent, which understates the spread, so the interval is not relied on
+        ses = [f.placebo(replications=spec.placebo, seed=spec.seed)["se"] for f in fits]
+        se, draws = float(math.sqrt(np.dot(w ** 2, np.asarray(ses) ** 2))), 0
     rel = _relative(att, att - 1.959964 * se, att + 1.959964 * se, _treated_post_mean(frame, outcome))
     fit_ratio = float(np.dot(w, misfit))
-    n_treated = frame.filter(pl.col("first_treated") > 0)["unit"].n_unique()
     return Estimate(method, outcome, *rel, p_value(att, se), n_treated, n_control, att,
                     diagnostics={"pre_period_misfit_to_noise": _r(fit_ratio),
                                  "good_pre_period_fit": bool(fit_ratio <= FIT_LIMIT),
-                                 "distinct_placebo_assignments": int(min(draws)),
-                                 "reliable_interval": bool(min(draws) >= MIN_PLACEBO_ASSIGNMENTS),
-                                 "cohorts": len(parts), "placebo_replications": spec.placebo},
+                                 "distinct_placebo_assignments": int(draws),
+                                 "reliable_interval": bool(draws >= MIN_PLACEBO_ASSIGNMENTS),
+                                 "cohorts": len(fits), "placebo_replications": spec.placebo},
                     charts={"series": series})
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-__all__ = ["SyntheticResult", "plain_did", "synthetic_control", "synthetic_did"]
+__all__ = ["SyntheticResult", "cohort_placebo", "plain_did", "synthetic_control", "synthetic_did"]
 
 # synthdid R/synthdid.R `synthdid_estimate` defaults (paper, Section 2 and Algorithm 1):
 MAX_ITER = 10_000  # max.iter: Frank-Wolfe iterations in the final round
@@ -102,6 +102,54 @@ class SyntheticResult:
         z = abs(self.att) / se if se > 0 else (math.inf if self.att else 0.0)
         return {"se": se, "ci_low": self.att - Z_95 * se, "ci_high": self.att + Z_95 * se,
                 "p_value": math.erfc(z / math.sqrt(2))}
+
+
+def cohort_placebo(fits: list[SyntheticResult], weights: list[float], replications: int = 200,
+                   seed: int = 0) -> dict[str, float]:
+    """Placebo standard error of a weighted average of several cohorts' estimates that share one set of
+    controls (staggered adoption, each cohort fitted against the same never-treated units).
+
+    The paper's Algorithm 4 drawn jointly: each replication permutes the controls, calls disjoint blocks
+    of them each cohort's "treated" (as many as the cohort has) and the rest controls, re-estimates every
+    cohort with its own options and start, and averages with `weights`. The spread of that average is
+    the standard error. Drawing the cohorts together keeps the correlation that sharing the controls
+    puts between their estimates; treating the cohorts' standard errors as independent (as an earlier
+    version did) gave intervals that excluded zero in 5 of 20 no-effect replicates. With one cohort this
+    is exactly `SyntheticResult.placebo`. Returns the se and the number of distinct assignments.
+    """
+    if not fits or len(fits) != len(weights):
+        raise ValueError("give one weight per cohort's fit")
+    n0 = fits[0]._n0
+    controls = fits[0]._y[:n0]
+    for fit in fits[1:]:
+        if fit._n0 != n0 or not np.array_equal(fit._y[:n0], controls):
+            raise ValueError("every cohort must be fitted against the same control units")
+    sizes = [fit._y.shape[0] - n0 for fit in fits]
+    kept = n0 - sum(sizes)
+    if kept < 1:
+        raise ValueError(f"the placebo needs more control units than treated ones (got {n0} and {sum(sizes)})")
+    if replications < 2:
+        raise ValueError(f"replications must be at least 2 (got {replications})")
+    w = np.asarray(weights, dtype=float) / float(sum(weights))
+    rng = np.random.default_rng(seed)
+    estimates = np.empty(replications)
+    for r in range(replications):
+        order = rng.permutation(n0)
+        rest, end = order[:kept], kept
+        total = 0.0
+        for k, fit in enumerate(fits):
+            block = order[end : end + sizes[k]]
+            end += sizes[k]
+            y = np.vstack([controls[rest], controls[block]])
+            start_omega = _sum_normalise(fit._omega[rest])
+            att, _, _ = _estimate(y, kept, fit._t0, fit._options, start_omega, fit._lambda)
+            total += w[k] * att
+        estimates[r] = total
+    se = math.sqrt((replications - 1) / replications) * float(np.std(estimates, ddof=1))
+    assignments = math.factorial(n0) // math.factorial(kept)
+    for size in sizes:
+        assignments //= math.factorial(size)
+    return {"se": se, "distinct_assignments": assignments}
 
 
 def synthetic_did(frame, unit: str, time: str, outcome: str, treated: str, start) -> SyntheticResult:
