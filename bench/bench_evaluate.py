@@ -32,6 +32,7 @@ PEOPLE = int(os.environ.get("OPENPHM_BENCH_EVAL_PEOPLE", "200000"))
 REPLICATES = int(os.environ.get("OPENPHM_BENCH_EVAL_REPLICATES", "100"))
 NULL_REPLICATES = int(os.environ.get("OPENPHM_BENCH_EVAL_NULL_REPLICATES", "20"))
 EFFECT = -0.20
+PARTIAL = Path(tempfile.gettempdir()) / "openphm-bench-evaluate-rows.csv"
 OUTCOMES = ["emergency_admissions", "ae_attendances"]
 
 
@@ -62,13 +63,13 @@ def base_panel(db: Path):
     return panel, practices
 
 
-def replicate_rows(panel, practices, replicates: int, effect: float, seed0: int) -> list[dict]:
-    """One row per replicate, method and outcome."""
+def replicate_rows(panel, practices, replicates: int, effect: float, seed0: int, done: list[dict]) -> list[dict]:
+    """One row per replicate, method and outcome, after the rows `done` (written to PARTIAL as it goes)."""
     from openphm.evaluate.panel import Panel
     from openphm.evaluate.run import evaluate_panel
     from openphm.synth.replicates import care_model_replicate
 
-    spec, rows = base_spec(), []
+    spec, rows = base_spec(), list(done)
     for r in range(replicates):
         rep = care_model_replicate(panel.frame, practices, OUTCOMES, seed=seed0 + r, effect=effect,
                                    first_treated=25, waves=2, wave_gap=6)
@@ -80,6 +81,7 @@ def replicate_rows(panel, practices, replicates: int, effect: float, seed0: int)
             rows.append({"replicate": r, "effect": effect, "method": e.method, "outcome": e.outcome,
                          "estimate": e.estimate, "ci_low": e.ci_low, "ci_high": e.ci_high, "truth": truth,
                          "recommended": result["recommended"][e.outcome][0] == e.method, "seconds": seconds})
+        pd.DataFrame(rows).to_csv(PARTIAL, index=False)  # what is done so far, for a look while it runs
         print(f"replicate {r + 1}/{replicates} (effect {effect}): {seconds:.1f} s", flush=True)
     return rows
 
@@ -114,8 +116,8 @@ def run() -> str:
     work = Path(tempfile.mkdtemp(prefix="openphm-bench-evaluate-"))
     db = person_record(work, PEOPLE)
     panel, practices = base_panel(db)
-    rows = replicate_rows(panel, practices, REPLICATES, EFFECT, 1000)
-    rows += replicate_rows(panel, practices, NULL_REPLICATES, 0.0, 5000)
+    rows = replicate_rows(panel, practices, NULL_REPLICATES, 0.0, 5000, [])
+    rows = replicate_rows(panel, practices, REPLICATES, EFFECT, 1000, rows)
     frame = pd.DataFrame(rows)
     per_replicate = frame.groupby(["effect", "replicate"]).seconds.first().mean()
     seconds = timed_evaluation(db, work, practices)
