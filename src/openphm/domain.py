@@ -16,7 +16,8 @@ Conventions ("on a date" means at the end of that day, as ONS and NHS Digital co
   1 October anyone born in October is still a year younger;
 - an emergency admission: admission method 2x (NHS Data Dictionary: ADMISSION METHOD);
 - ethnic group: the five ONS 2001 groups from the NHS ethnic category code;
-- age band: the 19 ESP2013 bands (0-4 ... 85-89, 90+).
+- age band: the 19 ESP2013 bands (0-4 ... 85-89, 90+);
+- financial year: April to March, labelled '2021-22'.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from openphm.calendar_dates import fy_label
 
 # ---- dates and people ----------------------------------------------------------------------------
 
@@ -188,11 +191,27 @@ def registration_on(table: str, d: dt.date, columns: tuple[str, ...], within: st
         FROM {table} WHERE {within}) AS ranked WHERE pick = 1"""
 
 
+# ---- money -----------------------------------------------------------------------------------------
+
+
+def financial_year(date_sql: str) -> str:
+    """SQL: the financial year (April to March) of the day held in `date_sql`, labelled as '2021-22'."""
+    start = f"(year({date_sql}) - CASE WHEN month({date_sql}) < 4 THEN 1 ELSE 0 END)"
+    return (f"(CAST({start} AS VARCHAR) || '-' || "
+            f"lpad(CAST(({start} + 1) % 100 AS VARCHAR), 2, '0'))")
+
+
+def financial_year_value(d: dt.date) -> str:
+    """Python twin of `financial_year`."""
+    return fy_label(d.year - (1 if d.month < 4 else 0))
+
+
 # ---- rules by name, for SQL files -----------------------------------------------------------------
 
 RULES: dict[str, Callable[..., str]] = {
     "age_band": age_band, "ethnic_group": ethnic_group, "admission_type": admission_type,
     "emergency_admission": emergency_admission, "age_at": age_at, "registered_at": registered_at,
+    "financial_year": financial_year,
 }
 _CALL = re.compile(r"\{\{\s*(\w+)\(([^(){}]*)\)\s*\}\}")
 _ARG = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")

@@ -124,7 +124,12 @@ def test_person_record_tables(pipeline):
                   "mental_health_contact", "social_care_service", "vcse_referral"):
         cols = [r[0] for r in con.execute(f"DESCRIBE record.{table}").fetchall()]
         assert "person_id" in cols and "cost" in cols
-        assert con.execute(f"SELECT count(*) FROM record.{table} WHERE cost IS NOT NULL").fetchone()[0] == 0
+        # the shipped tariff prices every kind of activity the generator makes: every row costed, none free
+        # except appointments not attended
+        assert con.execute(f"SELECT count(*) FROM record.{table} WHERE cost IS NULL").fetchone()[0] == 0
+        assert con.execute(f"SELECT count(*) FROM record.{table} WHERE cost = 0 "
+                           "AND cost_category <> 'did_not_attend'").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM record.activity_cost WHERE cost IS NULL").fetchone()[0] == 0
     conditions = dict(con.execute("SELECT condition, count(*) FROM record.condition GROUP BY 1").fetchall())
     assert conditions["hypertension"] > conditions["heart_failure"] > 0
     assert con.execute("SELECT count(*) FROM record.person WHERE care_home_resident").fetchone()[0] > 0

@@ -31,6 +31,7 @@ from tests.spec.test_readmissions import ROWS as SPELLS
 from openphm import domain
 from openphm.engine import table_columns, table_kind
 from openphm.engine.connection import EngineError, memory_connection
+from openphm.finance.tariff import load_tariff
 from openphm.record.build import DEFAULT_SQL_DIR, build_record, read_steps
 
 pytest.importorskip("pyspark")
@@ -144,8 +145,9 @@ def test_the_readmission_window_and_emergency_flags(duck, spark):
     step = next(s for s in read_steps(DEFAULT_SQL_DIR) if s.table == "inpatient_spell")
     got = both(duck, spark, f"SELECT *, {domain.emergency_admission()} AS emergency FROM "
                f"({domain.expand_rules(step.sql).strip()}\n) AS s",
-               {"linked_apc": apc})
+               {"linked_apc": apc, "tariff": load_tariff().lines})
     assert set(got.filter("readmission_index")["spell_id"]) == INDEX
+    assert got["cost"].null_count() == 0  # the shipped tariff prices every spell, alike on both engines
     assert set(got.filter("readmitted_within_30_days")["spell_id"]) == READMITTED
     assert set(got.filter("emergency")["spell_id"]) == {r[0] for r in SPELLS if r[2].startswith("2")}
 

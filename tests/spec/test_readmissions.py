@@ -68,6 +68,8 @@ def spells() -> dict[str, tuple[bool, bool]]:
     apc = apc.with_columns(**empty, discharge_ready_date=pl.col("discharge_date"))
     con = duckdb.connect()
     con.register("linked_apc", apc.to_arrow())
+    con.execute("CREATE TEMP TABLE tariff (activity VARCHAR, category VARCHAR, unit_cost DOUBLE, "
+                "trim_point_days INTEGER, units_per_week DOUBLE)")  # no prices: readmissions only
     con.execute("CREATE SCHEMA built")
     step = next(s for s in read_steps(DEFAULT_SQL_DIR) if s.table == "inpatient_spell")
     con.execute(compile_step(step, "built"))

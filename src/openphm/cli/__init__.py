@@ -18,10 +18,11 @@ from openphm.cli import care  # risk, lists, audit
 from openphm.cli import record  # ingest, files, build, link, link-report, link-files, optout
 from openphm.cli import measures  # measures
 from openphm.cli import evaluate  # evaluate
+from openphm.cli import finance  # costs, budgets
 # isort: on
 from openphm.cli.app import app
 
-__all__ = ["analysis", "app", "care", "evaluate", "main", "measures", "record", "synthetic"]
+__all__ = ["analysis", "app", "care", "evaluate", "finance", "main", "measures", "record", "synthetic"]
 
 
 def main() -> None:

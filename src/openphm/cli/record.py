@@ -174,14 +174,25 @@ def build(
     db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
     engine: Annotated[str, ENGINE_OPTION] = "duckdb",
     spark_master: Annotated[str, SPARK_MASTER_OPTION] = "local[2]",
+    tariff: Annotated[Path | None, typer.Option(help="Your own tariff (CSV in the shipped tariff's columns); "
+                                                     "default: the shipped national unit costs.")] = None,
+    price_year: Annotated[str | None, typer.Option(help="Uplift every unit cost to this financial year's "
+                                                        "prices (e.g. 2024-25) by the NHS Cost Inflation Index; "
+                                                        "default: the tariff's latest price year.")] = None,
 ) -> None:
-    """Build the person record (a new version; the last good one stays in service if this fails)."""
+    """Build the person record (a new version; the last good one stays in service if this fails), with
+    the cost of every activity from the tariff."""
+    from openphm.finance.tariff import TariffError, load_tariff
     from openphm.record.build import BuildFailed, build_record
 
+    try:
+        unit_costs = load_tariff(tariff, price_year)
+    except TariffError as exc:
+        fail(str(exc))
     _, con = open_db(db, engine, spark_master)
     try:
         with working("building the person record ..."):
-            result = build_record(con)
+            result = build_record(con, tariff=unit_costs)
     except BuildFailed as exc:
         fail(str(exc))
     table = Table(title=f"Person record, build {result['version']} (in service)")
@@ -190,6 +201,10 @@ def build(
     for t, n in result["tables"].items():
         table.add_row(f"record.{t}", f"{n:,}")
     Console().print(table)
+    Console().print(f"Costed at {unit_costs.price_year} prices ({unit_costs.path.name}).")
+    if result["uncosted"]:
+        lines = "\n".join(f"  {a} {c!r}: {n:,} rows" for a, c, n in result["uncosted"])
+        Console().print(f"[yellow]No tariff line prices these rows (their cost is empty, not zero):[/]\n{lines}")
 
 
 @app.command("link-report")

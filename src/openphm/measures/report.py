@@ -73,6 +73,8 @@ def _opportunity_section(m: Measure, opportunity: pd.DataFrame) -> str:
     # bed days are shown beside the events when events become bed days; when the events are bed days, once
     beds = (f" ({opp['bed_days'].sum():,.0f} bed days)"
             if m.opportunity["bed_days"] == "per_emergency_admission" and opp["bed_days"].notna().any() else "")
+    if "pounds" in opp and opp["pounds"].notna().any():
+        beds += f", about £{opp['pounds'].sum():,.0f}"
     head = (f"<p><strong>Opportunity:</strong> {total:,.0f} {counts} a year{beds}"
             f" if every practice worse than the best quartile matched it. Method: {opp['method'].iloc[0]}.</p>")
     rows = [[r.unit, float(r.value), float(r.best_quartile_value), float(r.opportunity)] for r in opp.head(10)

@@ -12,8 +12,10 @@ ratios are used rather than DSRs, so the opportunity allows for age and sex: a p
 expected admissions at the best quartile are its expected count times the best quartile's
 ratio. Bed days follow `opportunity.bed_days`: per_emergency_admission, the events avoided times
 the ICS's mean emergency length of stay in the year; counted, the opportunity itself (its
-numerator sums bed days); none, no bed days. Costs in pounds are not given: the record carries
-no costs yet.
+numerator sums bed days); none, no bed days. Pounds (`pounds`) from the record's costs
+(openphm.finance): events avoided times the mean cost of an emergency spell in the year, or bed
+days times the tariff's non-elective excess bed day (the marginal cost of a day in a bed); none
+where the record holds no costs for the year.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pandas as pd
 
 from openphm.calendar_dates import fy_label
 from openphm.domain import emergency_admission
+from openphm.engine import table_kind
 from openphm.engine.connection import Connection
 from openphm.measures.definitions import Measure
 from openphm.variation import opportunity, slope_index_of_inequality
@@ -62,6 +65,29 @@ def _emergency_mean_stay(con: Connection) -> dict[str, float]:
     return {fy_label(y): float(v) for y, v in rows}
 
 
+def _emergency_costs(con: Connection) -> tuple[dict[str, float], float]:
+    """(mean cost of an emergency spell by financial year of admission, the tariff's non-elective excess
+    bed day) from the record; empty and NaN where the build priced nothing."""
+    rows = con.execute(f"""
+        SELECT CAST(year(admission_date - INTERVAL 3 MONTH) AS INTEGER) AS y, avg(cost)
+        FROM planning.inpatient_spell WHERE {emergency_admission()} AND cost IS NOT NULL GROUP BY y""").fetchall()
+    day = math.nan
+    if table_kind(con, "record", "tariff") is not None:
+        found = con.execute("SELECT unit_cost FROM record.tariff WHERE activity = 'inpatient_spell' "
+                            "AND category = 'excess_bed_day_non_elective'").fetchone()
+        day = float(found[0]) if found else math.nan
+    return {fy_label(y): float(v) for y, v in rows if v is not None}, day
+
+
+def _pounds(opportunity: pd.Series, bed_days, how: str, spell_cost: float, day_cost: float) -> tuple:
+    """The opportunity in pounds, and the method's words."""
+    if how == "per_emergency_admission" and math.isfinite(spell_cost):
+        return opportunity * spell_cost, f"; pounds at the mean cost of an emergency spell (£{spell_cost:,.0f})"
+    if how == "counted" and math.isfinite(day_cost):
+        return bed_days * day_cost, f"; pounds at the tariff's excess bed day (£{day_cost:,.0f})"
+    return math.nan, "; not costed (no costs in the record for the year)" if how != "none" else ""
+
+
 def _bed_days(opportunity: pd.Series, how: str, mean_stay: float) -> tuple[pd.Series | float, str]:
     """The opportunity in bed days by the indicator's `opportunity.bed_days`, and the method's words."""
     if how == "per_emergency_admission":
@@ -75,6 +101,7 @@ def opportunity_table(con: Connection, results: pd.DataFrame,
                       measures: dict[str, Measure]) -> pd.DataFrame:
     """One row per indicator, financial year and practice worse than the best quartile of practices."""
     stay = _emergency_mean_stay(con)
+    spell_cost, day_cost = _emergency_costs(con)
     years = results[(results["period_type"] == "financial_year") & (results["level"] == "practice")]
     frames = []
     for (mid, period), frame in years.groupby(["measure_id", "period"]):
@@ -92,10 +119,12 @@ def opportunity_table(con: Connection, results: pd.DataFrame,
         gap.insert(1, "period", period)
         gap["counts"] = m.opportunity["counts"]
         gap["bed_days"], how = _bed_days(gap["opportunity"], m.opportunity["bed_days"], stay.get(period, math.nan))
-        gap["method"] = gap.attrs["method"] + how + "; not costed (no costs in the record yet)"
+        gap["pounds"], money = _pounds(gap["opportunity"], gap["bed_days"], m.opportunity["bed_days"],
+                                       spell_cost.get(period, math.nan), day_cost)
+        gap["method"] = gap.attrs["method"] + how + money
         frames.append(gap.drop(columns=["rate", "benchmark_rate"]))
     columns = ["measure_id", "period", "unit", "numerator", "denominator", "value", "best_quartile_value",
-               "opportunity", "counts", "bed_days", "method"]
+               "opportunity", "counts", "bed_days", "pounds", "method"]
     return pd.concat(frames)[columns] if frames else pd.DataFrame(columns=columns)
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import polars as pl
 import sqlglot
 from sqlglot import exp
 
@@ -39,6 +40,7 @@ from openphm.domain import expand_rules
 from openphm.engine import table_columns, table_kind
 from openphm.engine.connection import Connection, EngineError
 from openphm.engine.duckdb_store import ident, lit
+from openphm.finance.tariff import Tariff, load_tariff
 from openphm.identity.linkage import link_complete
 from openphm.identity.optout import ensure_optout_tables, list_version, opted_out_sql, stale_outputs
 from openphm.ingest.loader import ensure_raw_table, ensure_schema
@@ -111,7 +113,7 @@ def _linked_views(con: Connection) -> None:
     for spec in SOURCES.values():
         ensure_raw_table(con, spec)
         con.execute(f"""CREATE OR REPLACE TEMP VIEW {ident('linked_' + spec.name)} AS
-            SELECT l.person_id, a.* FROM raw.{ident(spec.table)} AS a
+            SELECT l.person_id, a.*, m.period AS file_period FROM raw.{ident(spec.table)} AS a
             JOIN ingest.manifest AS m ON m.file_id = a.file_id AND m.status = 'active'
             JOIN link.record_person AS l ON l.source = {lit(spec.name)} AND l.file_id = a.file_id
                  AND l.row_number = a.row_number""")
@@ -162,8 +164,10 @@ def _link_opted_out_view(con: Connection) -> None:
     con.execute("CREATE OR REPLACE VIEW link.opted_out AS SELECT person_id FROM record.opted_out")
 
 
-def build_record(con: Connection, sql_dir: Path = DEFAULT_SQL_DIR) -> dict:
-    """Build a new version of the person record and switch to it; returns table row counts."""
+def build_record(con: Connection, sql_dir: Path = DEFAULT_SQL_DIR, tariff: Tariff | None = None) -> dict:
+    """Build a new version of the person record and switch to it; returns table row counts, and the
+    activity no tariff line priced (`uncosted`: activity, category, rows). `tariff`: the unit costs
+    (default: the shipped tariff at its latest price year), kept in the build as `record.tariff`."""
     ensure_schema(con)
     con.execute("CREATE TABLE IF NOT EXISTS ingest.builds (version INTEGER, status VARCHAR, started TIMESTAMP, "
                 "finished TIMESTAMP, error VARCHAR)")
@@ -180,10 +184,15 @@ def build_record(con: Connection, sql_dir: Path = DEFAULT_SQL_DIR) -> dict:
     con.register("codelists_frame", load_codelists().to_arrow())
     con.execute("CREATE OR REPLACE TEMP TABLE codelists AS SELECT * FROM codelists_frame")
     con.unregister("codelists_frame")
+    tariff = tariff or load_tariff()
+    con.register("tariff_frame", tariff.lines.with_columns(pl.lit(tariff.price_year).alias("price_year")).to_arrow())
+    con.execute("CREATE OR REPLACE TEMP TABLE tariff AS SELECT * FROM tariff_frame")
+    con.unregister("tariff_frame")
     con.execute(f"DROP SCHEMA IF EXISTS {ident(schema)} CASCADE")  # left by a build that crashed
     con.execute(f"CREATE SCHEMA {ident(schema)}")
     try:
         opted_out = _opted_out(con, schema)
+        con.execute(f"CREATE TABLE {ident(schema)}.tariff AS SELECT * FROM tariff")
         for step in steps:
             con.execute(compile_step(step, schema))
             log.info("built %s", step.table)
@@ -192,7 +201,7 @@ def build_record(con: Connection, sql_dir: Path = DEFAULT_SQL_DIR) -> dict:
         con.execute("INSERT INTO ingest.builds VALUES (?, 'failed', ?, now(), ?)", [version, started, str(exc)[:500]])
         log.error("build %d failed; the previous build stays in service", version)
         raise BuildFailed(f"build {version} failed at a step: {str(exc).splitlines()[0][:300]}") from None
-    tables = [s.table for s in steps]
+    tables = [s.table for s in steps] + ["tariff"]
     try:
         _switch_over(con, schema, tables, version, started)
     except EngineError as exc:
@@ -209,4 +218,9 @@ def build_record(con: Connection, sql_dir: Path = DEFAULT_SQL_DIR) -> dict:
     stale = stale_outputs(con)
     if stale:
         log.info("computed before the opt-out set changed, to run again: %s", ", ".join(stale))
-    return {"version": version, "tables": counts, "opted_out": opted_out, "stale": stale}
+    uncosted = con.execute("SELECT activity, coalesce(cost_category, '(none)'), count(*) FROM record.activity_cost "
+                           "WHERE cost IS NULL GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2").fetchall()
+    if uncosted:
+        log.warning("activity no tariff line prices: %s", "; ".join(f"{a} {c}: {n}" for a, c, n in uncosted))
+    return {"version": version, "tables": counts, "opted_out": opted_out, "stale": stale,
+            "uncosted": uncosted, "price_year": tariff.price_year}

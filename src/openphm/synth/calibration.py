@@ -209,6 +209,7 @@ def calibration_checks(folder: Path, financial_year: int | None = None) -> list[
     checks.append(Check("Deaths in hospital %", hospital, 43, 38, 48, "OHID 2023 via " + ref))
 
     checks.extend(place_variation(folder, fy0, fy1, mid, pop, has))
+    checks.extend(spend_concentration(folder, fy0, fy1, pop))
     return checks
 
 
@@ -251,6 +252,72 @@ def place_variation(folder: Path, fy0: dt.date, fy1: dt.date, mid: dt.date, pop:
         Check("Delayed bed days % of all bed days (ICS)", 100 * apc["delayed"].sum() / apc["bed_days"].sum(),
               13, 9, 17, "NHS Confederation 2023 via REFERENCE.md"),
         Check("SMI with a care coordinator: max/min across places", cc_ratio, 3, 2.0, 4.5, src),
+    ]
+
+
+def _priced(frame: pl.LazyFrame, activity: str, category: pl.Expr, prices: dict) -> pl.LazyFrame:
+    """nhs_number and cost of each row at the tariff's line for (activity, category)."""
+    lines = {c: v for (a, c), v in prices.items() if a == activity}
+    return frame.select("nhs_number", category.replace_strict(lines, default=0.0, return_dtype=pl.Float64)
+                        .alias("cost"))
+
+
+def spend_concentration(folder: Path, fy0: dt.date, fy1: dt.date, pop: pl.DataFrame) -> list[Check]:
+    """Share of hospital spend on the costliest 1% of the mid-year population, and of health care spend
+    on the costliest 5%, costed from the extracts at the shipped tariff's prices (spells at their
+    category's price plus excess bed days; attended outpatient appointments; A&E by department type; GP,
+    community and mental health contacts), set beside the published English figures."""
+    from openphm.finance.tariff import load_tariff
+
+    lines = load_tariff().lines
+    prices = {(a, c): v for a, c, v in lines.select("activity", "category", "unit_cost").iter_rows()}
+    trims = {c: t for c, t in lines.filter(pl.col("trim_point_days").is_not_null())
+             .select("category", "trim_point_days").iter_rows()}
+
+    def in_fy(source: str, col: str) -> pl.LazyFrame:
+        return _scan(folder, source).filter((_as_date(col) >= fy0) & (_as_date(col) < fy1))
+
+    los = (_as_date("discharge_date") - _as_date("admission_date")).dt.total_days()
+    method, classification = pl.col("admission_method").cast(pl.Utf8), pl.col("patient_classification").cast(pl.Utf8)
+    category = (pl.when(method.str.starts_with("1") & (classification == "2")).then(pl.lit("day_case"))
+                .when(method.str.starts_with("1")).then(pl.lit("elective"))
+                .when(method.str.starts_with("3")).then(pl.lit("maternity"))
+                .when(method.str.starts_with("8")).then(pl.lit("birth"))
+                .when(los <= 1).then(pl.lit("non_elective_short_stay")).otherwise(pl.lit("non_elective_long_stay")))
+    excess_rate = pl.when(category == "elective").then(prices.get(("inpatient_spell", "excess_bed_day_elective"), 0.0))
+    excess_rate = excess_rate.otherwise(prices.get(("inpatient_spell", "excess_bed_day_non_elective"), 0.0))
+    trim = category.replace_strict(trims, default=None, return_dtype=pl.Float64)
+    spells = in_fy("apc", "admission_date").select(
+        "nhs_number", (category.replace_strict({c: v for (a, c), v in prices.items() if a == "inpatient_spell"},
+                                               default=0.0, return_dtype=pl.Float64)
+                       + pl.when(los > trim).then((los - trim) * excess_rate).otherwise(0.0)).alias("cost"))
+    first = pl.col("first_attendance").cast(pl.Utf8) == "1"
+    attended = pl.col("attendance_status").cast(pl.Utf8).is_in(["5", "6"])
+    hospital = [spells, _priced(in_fy("ecds", "arrival_date"), "ae_attendance",
+                                pl.col("department_type").cast(pl.Utf8), prices),
+                _priced(in_fy("op", "appointment_date"), "outpatient_appointment",
+                        pl.when(~attended).then(pl.lit("did_not_attend")).when(first).then(pl.lit("first"))
+                        .otherwise(pl.lit("follow_up")), prices)]
+    status, mode = pl.col("appointment_status").cast(pl.Utf8), pl.col("appointment_mode").cast(pl.Utf8)
+    community = [_priced(in_fy("gp_appointments", "appointment_date"), "gp_appointment",
+                         pl.when(status == "DNA").then(pl.lit("did_not_attend")).when(mode == "Home Visit")
+                         .then(pl.lit("home_visit")).otherwise(pl.col("hcp_type").cast(pl.Utf8)), prices),
+                 _priced(in_fy("csds", "contact_date"), "community_contact", pl.col("team_type").cast(pl.Utf8), prices),
+                 _priced(in_fy("mhsds", "contact_date"), "mental_health_contact", pl.col("team_type").cast(pl.Utf8),
+                         prices)]
+
+    def top_share(parts: list[pl.LazyFrame], share: float) -> float:
+        per = pl.concat(parts).group_by("nhs_number").agg(pl.col("cost").sum()).collect()
+        costs = (pop.select("nhs_number").join(per, on="nhs_number", how="left")["cost"].fill_null(0.0)
+                 .sort(descending=True).to_numpy())
+        k = max(round(share * len(costs)), 1)
+        return 100 * costs[:k].sum() / max(costs.sum(), 1e-9)
+
+    return [
+        Check("Hospital spend on the costliest 1% of people %", top_share(hospital, 0.01), 32, 24, 40,
+              "Kelly, Stoye & Vera-Hernandez, IFS W15/21 (2015)"),
+        Check("Health care spend on the costliest 5% of people %", top_share(hospital + community, 0.05), 50, 40, 60,
+              "Dreyer et al., Health Foundation working paper 7 (2019)"),
     ]
 
 

@@ -11,10 +11,23 @@
 -- is not a readmission of it (a person is in one hospital spell at a time: overlapping spells are
 -- data errors). Index spells are those discharged alive. Not applied here: NHS Digital's restriction
 -- to selected specialties, and joining transfers into continuous inpatient spells.
+-- Cost (openphm.finance.tariff): an elective day case, an ordinary elective spell, a maternity or
+-- birth spell, or a non-elective spell (short stay: 0-1 days; long stay: 2 or more, and any other
+-- admission method) at the tariff's national average, plus each day beyond the line's trim point at
+-- the excess bed day rate. Reference costs are per finished consultant episode; they are applied per
+-- spell. A spell without a discharge date is costed without excess bed days.
 WITH spells AS (
     SELECT *, {{ admission_type(admission_method) }} AS kind,
            NOT regexp_matches(coalesce(diag_01, ''), '^(C[0-8][0-9]|C9[0-7]|O)') AS not_cancer_or_obstetric
     FROM linked_apc
+),
+categorised AS (
+    SELECT *, CASE WHEN kind = 'elective' AND patient_classification = '2' THEN 'day_case'
+                   WHEN kind = 'elective' THEN 'elective'
+                   WHEN kind IN ('maternity', 'birth') THEN kind
+                   WHEN date_diff('day', admission_date, discharge_date) <= 1 THEN 'non_elective_short_stay'
+                   ELSE 'non_elective_long_stay' END AS cost_category
+    FROM spells
 ),
 eligible AS (
     SELECT record_id, person_id, admission_date, discharge_date,
@@ -42,7 +55,16 @@ SELECT s.person_id, s.record_id AS spell_id, s.provider_code, s.gp_practice_code
        s.diag_01 AS primary_diagnosis, s.lsoa_code,
        coalesce(e.can_be_index, false) AS readmission_index,
        x.index_id IS NOT NULL AS readmitted_within_30_days,
-       CAST(NULL AS DECIMAL(12, 2)) AS cost
-FROM spells AS s
+       s.cost_category,
+       CAST(round(t.unit_cost + CASE WHEN t.trim_point_days IS NOT NULL
+                                      AND date_diff('day', s.admission_date, s.discharge_date) > t.trim_point_days
+                                     THEN (date_diff('day', s.admission_date, s.discharge_date) - t.trim_point_days)
+                                          * b.unit_cost
+                                     ELSE 0 END, 2) AS DECIMAL(12, 2)) AS cost
+FROM categorised AS s
 LEFT JOIN eligible AS e ON e.record_id = s.record_id
 LEFT JOIN readmitted AS x ON x.index_id = s.record_id
+LEFT JOIN tariff AS t ON t.activity = 'inpatient_spell' AND t.category = s.cost_category
+LEFT JOIN tariff AS b ON b.activity = 'inpatient_spell'
+     AND b.category = CASE s.cost_category WHEN 'elective' THEN 'excess_bed_day_elective'
+                                           ELSE 'excess_bed_day_non_elective' END
