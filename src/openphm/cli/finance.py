@@ -78,4 +78,6 @@ def budgets(
     practice = result["shares"]["levels"]["practice"]
     Console().print(f"{chosen}: budgets for {len(practice['units'])} practices; the model explains "
                     f"{result['fit']['person']:.0%} of the variation between people and "
-                    f"{practice['r2']:.0%} between practices (England's formula: 12% and 77%). Report: {path}")
+                    f"{practice['r2']:.0%} between practices; on hospital spend alone "
+                    f"{result['fit_hospital']['person']:.0%} and {result['fit_hospital']['practice']:.0%} "
+                    f"(England's formula: 12% and 77%). Report: {path}")

@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from openphm.derive.features import CONDITIONS
-from openphm.finance.spend import person_costs
+from openphm.finance.spend import HOSPITAL, person_costs
 
 LEVELS = {"practice": "practice_code", "pcn": "pcn_code", "place": "place_code"}
 EFI_BANDS = ((0.12, "fit"), (0.24, "mild"), (0.36, "moderate"), (math.inf, "severe"))  # Clegg et al. 2016
@@ -102,10 +102,10 @@ class CapitationModel:
         return pl.DataFrame({"term": self.names, "pounds": self.coefficients})
 
 
-def fit_capitation(people: pl.DataFrame, fit_year: str) -> CapitationModel:
-    """OLS of each person's cost in the year on the design (see `design`)."""
+def fit_capitation(people: pl.DataFrame, fit_year: str, outcome: str = "cost") -> CapitationModel:
+    """OLS of each person's cost in the year (column `outcome`) on the design (see `design`)."""
     x, names = design(people)
-    y = people["cost"].to_numpy().astype(float)
+    y = people[outcome].to_numpy().astype(float)
     keep = x.any(axis=0)
     keep[0] = True
     x, names = x[:, keep], [n for n, k in zip(names, keep, strict=True) if k]
@@ -126,12 +126,13 @@ def r_squared(actual: np.ndarray, predicted: np.ndarray) -> float:
     return 1 - float(((actual - np.asarray(predicted)) ** 2).sum()) / total if total > 0 else math.nan
 
 
-def fair_shares(people: pl.DataFrame, model: CapitationModel, envelope: float | None = None) -> dict:
+def fair_shares(people: pl.DataFrame, model: CapitationModel, envelope: float | None = None,
+                outcome: str = "cost") -> dict:
     """Per level (practice, PCN, place): people, fair-share budget, actual spend, difference, z and
     flags; and R squared of the units' actual spend per person on predicted per person (weighted
     by people), with the person-level R squared out of sample."""
     predicted = model.predict(people)
-    actual = people["cost"].to_numpy().astype(float)
+    actual = people[outcome].to_numpy().astype(float)
     envelope = float(actual.sum()) if envelope is None else float(envelope)
     scale = envelope / predicted.sum() if predicted.sum() > 0 else math.nan
     frame = people.select(*LEVELS.values()).with_columns(
@@ -175,10 +176,17 @@ def population_budgets(con, budget_year: str, fit_year: str | None = None, envel
         raise ValueError(f"no costed activity in {fit_year} to fit the model on")
     model = fit_capitation(fit_people, fit_year)
     in_sample = fair_shares(fit_people, model)
+    # England's person-based formula modelled hospital costs: the same model on hospital spend alone is
+    # the like-for-like comparison with its R squared (social care, here, is far more predictable)
+    hospital = fit_people.with_columns(pl.sum_horizontal(*HOSPITAL).alias("hospital_cost"))
+    hospital_model = fit_capitation(hospital, fit_year, "hospital_cost")
+    hospital_fit = fair_shares(hospital, hospital_model, outcome="hospital_cost")
     people, _ = person_costs(con, budget_year)
     if people.is_empty():
         raise ValueError(f"nobody registered on 1 April of {budget_year}")
     shares = fair_shares(people, model, envelope)
     return {"fit_year": fit_year, "budget_year": budget_year, "model": model,
             "fit": {"person": model.r2_person, **{lv: in_sample["levels"][lv]["r2"] for lv in LEVELS}},
+            "fit_hospital": {"person": hospital_model.r2_person,
+                             **{lv: hospital_fit["levels"][lv]["r2"] for lv in LEVELS}},
             "published": PUBLISHED_R2, "shares": shares}

@@ -153,6 +153,7 @@ def write_budgets(result: dict, out: Path) -> Path:
     shares = result["shares"]
     document = {"fit_year": result["fit_year"], "budget_year": result["budget_year"],
                 "envelope": shares["envelope"], "r2": {"in_sample": result["fit"],
+                                                       "hospital_spend_in_sample": result["fit_hospital"],
                                                        "person_out_of_sample": shares["r2_person_out_of_sample"],
                                                        **{f"{lv}_out_of_sample": v["r2"]
                                                           for lv, v in shares["levels"].items()}},
@@ -170,6 +171,10 @@ def write_budgets(result: dict, out: Path) -> Path:
                     *[[lv, f"{result['fit'][lv]:.1%}", f"{shares['levels'][lv]['r2']:.1%}",
                        f"{result['published'][lv]:.0%}" if lv in result["published"] else "—"]
                       for lv in ("practice", "pcn", "place")]]),
+             f"<p>The same model fitted on hospital spend alone (admissions, A&amp;E and outpatients: what "
+             f"England's person-based formula modelled) explains {result['fit_hospital']['person']:.1%} of the "
+             f"variation between people and {result['fit_hospital']['practice']:.1%} between practices "
+             f"(England's: {result['published']['person']:.0%} and {result['published']['practice']:.0%}).</p>",
              "<p class='note'>A person's cost is mostly chance (an accident, a sudden illness), so no model "
              "explains much of it at person level; summed over a practice's thousands of people, chance "
              "averages out and the model explains most of the difference between practices.</p>"]

@@ -23,10 +23,12 @@ import re
 import numpy as np
 import polars as pl
 
+from openphm.calendar_dates import fy_label
 from openphm.derive.features import CONDITIONS, build_features
 from openphm.domain import age_band_value
 from openphm.engine import table_kind
 from openphm.engine.connection import Connection
+from openphm.record.coverage import covered_years
 
 SETTINGS = ("Non-elective admissions", "Elective and day-case admissions", "Maternity and births", "A&E",
             "Outpatients", "General practice", "Community health", "Mental health", "Adult social care",
@@ -45,12 +47,14 @@ def year_start(year: str) -> dt.date:
 
 
 def costed_years(con: Connection) -> list[str]:
-    """Financial years with costed activity in the record, oldest first."""
+    """Financial years the data cover (openphm.record.coverage: not a year holding only the discharges of
+    the last spells) with costed activity in the record, oldest first."""
     if table_kind(con, "planning", "activity_cost") is None:
         return []
     rows = con.execute("SELECT DISTINCT financial_year FROM planning.activity_cost "
                        "WHERE cost IS NOT NULL AND financial_year IS NOT NULL ORDER BY 1").fetchall()
-    return [r[0] for r in rows]
+    covered = {fy_label(d.year) for d in covered_years(con)}
+    return [r[0] for r in rows if r[0] in covered]
 
 
 def _segments_on(con: Connection, day: dt.date) -> pl.DataFrame | None:

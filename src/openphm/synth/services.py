@@ -139,13 +139,20 @@ def social_care(rng: np.random.Generator, periods: Periods, state: PersonYear, p
                          1.0 * state.has_item("learning_disability"))
     p = per_band(params["activity_per_1000"]["social_care_support"])[state.band] / 1000 * rel
     asc_start = people.asc_start
-    p = np.where(asc_start[state.ids] >= 0, np.maximum(p, 0.75), p)  # most support continues
+    # `p` is the share supported in a year. Most support continues (3 in 4 from one year to the next),
+    # so new support starts at a quarter of that rate: otherwise people supported accumulate to about
+    # four times the published share.
+    p = np.where(asc_start[state.ids] >= 0, np.maximum(p, CONTINUES), p * (1 - CONTINUES))
     in_home = np.zeros(len(state.ids), dtype=bool)
     home_of = np.full(len(state.ids), -1)
     ch_periods = periods.care_home >= 0
     in_home[periods.pos[ch_periods]] = True
     home_of[periods.pos[ch_periods]] = periods.care_home[ch_periods]
-    supported = adult & (in_home | (rng.random(len(state.ids)) < np.clip(p, 0, 1)))
+    # About 37% of care-home residents in England pay for their own care and have no council service
+    # (ONS, "Care homes and estimating the self-funding population, England: 2022 to 2023"); who they
+    # are is fixed per person (a hash of the id), so funding does not change from year to year.
+    council_funded = (state.ids.astype(np.uint64) * np.uint64(2654435761) % np.uint64(1000)) >= SELF_FUNDED_PER_1000
+    supported = adult & ((in_home & council_funded) | (~in_home & (rng.random(len(state.ids)) < np.clip(p, 0, 1))))
     ids = state.ids[supported]
     exit_date = people.exit[ids]
     new = asc_start[ids] < 0
@@ -161,13 +168,24 @@ def social_care(rng: np.random.Generator, periods: Periods, state: PersonYear, p
     nursing = home_is_nursing[np.maximum(home, 0)]
     service[home >= 0] = np.where(nursing[home >= 0], code(SERVICES, "Nursing Care"),
                                   code(SERVICES, "Residential Care"))
-    ended = exit_date < y1
+    # Reablement is short-term support (up to six weeks, NHS Digital ASC-FR): it ends, and only a new
+    # start is reablement (continuing support is home care).
+    reable = service == code(SERVICES, "Short Term Reablement")
+    service[reable & ~new] = code(SERVICES, "Home Care")
+    reable &= new
+    end = np.where(exit_date < y1, exit_date, NO_DATE)
+    end = np.where(reable, np.minimum(np.where(end == NO_DATE, start + REABLEMENT_DAYS, end), start + REABLEMENT_DAYS),
+                   end)
+    asc_start[ids[reable]] = -1  # after reablement, support continues only if it starts again
     return pl.DataFrame({
-        "pid": ids, "start_date": start, "end_date": np.where(ended, exit_date, NO_DATE),
+        "pid": ids, "start_date": start, "end_date": end.astype(np.int64),
         "service_type": enum(SERVICES, service), "care_home": home,
     })
 
 
+CONTINUES = 0.75
+SELF_FUNDED_PER_1000 = 370
+REABLEMENT_DAYS = 42
 SERVICES = ["Home Care", "Direct Payment", "Day Care", "Short Term Reablement", "Supported Living",
             "Nursing Care", "Residential Care"]
 REASONS = ["Loneliness and isolation", "Mental wellbeing", "Debt and benefits", "Housing",

@@ -15,8 +15,10 @@ spans AS (
     FROM services
 ),
 weeks AS (
-    SELECT *, greatest(date_diff('day', greatest(start_date, fy_start),
-                                 least(coalesce(end_date, fy_end), fy_end)), 0) / 7.0 AS weeks_in_year
+    -- (greatest and least skip NULLs, so a record with no year is tested for first)
+    SELECT *, CASE WHEN fy IS NOT NULL
+                   THEN greatest(date_diff('day', greatest(start_date, fy_start),
+                                           least(coalesce(end_date, fy_end), fy_end)), 0) / 7.0 END AS weeks_in_year
     FROM spans
 )
 SELECT person_id, record_id AS service_id, la_code, service_type, start_date, end_date,
