@@ -40,7 +40,6 @@ import duckdb
 import polars as pl
 import pytest
 
-from openphm.domain import financial_year, financial_year_value
 from openphm.finance.tariff import TariffError, load_tariff
 from openphm.record.build import DEFAULT_SQL_DIR, compile_step, read_steps
 
@@ -176,15 +175,6 @@ def test_activity_cost_holds_every_row_once_with_its_year_and_the_uncosted_are_n
     total = sum(float(r[5]) for r in rows if r[5] is not None)
     assert total == pytest.approx(sum(v for v in SPELL_COST.values() if v) + 340 + 320 + 42 + 15 + 100 + 42 + 60
                                   + 330 + 120 + 366 / 7 * 300 + 92 * 800 / 7, abs=0.02)
-
-
-@pytest.mark.parametrize("day", [D(2024, 3, 31), D(2024, 4, 1), D(2023, 1, 15), D(2000, 4, 1), D(1999, 12, 31)])
-def test_financial_year_rule_and_its_python_twin_agree(day):
-    sql = financial_year("d")
-    got = duckdb.sql(f"SELECT {sql} FROM (SELECT DATE '{day.isoformat()}' AS d)").fetchone()[0]
-    assert got == financial_year_value(day)
-    assert got == (f"{day.year}-{(day.year + 1) % 100:02d}" if day.month >= 4 else
-                   f"{day.year - 1}-{day.year % 100:02d}")
 
 
 def _write(tmp_path: Path, text: str) -> Path:

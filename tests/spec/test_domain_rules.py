@@ -146,3 +146,12 @@ def test_age_and_registration_at_a_date_held_in_a_column_follow_the_rules_for_a_
     for day, month, age, registered in got:
         assert age == domain.age_on_value(1950, month, day), (day, month)
         assert registered == (D(2023, 6, 1) <= day < D(2023, 9, 30)), day
+
+
+@pytest.mark.parametrize("day", [D(2024, 3, 31), D(2024, 4, 1), D(2023, 1, 15), D(2000, 4, 1), D(1999, 12, 31)])
+def test_financial_year_rule_and_its_python_twin_agree(day):
+    sql = domain.financial_year("d")
+    got = duckdb.sql(f"SELECT {sql} FROM (SELECT DATE '{day.isoformat()}' AS d)").fetchone()[0]
+    assert got == domain.financial_year_value(day)
+    assert got == (f"{day.year}-{(day.year + 1) % 100:02d}" if day.month >= 4 else
+                   f"{day.year - 1}-{day.year % 100:02d}")

@@ -186,8 +186,8 @@ def ageing_ratios(people: pl.DataFrame, activity: pl.DataFrame, years: int) -> p
             kernel = np.ones(2 * AGE_WINDOW + 1)
             smooth_n = np.convolve(n, kernel, "same")
             mean = np.divide(np.convolve(cost, kernel, "same"), smooth_n, out=np.zeros_like(n), where=smooth_n > 0)
-            older = mean[np.minimum(np.arange(OLDEST_AGE + 1) + years, OLDEST_AGE)]
-            ratio = np.divide(older, mean, out=np.ones_like(mean), where=mean > 0)
+            later = np.minimum(np.arange(OLDEST_AGE + 1) + years, OLDEST_AGE)
+            ratio = np.divide(mean[later], mean, out=np.ones_like(mean), where=(mean > 0) & (smooth_n[later] > 0))
             rows += [{"sex": sex, "age_year": a, "setting": setting, "ratio": float(ratio[a])}
                      for a in range(OLDEST_AGE + 1)]
     return pl.DataFrame(rows, schema={"sex": pl.Utf8, "age_year": pl.Int32, "setting": pl.Utf8, "ratio": pl.Float64})
