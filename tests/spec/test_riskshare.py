@@ -2,6 +2,7 @@
 simulated spend and settlement against their analytic expectations; scenarios; and what a wrong
 agreement or scenario file is told."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from openphm.finance.agreement import (
     settle_runs,
     with_baseline_budgets,
 )
-from openphm.finance.simulate import BaseYear, Scenario, ScenarioError, ageing_ratios, load_scenario, simulate
+from openphm.finance.simulate import BaseYear, Change, Scenario, ScenarioError, ageing_ratios, load_scenario, simulate
 
 DATA = Path(__file__).parents[2] / "src" / "openphm" / "finance" / "data"
 NE, AE, GP, ASC = "Non-elective admissions", "A&E", "General practice", "Adult social care"
@@ -162,6 +163,18 @@ def test_a_scenario_removing_a_tenth_of_the_over_75s_emergency_admissions_lowers
     assert abs(drop - 0.1 * cost) <= 4 * error
 
 
+def test_a_new_care_model_in_some_practices_changes_only_their_patients_activity():
+    """GP appointments halve for the patients of A81001: expected GP spend falls by half of theirs, exactly."""
+    base = population()
+    change = Scenario("new model", (Change(0.5, setting=GP, who={"practices": ["A81001"]}),))
+    terms = parse_agreement(two_partners())
+    before, after = simulate(terms, base, runs=10), simulate(terms, base, runs=10, scenario=change)
+    theirs = base.people.filter(pl.col("practice_code") == "A81001")["person_id"].implode()
+    gp = float(base.activity.filter((pl.col("setting") == GP) & pl.col("person_id").is_in(theirs))["cost"].sum())
+    assert before.expected_spend["system"] - after.expected_spend["system"] == pytest.approx(0.5 * gp, rel=1e-9)
+    assert before.expected_spend["acute"] == pytest.approx(after.expected_spend["acute"], rel=1e-12)
+
+
 def test_ageing_a_year_uses_the_cost_of_people_a_year_older():
     """Cost per person rising by £10 a year of age (ages 20..80): the smoothed mean at a is 10a, at a + 1
     10(a + 1), so the ratio at 50 is 51/50."""
@@ -226,3 +239,17 @@ def test_a_wrong_scenario_is_told_the_file_and_the_field(tmp_path):
     path.write_text("name: x\nchanges:\n  - {activity: ae_attendance, factor: 0.9, who: {age_min: 80, age_max: 70}}\n")
     with pytest.raises(ScenarioError, match=r"changes\[0\].who: age_min is above age_max"):
         load_scenario(path)
+
+
+def test_the_report_is_self_contained_and_says_what_the_percentiles_mean(tmp_path):
+    from openphm.finance.riskshare_report import write_simulation
+
+    result = simulate(parse_agreement(two_partners()), population(), runs=500, seed=6)
+    page = write_simulation(result, tmp_path).read_text(encoding="utf-8")
+    assert "<script" not in page and "<link" not in page and "@import" not in page
+    assert page.count("<svg") == 2 and "In 9 of 10 simulated years the net position of Acute lies between" in page
+    data = json.loads((tmp_path / "result.json").read_text(encoding="utf-8"))
+    net = result.settlement["net"][0]
+    assert data["partners"]["acute"]["net"]["p95"] == pytest.approx(np.quantile(net, 0.95))
+    assert data["partners"]["acute"]["probability_of_loss"] == pytest.approx((net > 0).mean())
+    assert (data["runs"], data["seed"], data["base_year"], data["simulated_year"]) == (500, 6, "2024-25", "2025-26")

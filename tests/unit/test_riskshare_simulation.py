@@ -71,6 +71,13 @@ def test_all_rare_and_all_common_paths_give_the_same_distribution(monkeypatch):
         assert stats.ks_2samp(rare[q], common[q]).pvalue > 0.001
 
 
+def test_the_seed_fixes_the_draw_whatever_the_number_of_processes():
+    model = small_model()
+    one, _ = simulate_spend(model, PARTNERS, 300, seed=12, batch=20, workers=1)
+    two, _ = simulate_spend(model, PARTNERS, 300, seed=12, batch=20, workers=2)
+    np.testing.assert_array_equal(one, two)
+
+
 def test_the_seed_fixes_the_draw_and_the_batch_size_does_not_change_it_in_law():
     model = small_model()
     first, _ = simulate_spend(model, PARTNERS, 500, seed=7)

@@ -19,10 +19,11 @@ from openphm.cli import record  # ingest, files, build, link, link-report, link-
 from openphm.cli import measures  # measures
 from openphm.cli import evaluate  # evaluate
 from openphm.cli import finance  # costs, budgets
+from openphm.cli import riskshare  # riskshare
 # isort: on
 from openphm.cli.app import app
 
-__all__ = ["analysis", "app", "care", "evaluate", "finance", "main", "measures", "record", "synthetic"]
+__all__ = ["analysis", "app", "care", "evaluate", "finance", "main", "measures", "record", "riskshare", "synthetic"]
 
 
 def main() -> None:

@@ -23,11 +23,15 @@ Poisson(sum_k m_k x rate_ks over profiles with unit cost u in s) - one draw per 
 Both steps are exact in distribution: the spend it samples has the law of `naive_simulate`'s (resample
 rows, Poisson per person and setting), which the unit tests check. Nothing is binned unless
 `resolution` is given (unit costs and social care costs rounded to that many pounds before profiling).
+The cost of a run grows with the profiles and the people in rare ones, not with N: 10,000 runs over a
+million people are a minute's work; batches of runs are shared between two processes when large.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +50,7 @@ OLDEST_AGE = 90  # ages 90 and over are pooled when the population ages
 AGE_WINDOW = 2  # mean cost per person at an age is taken over ages a-2..a+2 (smooths single-year noise)
 RARE_BELOW = 8  # profiles with fewer people are resampled person by person (cheaper than a binomial each)
 CELLS_PER_BATCH = 4_000_000  # runs x profiles held at once
+PARALLEL_FROM = 200_000_000  # people x runs from which two processes share the work
 QUANTILES = (0.05, 0.5, 0.95)
 
 
@@ -298,30 +303,73 @@ def _resample(rng: np.random.Generator, common: np.ndarray, rare_people: int, ru
     return counts
 
 
+@dataclass(frozen=True)
+class _Work:
+    """What every batch of runs needs (sent once to each worker process)."""
+
+    seed: int
+    common: np.ndarray
+    rare_people: int
+    design_t: sparse.csr_matrix
+    n_bins: int
+    to_partner: sparse.csr_matrix  # (partners x columns): unit cost of a bin's events, 1 for a fixed cost
+
+
+def _batch_spend(work: _Work, index: int, size: int) -> np.ndarray:
+    """(partners x size) spend of batch `index`, from its own stream of random numbers (seed, index)."""
+    rng = np.random.default_rng([work.seed, index])
+    counts = _resample(rng, work.common, work.rare_people, size)
+    means = work.design_t @ counts.T  # (columns x size): mean events per bin, then fixed costs
+    means[:work.n_bins] = rng.poisson(means[:work.n_bins])
+    return np.asarray(work.to_partner @ means)
+
+
+_WORK: _Work | None = None  # in a worker process
+
+
+def _start_worker(work: _Work) -> None:
+    global _WORK
+    _WORK = work
+
+
+def _run_batch(index_size: tuple[int, int]) -> tuple[int, np.ndarray]:
+    assert _WORK is not None
+    return index_size[0], _batch_spend(_WORK, *index_size)
+
+
 def simulate_spend(model: PersonModel, partner_settings: Sequence[Sequence[str]], runs: int, seed: int = 0,
                    resolution: float = 0.0, progress: Callable[[int], None] | None = None,
-                   batch: int | None = None) -> tuple[np.ndarray, Profiles]:
-    """(partners x runs) simulated spend (the exact sampler of the module docstring), and the profiles."""
+                   batch: int | None = None, workers: int | None = None) -> tuple[np.ndarray, Profiles]:
+    """(partners x runs) simulated spend (the exact sampler of the module docstring), and the profiles.
+    Batches of runs each draw from their own stream, (seed, batch number), so the result depends on the
+    seed and the batch size only, not on `workers` (processes; default: 2 for large work where the
+    platform can fork, else 1). Worker processes are forked and use numpy and scipy only."""
     prof = profiles(model, resolution)
-    rng = np.random.default_rng(seed)
     n_bins = len(prof.bin_unit_cost)
     setting_of = list(model.poisson_settings) + list(model.fixed_settings)
     column_setting = np.concatenate([prof.bin_setting, len(model.poisson_settings) + prof.fixed_setting])
-    to_partner = np.zeros((len(setting_of), len(partner_settings)))
+    to_partner = np.zeros((len(partner_settings), len(setting_of)))
     for p, settings in enumerate(partner_settings):
-        to_partner[[setting_of.index(s) for s in settings if s in setting_of], p] = 1.0
-    bin_to_partner = prof.bin_unit_cost[:, None] * to_partner[column_setting[:n_bins]]
-    fixed_to_partner = to_partner[column_setting[n_bins:]]
+        to_partner[p, [setting_of.index(s) for s in settings if s in setting_of]] = 1.0
+    weight = np.concatenate([prof.bin_unit_cost, np.ones(len(prof.fixed_setting))])
     common, rare_people, design_t = _sampling_rows(prof)
+    work = _Work(seed, common, rare_people, design_t, n_bins,
+                 sparse.csr_matrix(to_partner[:, column_setting] * weight[None, :]))
     batch = batch or int(np.clip(CELLS_PER_BATCH // max(design_t.shape[1], 1), 10, 2000))
-    out, done = np.zeros((len(partner_settings), runs)), 0
-    while done < runs:
-        size = min(batch, runs - done)
-        counts = _resample(rng, common, rare_people, size)
-        means = np.asarray(design_t @ counts.T).T  # (size x columns)
-        events = rng.poisson(means[:, :n_bins])
-        out[:, done:done + size] = (events @ bin_to_partner + means[:, n_bins:] @ fixed_to_partner).T
-        done += size
+    batches = [(i, min(batch, runs - start)) for i, start in enumerate(range(0, runs, batch))]
+    if workers is None:
+        workers = 2 if model.people * runs >= PARALLEL_FROM else 1
+    workers = min(workers, os.cpu_count() or 1, len(batches))
+    out = np.zeros((len(partner_settings), runs))
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        with multiprocessing.get_context("fork").Pool(workers, _start_worker, (work,)) as pool:
+            for index, spend in pool.imap_unordered(_run_batch, batches):
+                out[:, index * batch:index * batch + spend.shape[1]] = spend
+                if progress:
+                    progress(spend.shape[1])
+        return out, prof
+    for index, size in batches:
+        out[:, index * batch:index * batch + size] = _batch_spend(work, index, size)
         if progress:
             progress(size)
     return out, prof
@@ -383,7 +431,7 @@ class SimulationResult:
 
 def simulate(agreement: Agreement, base: BaseYear, runs: int = 10_000, seed: int = 0,
              scenario: Scenario | None = None, progress: Callable[[int], None] | None = None,
-             resolution: float = 0.0) -> SimulationResult:
+             resolution: float = 0.0, workers: int | None = None) -> SimulationResult:
     """Simulate next year's spend by partner `runs` times and settle each year under `agreement`
     ('baseline' budgets from the base year's spend, people outside the population included)."""
     if runs < 1:
@@ -396,7 +444,7 @@ def simulate(agreement: Agreement, base: BaseYear, runs: int = 10_000, seed: int
     if agreement.needs_baseline:
         agreement = with_baseline_budgets(agreement, base_spend)
     partner_settings = [p.bears for p in agreement.partners]
-    spend, prof = simulate_spend(model, partner_settings, runs, seed, resolution, progress)
+    spend, prof = simulate_spend(model, partner_settings, runs, seed, resolution, progress, workers=workers)
     fixed_other = np.array([sum(base.other_spend.get(s, 0.0) for s in b) for b in partner_settings])
     spend += fixed_other[:, None]
     expected = model.expected_spend()

@@ -129,7 +129,10 @@ def breakdown(people: pl.DataFrame, by: str) -> pl.DataFrame:
     return (people.group_by(by).agg(pl.len().alias("people"), pl.col("cost").sum().alias("spend"))
             .with_columns((pl.col("spend") / pl.col("people")).alias("spend_per_person"),
                           (pl.col("spend") / total).alias("share_of_spend"))
-            .rename({by: "group"}).sort("group"))
+            .rename({by: "group"})
+            # age bands in age order ("5-9" before "10-14"), anything else alphabetically
+            .with_columns(pl.col("group").cast(pl.Utf8).str.extract(r"^(\d+)", 1).cast(pl.Int32).alias("_order"))
+            .sort("_order", "group", nulls_last=True).drop("_order"))
 
 
 def by_setting(people: pl.DataFrame, others: pl.DataFrame) -> pl.DataFrame:

@@ -164,6 +164,18 @@ def _link_opted_out_view(con: Connection) -> None:
     con.execute("CREATE OR REPLACE VIEW link.opted_out AS SELECT person_id FROM record.opted_out")
 
 
+def prepare_inputs(con: Connection, tariff: Tariff) -> None:
+    """What the steps read besides the record: the `linked_<source>` views of records in service with
+    their person, the code lists and the tariff (temporary tables)."""
+    _linked_views(con)
+    con.register("codelists_frame", load_codelists().to_arrow())
+    con.execute("CREATE OR REPLACE TEMP TABLE codelists AS SELECT * FROM codelists_frame")
+    con.unregister("codelists_frame")
+    con.register("tariff_frame", tariff.lines.with_columns(pl.lit(tariff.price_year).alias("price_year")).to_arrow())
+    con.execute("CREATE OR REPLACE TEMP TABLE tariff AS SELECT * FROM tariff_frame")
+    con.unregister("tariff_frame")
+
+
 def build_record(con: Connection, sql_dir: Path = DEFAULT_SQL_DIR, tariff: Tariff | None = None) -> dict:
     """Build a new version of the person record and switch to it; returns table row counts, and the
     activity no tariff line priced (`uncosted`: activity, category, rows). `tariff`: the unit costs
@@ -180,14 +192,8 @@ def build_record(con: Connection, sql_dir: Path = DEFAULT_SQL_DIR, tariff: Tarif
     schema = f"record_v{version}"
     started = dt.datetime.now()
     steps = read_steps(sql_dir)
-    _linked_views(con)
-    con.register("codelists_frame", load_codelists().to_arrow())
-    con.execute("CREATE OR REPLACE TEMP TABLE codelists AS SELECT * FROM codelists_frame")
-    con.unregister("codelists_frame")
     tariff = tariff or load_tariff()
-    con.register("tariff_frame", tariff.lines.with_columns(pl.lit(tariff.price_year).alias("price_year")).to_arrow())
-    con.execute("CREATE OR REPLACE TEMP TABLE tariff AS SELECT * FROM tariff_frame")
-    con.unregister("tariff_frame")
+    prepare_inputs(con, tariff)
     con.execute(f"DROP SCHEMA IF EXISTS {ident(schema)} CASCADE")  # left by a build that crashed
     con.execute(f"CREATE SCHEMA {ident(schema)}")
     try:
