@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jsonschema
-import yaml
+
+from openphm.yaml_files import read_yaml
 
 SCHEMA = json.loads((Path(__file__).with_name("spec.schema.json")).read_text(encoding="utf-8"))
 METHODS = ("staggered_did", "synthetic_did", "synthetic_control", "matched_cohort", "naive_before_after")
@@ -68,12 +69,7 @@ class EvaluationSpec:
 
 def load_spec(path: Path) -> EvaluationSpec:
     """Read and check a spec; SpecError naming the file and the field for anything wrong."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = read_yaml(path, SpecError)
     return parse_spec(data, str(path))
 
 

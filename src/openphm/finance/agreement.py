@@ -41,9 +41,9 @@ from pathlib import Path
 
 import jsonschema
 import numpy as np
-import yaml
 
 from openphm.finance.spend import SETTINGS, year_start
+from openphm.yaml_files import read_yaml
 
 DEFAULT_GROWTH = 0.03
 SHARE_TOLERANCE = 1e-9
@@ -144,12 +144,7 @@ def _message(error: jsonschema.ValidationError) -> str:
 
 def load_agreement(path: Path) -> Agreement:
     """Read and check an agreement; AgreementError naming the file and the field for anything wrong."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise AgreementError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise AgreementError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = read_yaml(path, AgreementError)
     return parse_agreement(data, str(path))
 
 

@@ -39,11 +39,11 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import polars as pl
-import yaml
 from scipy import sparse
 
 from openphm.finance.agreement import Agreement, settle_runs, with_baseline_budgets
 from openphm.finance.spend import SETTINGS, person_costs, year_start
+from openphm.yaml_files import read_yaml
 
 FIXED_SETTINGS = ("Adult social care",)  # varied by the bootstrap only
 OLDEST_AGE = 90  # ages 90 and over are pooled when the population ages
@@ -118,12 +118,7 @@ class PersonModel:
 
 def load_scenario(path: Path) -> Scenario:
     """Read and check a scenario; ScenarioError naming the file and the field for anything wrong."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = read_yaml(path, ScenarioError)
     schema = json.loads(Path(__file__).with_name("scenario.schema.json").read_text(encoding="utf-8"))
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
     if errors:
