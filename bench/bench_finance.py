@@ -56,13 +56,17 @@ def run() -> str:
         db = person_record(work, PEOPLE)
         _, con = open_store(db)
         start = time.perf_counter()
-        rows = con.execute("SELECT person_id, setting, financial_year, cost FROM record.activity_cost").arrow()
+        rows = con.execute("SELECT person_id, setting, financial_year, cost FROM record.activity_cost"
+                           ).fetch_arrow_table().num_rows
         read_seconds = time.perf_counter() - start
+        print(f"read once: {read_seconds:.1f} s ({rows:,} rows)", flush=True)
         costing_seconds = _costing_seconds(con)
+        print(f"costing: {costing_seconds:.1f} s", flush=True)
         year = costed_years(con)[-1]
         start = time.perf_counter()
         summary = spend_summary(con, year)
         report_seconds = time.perf_counter() - start
+        print(f"costs report: {report_seconds:.1f} s", flush=True)
         agreement = load_agreement(DATA / "example_agreement.yaml")
         start = time.perf_counter()
         base = load_base_year(con, year)
@@ -70,6 +74,7 @@ def run() -> str:
         start = time.perf_counter()
         result = simulate(agreement, base, runs=RUNS, seed=0)
         simulate_seconds = time.perf_counter() - start
+        print(f"base year: {load_seconds:.1f} s; {RUNS:,} runs: {simulate_seconds:.1f} s", flush=True)
         profiles = getattr(result, "profiles", None)
         con.close()
     finally:
@@ -80,7 +85,7 @@ def run() -> str:
 
     return f"""## Finance: costing, spend and risk share
 
-{summary['people']:,} people registered on 1 April {year[:4]} ({len(rows):,} costed activity rows in the record);
+{summary['people']:,} people registered on 1 April {year[:4]} ({rows:,} costed activity rows in the record);
 spend in {year} £{summary['population_spend']:,.0f} (£{summary['spend_per_person']:,.0f} a person).
 
 | work | wall time | × baseline |
