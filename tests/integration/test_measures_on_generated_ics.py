@@ -219,6 +219,11 @@ def test_inequality_and_opportunity_tables(engine):
                           AND admission_date < DATE '2024-04-01'""").fetchone()[0]
     year = sar[sar["period"] == "2023-24"]
     assert year["bed_days"].to_numpy() == pytest.approx(year["opportunity"].to_numpy() * stay)
+    # in pounds: the admissions avoided at the year's mean cost of an emergency spell, from the costed record
+    spell = con.execute("""SELECT avg(CAST(cost AS DOUBLE)) FROM planning.inpatient_spell
+                           WHERE admission_type = 'emergency' AND admission_date >= DATE '2023-04-01'
+                           AND admission_date < DATE '2024-04-01'""").fetchone()[0]
+    assert spell > 1000 and year["pounds"].to_numpy() == pytest.approx(year["opportunity"].to_numpy() * spell)
     # a practice's opportunity is its observed minus its expected at the best quartile's ratio
     row = year.iloc[0]
     assert row["opportunity"] == pytest.approx(row["numerator"] - row["denominator"] * row["best_quartile_value"] / 100)
