@@ -87,3 +87,27 @@ def test_budgets_share_out_the_envelope_and_the_reports_are_self_contained(ics):
     for page in (ics["work"] / "costs" / "costs.html", ics["work"] / "budgets" / "budgets.html"):
         text = page.read_text()
         assert "<script" not in text and "src=" not in text and "@import" not in text
+
+
+def test_spend_is_an_evaluation_outcome(ics):
+    """The evaluation panel's monthly spend is the record's health care spend of the units' people."""
+    import datetime as dt
+
+    from openphm.evaluate.panel import build_panel
+    from openphm.evaluate.spec import EvaluationSpec
+    from openphm.ingest.loader import open_store
+
+    _, con = open_store(ics["db"])
+    units = [r[0] for r in con.execute("SELECT DISTINCT practice_code FROM planning.person "
+                                       "WHERE practice_code IS NOT NULL ORDER BY 1").fetchall()]
+    spec = EvaluationSpec(name="spend", level="practice", starts={units[0]: dt.date(2024, 4, 1)}, outcomes=["cost"],
+                          population="everyone", start=dt.date(2023, 4, 1), end=dt.date(2025, 3, 1))
+    panel = build_panel(con, spec).frame
+    con.close()
+    activity = ics["activity"]
+    in_period = activity[(activity["financial_year"].isin(["2023-24", "2024-25"]))]
+    health = in_period[in_period["setting"] != "Adult social care"]["cost"].sum()
+    got = panel["cost_events"].sum()
+    # the panel counts the spend of people registered with a practice on the day (not the unregistered)
+    assert 0.9 * health < got <= health * (1 + 1e-9)
+    assert (panel["cost"] > 0).all()  # pounds per 1,000 people a month, every practice and month

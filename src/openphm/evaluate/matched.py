@@ -25,7 +25,7 @@ from openphm.derive.efi import efi_codes, efi_sql
 from openphm.domain import ACTIVITY, age_on, registered_on, sql_date
 from openphm.engine.connection import Connection
 from openphm.engine.duckdb_store import lit
-from openphm.evaluate.panel import UNIT_COLUMNS, population_filter
+from openphm.evaluate.panel import OUTCOME_SOURCES, UNIT_COLUMNS, population_filter
 from openphm.evaluate.spec import EvaluationSpec, next_month
 
 COVARIATES = ["age", "male", "imd_decile", "imd_missing", "care_home", "conditions", "efi",
@@ -61,7 +61,7 @@ def people_at(con: Connection, spec: EvaluationSpec, day: dt.date, units: list[s
         counts.append(f"(SELECT person_id, CAST({value} AS DOUBLE) AS prior_{name} FROM planning.{table} "
                       f"WHERE {where} AND {date_col} >= {year_before} AND {date_col} < {d} GROUP BY 1)")
     for o in outcomes:
-        table, date_col, where, value = ACTIVITY[o]
+        table, date_col, where, value = OUTCOME_SOURCES[o]
         counts.append(f"(SELECT person_id, CAST({value} AS DOUBLE) AS after_{o} FROM planning.{table} "
                       f"WHERE {where} AND {date_col} >= {d} AND {date_col} <= {sql_date(end)} GROUP BY 1)")
     joins = " ".join(f"LEFT JOIN {c} USING (person_id)" for c in counts)

@@ -24,6 +24,13 @@ INDICATOR = "indicator:"
 SEGMENT = "segment:"
 
 
+# What each outcome counts: the domain's activity (openphm.domain.ACTIVITY), and spend on health care
+# by the month of the activity (record.activity_cost; a spell in its month of discharge). Social care is
+# left out of `cost`: it is costed by year, not by month.
+OUTCOME_SOURCES = {**ACTIVITY, "cost": ("activity_cost", "activity_date",
+                                        "cost IS NOT NULL AND activity <> 'social_care_service'", "sum(cost)")}
+
+
 def population_filter(population: str, day: str, person: str = "p", registration: str = "r") -> str:
     """SQL: the person is in the evaluation's population on the day held in `day` (for a segment: in
     that segment in the day's month)."""
@@ -85,7 +92,7 @@ def build_panel(con: Connection, spec: EvaluationSpec) -> Panel:
             if outcome.startswith(INDICATOR):
                 events.append(_indicator(con, spec, outcome))
                 continue
-            table, date_col, where, value = ACTIVITY[outcome]
+            table, date_col, where, value = OUTCOME_SOURCES[outcome]
             day = f"e.{date_col}"
             events.append(con.execute(f"""
                 SELECT r.{unit_col} AS unit, CAST(date_trunc('month', {day}) AS DATE) AS month,

@@ -23,6 +23,7 @@ OUTCOME_WORDS = {
     "elective_admissions": "elective admissions", "outpatient_attendances": "outpatient attendances",
     "emergency_bed_days": "emergency bed days", "gp_appointments": "GP appointments",
     "community_contacts": "community contacts",
+    "cost": "spend on health care (pounds; social care, costed by year, not included)",
 }
 METHOD_WORDS = {
     "staggered_did": "difference-in-differences (Callaway & Sant'Anna)",

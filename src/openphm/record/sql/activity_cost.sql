@@ -1,6 +1,7 @@
 -- table: activity_cost
 -- grain: one row per costed activity: every row of every activity table (a social care service once
--- per extract year), with its financial year, setting, tariff category and cost (NULL where no
+-- per extract year), with its date (of discharge for spells; a social care service's start), financial
+-- year, setting, tariff category and cost (NULL where no
 -- tariff line matched: the build reports these with their counts)
 -- Financial year: of the discharge for spells (of the admission if not yet discharged), of the
 -- activity's date otherwise, and the extract's year for social care.
@@ -37,7 +38,7 @@ WITH activity AS (
     SELECT person_id, 'vcse_referral', referral_id, referral_date, NULL, 'Social prescribing', cost_category, cost
     FROM record.vcse_referral
 )
-SELECT person_id, activity, activity_id, setting, cost_category,
+SELECT person_id, activity, activity_id, setting, cost_category, activity_date,
        CASE WHEN activity = 'social_care_service' THEN given_year
             ELSE {{ financial_year(activity_date) }} END AS financial_year,
        cost
