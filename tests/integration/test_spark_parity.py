@@ -414,6 +414,9 @@ def test_every_record_table_is_equal(builds, spark):
 def test_the_planning_views_leave_out_the_same_people(builds, spark):
     duck_con, on_duckdb, _ = builds
     for table in on_duckdb["tables"]:
+        if table_kind(duck_con, "planning", table) is None:  # no person in it (the tariff): no planning view
+            assert table_kind(spark, "planning", table) is None, table
+            continue
         d = duck_con.execute(f'SELECT count(*) FROM planning."{table}"').fetchone()
         assert spark.execute(f'SELECT count(*) FROM planning."{table}"').fetchone() == d, table
     people = spark.execute("SELECT count(*) FROM record.person WHERE national_data_opt_out").fetchone()[0]
