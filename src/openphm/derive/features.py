@@ -20,7 +20,7 @@ from openphm.derive.hfrs import hfrs_sql, hfrs_weights
 from openphm.domain import ACTIVITY, age_on, alive_on, emergency_admission, ethnic_group, registered_on, registration_on
 from openphm.engine.connection import Connection
 
-REGISTRATION_COLUMNS = ("practice_code", "pcn_code", "place_code", "lsoa_code", "care_home_code")
+REGISTRATION_COLUMNS = ("practice_code", "pcn_code", "lsoa_code", "care_home_code")
 CONDITIONS = ("asthma", "atrial_fibrillation", "autism", "cancer", "chd", "ckd", "copd", "dementia", "depression",
               "diabetes", "epilepsy", "heart_failure", "hypertension", "hypothyroidism", "learning_disability",
               "osteoporosis", "pad", "parkinsons", "rheumatoid_arthritis", "smi", "stroke_tia")
@@ -60,7 +60,7 @@ def feature_names() -> list[str]:
 def build_features(con: Connection, as_of: dt.date, schema: str = "planning",
                    table: str = "features", activity: set[str] | None = None) -> int:
     """Create temporary table `table`: one row per person registered and alive on `as_of`, with
-    person_id, practice_code, pcn_code, place_code, sex, ethnic_group and every feature (or, of the activity
+    person_id, practice_code, pcn_code, sex, ethnic_group and every feature (or, of the activity
     counts, only those named in `activity`: segmenting needs few). Returns the rows."""
     if schema not in ("record", "planning"):
         raise ValueError("schema must be record or planning")
@@ -93,7 +93,7 @@ def build_features(con: Connection, as_of: dt.date, schema: str = "planning",
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {table} AS
             WITH base AS (  -- the registration on the day before: what was known at the start of as_of
-                SELECT b.person_id, b.practice_code, b.pcn_code, b.place_code, b.lsoa_code, b.care_home_code
+                SELECT b.person_id, b.practice_code, b.pcn_code, b.lsoa_code, b.care_home_code
                 FROM ({registration_on(f"{schema}.registration", day_before, REGISTRATION_COLUMNS,
                                        registered_on(day_before))}) AS b
                 JOIN {schema}.person p USING (person_id) WHERE {alive_on(day_before, "p")}),
@@ -110,7 +110,7 @@ def build_features(con: Connection, as_of: dt.date, schema: str = "planning",
             last_emergency AS (SELECT person_id, max(admission_date) AS last_date FROM {schema}.inpatient_spell
                                WHERE {emergency_admission()} AND admission_date < DATE '{as_of}'
                                GROUP BY person_id){activity_ctes}
-            SELECT b.person_id, b.practice_code, b.pcn_code, b.place_code, p.sex,
+            SELECT b.person_id, b.practice_code, b.pcn_code, p.sex,
                    {ethnic_group("p.ethnic_category")} AS ethnic_group,
                    CAST({age_on(day_before, "p")} AS DOUBLE) AS age,
                    CAST(p.sex = 'M' AS DOUBLE) AS male,

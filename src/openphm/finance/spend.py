@@ -73,10 +73,13 @@ def person_costs(con: Connection, year: str) -> tuple[pl.DataFrame, pl.DataFrame
     if table_kind(con, "planning", "activity_cost") is None:
         raise ValueError("the record has no costs: run `openphm build` (it costs every activity)")
     build_features(con, start, table=PEOPLE_TABLE, activity={"emergency_admissions_12m"})
-    people = con.execute(f"""SELECT person_id, practice_code, pcn_code, place_code, sex, age, male, imd_quintile,
-                                    care_home_resident, efi, cms, condition_count,
-                                    {', '.join(f'has_{c}' for c in CONDITIONS)}
-                             FROM {PEOPLE_TABLE}""").pl()
+    # a practice's place: the one its registrations name (the latest, should a practice ever move)
+    people = con.execute(f"""SELECT f.person_id, f.practice_code, f.pcn_code, pl.place_code, f.sex, f.age, f.male,
+                                    f.imd_quintile, f.care_home_resident, f.efi, f.cms, f.condition_count,
+                                    {', '.join(f'f.has_{c}' for c in CONDITIONS)}
+                             FROM {PEOPLE_TABLE} f
+                             LEFT JOIN (SELECT practice_code, max_by(place_code, registration_start) AS place_code
+                                        FROM planning.registration GROUP BY 1) pl USING (practice_code)""").pl()
     costs = con.execute("""SELECT person_id, setting, sum(cost) AS cost FROM planning.activity_cost
                            WHERE financial_year = ? AND cost IS NOT NULL GROUP BY 1, 2""", [year]).pl()
     costs = costs.with_columns(pl.col("cost").cast(pl.Float64), pl.col("person_id").cast(pl.Utf8))

@@ -27,7 +27,7 @@ import pandas as pd
 
 from openphm.calendar_dates import fy_label
 from openphm.domain import emergency_admission
-from openphm.engine import table_kind
+from openphm.engine import table_columns, table_kind
 from openphm.engine.connection import Connection
 from openphm.measures.definitions import Measure
 from openphm.variation import opportunity, slope_index_of_inequality
@@ -67,7 +67,9 @@ def _emergency_mean_stay(con: Connection) -> dict[str, float]:
 
 def _emergency_costs(con: Connection) -> tuple[dict[str, float], float]:
     """(mean cost of an emergency spell by financial year of admission, the tariff's non-elective excess
-    bed day) from the record; empty and NaN where the build priced nothing."""
+    bed day) from the record; empty and NaN where the build priced nothing (or a record made before costs)."""
+    if "cost" not in table_columns(con, "planning", "inpatient_spell"):
+        return {}, math.nan
     rows = con.execute(f"""
         SELECT CAST(year(admission_date - INTERVAL 3 MONTH) AS INTEGER) AS y, avg(cost)
         FROM planning.inpatient_spell WHERE {emergency_admission()} AND cost IS NOT NULL GROUP BY y""").fetchall()
