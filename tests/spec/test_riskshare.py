@@ -253,3 +253,18 @@ def test_the_report_is_self_contained_and_says_what_the_percentiles_mean(tmp_pat
     assert data["partners"]["acute"]["net"]["p95"] == pytest.approx(np.quantile(net, 0.95))
     assert data["partners"]["acute"]["probability_of_loss"] == pytest.approx((net > 0).mean())
     assert (data["runs"], data["seed"], data["base_year"], data["simulated_year"]) == (500, 6, "2024-25", "2025-26")
+
+
+def test_system_shocks_keep_the_mean_and_widen_the_spread_by_their_size():
+    """Each setting's spend times 1 + e, e ~ N(0, sd): the mean is unchanged, and the variance of a partner's
+    spend grows by about (expected spend of each setting x its sd) squared, summed over its settings."""
+    base = population()
+    shocks = {NE: 0.05, AE: 0.05, GP: 0.02, ASC: 0.10}
+    plain = simulate(parse_agreement(two_partners()), base, runs=4000, seed=7)
+    shocked = simulate(parse_agreement(two_partners()), base, runs=4000, seed=7, shocks=shocks)
+    assert shocked.shocks == shocks
+    for q, settings in enumerate(([NE, AE], [GP, ASC])):
+        expected = {s: float(base.activity.filter(pl.col("setting") == s)["cost"].sum()) for s in settings}
+        assert within_mc_error(shocked.spend[q], sum(expected.values()))
+        added = sum((expected[s] * shocks[s]) ** 2 for s in settings)
+        assert shocked.spend[q].var() - plain.spend[q].var() == pytest.approx(added, rel=0.15)

@@ -54,6 +54,9 @@ def simulate_command(
     resolution: Annotated[float, typer.Option(help="Round unit costs and social care costs to this many pounds "
                                                    "before grouping people (faster, no longer exact; default 0: "
                                                    "exact).")] = 0.0,
+    system_shocks: Annotated[bool, typer.Option(help="Also move each setting's spend by a system-wide change as "
+                                                     "large as the record's own years varied (needs three "
+                                                     "costed years).")] = True,
 ) -> None:
     """Simulate next year's spend from the base year's population (a bootstrap of people, Poisson variation
     of their activity) and settle each simulated year under the agreement: each partner's distribution of
@@ -62,6 +65,7 @@ def simulate_command(
 
     from openphm.finance.agreement import AgreementError
     from openphm.finance.riskshare_report import money, next_year, write_simulation
+    from openphm.finance.shocks import shock_sd
     from openphm.finance.simulate import ScenarioError, load_base_year, load_scenario, simulate
     from openphm.finance.spend import costed_years
 
@@ -85,11 +89,12 @@ def simulate_command(
              f"(costed years: {', '.join(costed_years(con)) or 'none'})")
     with working(f"reading the people and activity of {base_year} ..."):
         base = load_base_year(con, base_year)
+        shocks = shock_sd(con, [y for y in costed_years(con) if y <= base_year]) if system_shocks else {}
     with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=Console(stderr=True)) as bar:
         task = bar.add_task(f"simulating {runs:,} years", total=runs)
         try:
             result = simulate(terms, base, runs=runs, seed=seed, scenario=chosen, resolution=resolution,
-                              progress=lambda done: bar.advance(task, done))
+                              progress=lambda done: bar.advance(task, done), shocks=shocks)
         except (AgreementError, ValueError) as exc:
             fail(str(exc))
     try:

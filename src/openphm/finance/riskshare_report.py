@@ -87,6 +87,7 @@ def result_json(result: SimulationResult) -> dict:
             "base_year": result.base_year, "simulated_year": next_year(result.base_year), "runs": result.runs,
             "seed": result.seed, "scenario": scenario, "people": result.people, "profiles": result.profiles,
             "unit_cost_bins": result.bins, "uncosted_rows": result.uncosted_rows,
+            "system_shock_sd_by_setting": result.shocks,
             "terms": {"corridor": result.agreement.corridor, "loss_share": result.agreement.loss_share,
                       "gain_share": result.agreement.gain_share, "residual": result.agreement.residual,
                       "caps": {p.id: p.cap for p in result.agreement.partners if p.cap is not None}},
@@ -109,9 +110,14 @@ def write_simulation(result: SimulationResult, out: Path) -> Path:
             f"from the {result.people:,} people of {result.base_year} (seed {result.seed})"
             f"{'; scenario: ' + escape(result.scenario.name) if result.scenario else ''}.</p>",
             "<p class='note'>Each simulated year draws the population again with replacement and varies each "
-            "person's activity as chance would (a Poisson count at their own rate), so the spread is what chance "
-            "alone gives a population of this size: it leaves out prices, policy and epidemics. A net position is "
-            "what the partner bears after the risk share: positive is a loss, negative a gain.</p>",
+            "person's activity as chance would (a Poisson count at their own rate)"
+            + (", and moves each setting's spend by a system-wide change as large as the record's own years "
+               "varied (" + escape(", ".join(f"{k} ±{v:.1%}" for k, v in result.shocks.items())) + ")"
+               if result.shocks else
+               ", so the spread is what chance alone gives a population of this size: it leaves out prices, "
+               "policy and epidemics")
+            + ". A net position is what the partner bears after the risk share: positive is a loss, negative a "
+            "gain.</p>",
             table(["partner", "budget", "expected spend", "P(overspend)", "P(net loss)", "5th percentile",
                    "median", "95th percentile"], rows, numeric={1, 2, 3, 4, 5, 6, 7})]
     for q, (pid, s) in enumerate(stats.items()):

@@ -42,6 +42,7 @@ import polars as pl
 from scipy import sparse
 
 from openphm.finance.agreement import Agreement, settle_runs, with_baseline_budgets
+from openphm.finance.shocks import shock_factors
 from openphm.finance.spend import SETTINGS, person_costs, year_start
 from openphm.yaml_files import read_yaml
 
@@ -410,6 +411,7 @@ class SimulationResult:
     profiles: int
     bins: int
     uncosted_rows: int
+    shocks: dict = field(default_factory=dict)  # per setting, the sd of the system-wide change (empty: none)
 
     def partner_statistics(self) -> dict[str, dict]:
         """Per partner: budget, expected spend, spend, variance and net summaries, P(overspend), P(loss)."""
@@ -426,9 +428,11 @@ class SimulationResult:
 
 def simulate(agreement: Agreement, base: BaseYear, runs: int = 10_000, seed: int = 0,
              scenario: Scenario | None = None, progress: Callable[[int], None] | None = None,
-             resolution: float = 0.0, workers: int | None = None) -> SimulationResult:
+             resolution: float = 0.0, workers: int | None = None,
+             shocks: dict[str, float] | None = None) -> SimulationResult:
     """Simulate next year's spend by partner `runs` times and settle each year under `agreement`
-    ('baseline' budgets from the base year's spend, people outside the population included)."""
+    ('baseline' budgets from the base year's spend, people outside the population included). `shocks`:
+    per setting, the sd of a system-wide year-to-year change (openphm.finance.shocks), none if empty."""
     if runs < 1:
         raise ValueError(f"--runs must be at least 1 (got {runs})")
     year_start(base.year)
@@ -439,12 +443,22 @@ def simulate(agreement: Agreement, base: BaseYear, runs: int = 10_000, seed: int
     if agreement.needs_baseline:
         agreement = with_baseline_budgets(agreement, base_spend)
     partner_settings = [p.bears for p in agreement.partners]
-    spend, prof = simulate_spend(model, partner_settings, runs, seed, resolution, progress, workers=workers)
+    if shocks:  # each setting on its own, shocked, then summed by partner
+        borne = [s for b in partner_settings for s in b]
+        by_setting, prof = simulate_spend(model, [[s] for s in borne], runs, seed, resolution, progress,
+                                          workers=workers)
+        by_setting += np.array([base.other_spend.get(s, 0.0) for s in borne])[:, None]
+        by_setting *= shock_factors([shocks.get(s, 0.0) for s in borne], runs, seed)
+        spend = np.array([by_setting[[borne.index(s) for s in b]].sum(axis=0) for b in partner_settings])
+    else:
+        spend, prof = simulate_spend(model, partner_settings, runs, seed, resolution, progress, workers=workers)
     fixed_other = np.array([sum(base.other_spend.get(s, 0.0) for s in b) for b in partner_settings])
-    spend += fixed_other[:, None]
+    if not shocks:
+        spend += fixed_other[:, None]
     expected = model.expected_spend()
     expected_by_partner = {p.id: sum(expected.get(s, 0.0) for s in p.bears) + float(fixed_other[q])
                            for q, p in enumerate(agreement.partners)}
     settlement = settle_runs(agreement, spend)
     return SimulationResult(agreement, base.year, runs, seed, scenario, spend, settlement, expected_by_partner,
-                            model.people, len(prof.frequency), len(prof.bin_unit_cost), base.uncosted_rows)
+                            model.people, len(prof.frequency), len(prof.bin_unit_cost), base.uncosted_rows,
+                            dict(shocks or {}))
