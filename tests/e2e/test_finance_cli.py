@@ -111,3 +111,34 @@ def test_spend_is_an_evaluation_outcome(ics):
     # the panel counts the spend of people registered with a practice on the day (not the unregistered)
     assert 0.9 * health < got <= health * (1 + 1e-9)
     assert (panel["cost"] > 0).all()  # pounds per 1,000 people a month, every practice and month
+
+
+def test_reconcile_settles_an_actual_year_from_the_records_spend(ics):
+    """`openphm riskshare reconcile` on the shipped example agreement: each partner's spend is the record's
+    spend on its settings in the year (pandas over planning.activity_cost), 'baseline' budgets are the year
+    before's spend plus growth, and the nets place every pound of the total variance."""
+    import yaml
+
+    from openphm.finance.tariff import DATA
+
+    year = ics["costs"]["year"]
+    out = ics["work"] / "reconcile"
+    done = run("riskshare", "reconcile", str(DATA / "example_agreement.yaml"), "--year", year, "--db", str(ics["db"]),
+               "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    result = json.loads((out / "reconcile.json").read_text())
+    agreement = yaml.safe_load((DATA / "example_agreement.yaml").read_text())
+    activity = ics["activity"]
+    this_year = activity[activity["financial_year"] == year].groupby("setting")["cost"].sum()
+    before = f"{int(year[:4]) - 1}-{year[2:4]}"
+    last_year = activity[activity["financial_year"] == before].groupby("setting")["cost"].sum()
+    by_id = {p["id"]: p for p in result["partners"]}
+    for partner in agreement["partners"]:
+        got = by_id[partner["id"]]
+        assert got["spend"] == pytest.approx(sum(this_year.get(s, 0.0) for s in partner["bears"]), rel=1e-9)
+        growth = partner.get("growth", 0.03)
+        assert got["budget"] == pytest.approx(sum(last_year.get(s, 0.0) for s in partner["bears"]) * (1 + growth),
+                                              rel=1e-9)
+        assert got["variance"] == pytest.approx(got["spend"] - got["budget"], rel=1e-9, abs=0.01)
+    assert sum(p["net"] for p in result["partners"]) == pytest.approx(
+        sum(p["variance"] for p in result["partners"]), rel=1e-9, abs=0.01)
