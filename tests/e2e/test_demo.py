@@ -26,5 +26,6 @@ def test_demo_applies_the_synthetic_opt_out_and_says_where_everything_is(tmp_pat
         "SELECT (SELECT count(*) FROM record.person), (SELECT count(*) FROM planning.person), "
         "(SELECT count(*) FROM record.opted_out)").fetchone()
     assert everyone - planning == opted_out == int(said.group(2).replace(",", "")) > 0
-    for report in ("indicators.html", "linkage.json", "risk/report.html"):
+    assert re.search(r"Spend in \d{4}-\d{2}: open .*costs\.html - £[\d,]+ a person", done.stdout), done.stdout[-3000:]
+    for report in ("indicators.html", "linkage.json", "risk/report.html", "costs/costs.html", "budgets/budgets.html"):
         assert (out / "reports" / report).is_file()

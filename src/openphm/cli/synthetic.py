@@ -182,6 +182,16 @@ def demo(
         last = con.execute("SELECT max(admission_date) FROM planning.inpatient_spell").fetchone()[0]
         score_population(con, out / "reports" / "risk", last + dt.timedelta(days=1))
         list_counts = run_lists(con)
+    with working("spend, its concentration and fair-share budgets ..."):
+        from openphm.finance.budgets import population_budgets
+        from openphm.finance.report import write_budgets, write_costs
+        from openphm.finance.spend import cost_per_segment_by_year, costed_years, spend_summary
+
+        years = costed_years(con)
+        spend = spend_summary(con, years[-1])
+        costs_html = write_costs(spend, cost_per_segment_by_year(con, years[-5:]), out / "reports" / "costs")
+        budgets = population_budgets(con, years[-1]) if len(years) >= 2 else None
+        budgets_html = write_budgets(budgets, out / "reports" / "budgets") if budgets else None
     with working("scoring linkage against the truth ..."):
         scores = accuracy(con, truth_records, true_people(ics / "truth"))
         rates = link_rates(con)
@@ -212,6 +222,14 @@ def demo(
     con_out.print(f"  Case-finding lists: {int(list_counts['people'].sum()):,} people on "
                   f"{list_counts['list_id'].n_unique()} lists in lists.member; export one practice's with "
                   "`openphm lists export ID --practice CODE --out FILE.csv --purpose direct_care`")
+    top = spend["concentration"]["all"]["top"]
+    con_out.print(f"  Spend in {spend['year']}: open {costs_html.resolve()} - "
+                  f"£{spend['spend_per_person']:,.0f} a person; the costliest 5% of people account for "
+                  f"{top['5%']:.0%} of it")
+    if budgets_html:
+        con_out.print(f"  Fair-share budgets: open {budgets_html.resolve()} - the capitation model explains "
+                      f"{budgets['fit_hospital']['person']:.0%} of hospital spend between people; "
+                      "`openphm riskshare simulate src/openphm/finance/data/example_agreement.yaml` tries a risk share")
     con_out.print(f"  Linkage against the truth: precision {overall['precision']:.4f}, recall {overall['recall']:.4f}"
                   f" - {report.resolve()}")
 
