@@ -45,7 +45,7 @@ def costs(
     with working(f"costing {chosen} ..."):
         summary = spend_summary(con, chosen)
         full_years = [y for y in costed_years(con) if y <= chosen][-5:]
-        per_segment = cost_per_segment_by_year(con, full_years)
+        per_segment = cost_per_segment_by_year(con, full_years, {chosen: summary["people_frame"]})
     path = write_costs(summary, per_segment, out)
     top = summary["concentration"]["all"]["top"]
     Console().print(f"{chosen}: £{summary['population_spend']:,.0f} on {summary['people']:,} people "

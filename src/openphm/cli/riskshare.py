@@ -40,6 +40,15 @@ def default_base_year(con) -> str | None:
     return (complete or years or [None])[-1]
 
 
+def _written(writer, data, out: Path) -> Path:
+    """`writer(data, out)`'s page, or one line naming the folder that could not be written."""
+    try:
+        return writer(data, out)
+    except OSError as exc:
+        fail(f"{out}: cannot write ({exc.strerror})")
+        raise  # not reached: fail exits
+
+
 @riskshare_app.command("simulate")
 def simulate_command(
     agreement: Annotated[Path, AGREEMENT_ARGUMENT],
@@ -97,10 +106,7 @@ def simulate_command(
                               progress=lambda done: bar.advance(task, done), shocks=shocks)
         except (AgreementError, ValueError) as exc:
             fail(str(exc))
-    try:
-        page = write_simulation(result, out)
-    except OSError as exc:
-        fail(f"{out}: cannot write ({exc.strerror})")
+    page = _written(write_simulation, result, out)
     console = Console()
     console.print(f"{result.runs:,} simulated years from {result.people:,} people of {base_year} "
                   f"({result.profiles:,} distinct profiles).")
@@ -136,10 +142,7 @@ def reconcile_command(
             data = reconcile(con, terms, year)
     except AgreementError as exc:
         fail(str(exc))
-    try:
-        page = write_reconcile(data, out)
-    except OSError as exc:
-        fail(f"{out}: cannot write ({exc.strerror})")
+    page = _written(write_reconcile, data, out)
     console = Console()
     for p in data["partners"]:
         console.print(f"  {p['id']:<12} budget {money(p['budget'])}  spend {money(p['spend'])}  net {money(p['net'])}")

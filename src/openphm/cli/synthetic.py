@@ -189,7 +189,8 @@ def demo(
 
         years = costed_years(con)
         spend = spend_summary(con, years[-1])
-        costs_html = write_costs(spend, cost_per_segment_by_year(con, years[-5:]), out / "reports" / "costs")
+        costs_html = write_costs(spend, cost_per_segment_by_year(con, years[-5:], {years[-1]: spend["people_frame"]}),
+                                 out / "reports" / "costs")
         budgets = population_budgets(con, years[-1]) if len(years) >= 2 else None
         budgets_html = write_budgets(budgets, out / "reports" / "budgets") if budgets else None
     with working("scoring linkage against the truth ..."):

@@ -119,11 +119,14 @@ def fit_capitation(people: pl.DataFrame, fit_year: str, outcome: str = "cost") -
     return CapitationModel(names, coefficients, edges, variance, fit_year, len(people), r_squared(y, predicted))
 
 
-def r_squared(actual: np.ndarray, predicted: np.ndarray) -> float:
-    """1 - residual sum of squares / total sum of squares."""
-    actual = np.asarray(actual, dtype=float)
-    total = float(((actual - actual.mean()) ** 2).sum())
-    return 1 - float(((actual - np.asarray(predicted)) ** 2).sum()) / total if total > 0 else math.nan
+def r_squared(actual: np.ndarray, predicted: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """1 - residual sum of squares / total sum of squares (each term weighted, given `weights`)."""
+    actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
+    w = np.ones(len(actual)) if weights is None else np.asarray(weights, dtype=float)
+    if len(actual) < 2:
+        return math.nan
+    total = float(np.sum(w * (actual - np.average(actual, weights=w)) ** 2))
+    return 1 - float(np.sum(w * (actual - predicted) ** 2)) / total if total > 0 else math.nan
 
 
 def fair_shares(people: pl.DataFrame, model: CapitationModel, envelope: float | None = None,
@@ -154,16 +157,8 @@ def fair_shares(people: pl.DataFrame, model: CapitationModel, envelope: float | 
         weights = units["people"].to_numpy().astype(float)
         per_actual = units["actual_spend"].to_numpy() / weights
         per_fair = units["fair_share"].to_numpy() / weights
-        out["levels"][level] = {"units": units, "r2": _weighted_r2(per_actual, per_fair, weights)}
+        out["levels"][level] = {"units": units, "r2": r_squared(per_actual, per_fair, weights)}
     return out
-
-
-def _weighted_r2(actual: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> float:
-    if len(actual) < 2:
-        return math.nan
-    mean = np.average(actual, weights=weights)
-    total = float(np.sum(weights * (actual - mean) ** 2))
-    return 1 - float(np.sum(weights * (actual - predicted) ** 2)) / total if total > 0 else math.nan
 
 
 def population_budgets(con, budget_year: str, fit_year: str | None = None, envelope: float | None = None) -> dict:

@@ -443,18 +443,15 @@ def simulate(agreement: Agreement, base: BaseYear, runs: int = 10_000, seed: int
     if agreement.needs_baseline:
         agreement = with_baseline_budgets(agreement, base_spend)
     partner_settings = [p.bears for p in agreement.partners]
-    if shocks:  # each setting on its own, shocked, then summed by partner
-        borne = [s for b in partner_settings for s in b]
-        by_setting, prof = simulate_spend(model, [[s] for s in borne], runs, seed, resolution, progress,
-                                          workers=workers)
-        by_setting += np.array([base.other_spend.get(s, 0.0) for s in borne])[:, None]
+    # each setting on its own: plus the spend of people outside the population, times any system-wide
+    # change, then summed by partner
+    borne = [s for b in partner_settings for s in b]
+    by_setting, prof = simulate_spend(model, [[s] for s in borne], runs, seed, resolution, progress, workers=workers)
+    by_setting += np.array([base.other_spend.get(s, 0.0) for s in borne])[:, None]
+    if shocks:
         by_setting *= shock_factors([shocks.get(s, 0.0) for s in borne], runs, seed)
-        spend = np.array([by_setting[[borne.index(s) for s in b]].sum(axis=0) for b in partner_settings])
-    else:
-        spend, prof = simulate_spend(model, partner_settings, runs, seed, resolution, progress, workers=workers)
+    spend = np.array([by_setting[[borne.index(s) for s in b]].sum(axis=0) for b in partner_settings])
     fixed_other = np.array([sum(base.other_spend.get(s, 0.0) for s in b) for b in partner_settings])
-    if not shocks:
-        spend += fixed_other[:, None]
     expected = model.expected_spend()
     expected_by_partner = {p.id: sum(expected.get(s, 0.0) for s in p.bears) + float(fixed_other[q])
                            for q, p in enumerate(agreement.partners)}

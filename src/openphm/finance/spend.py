@@ -148,7 +148,7 @@ def by_setting(people: pl.DataFrame, others: pl.DataFrame) -> pl.DataFrame:
 
 
 def spend_summary(con: Connection, year: str) -> dict:
-    """Everything the costs report shows for one financial year."""
+    """Everything the costs report shows for one financial year (and its `people`, for reuse)."""
     people, others = person_costs(con, year)
     costs = people["cost"].to_numpy()
     health = people.select(pl.sum_horizontal(*HEALTH)).to_series().to_numpy()
@@ -163,14 +163,18 @@ def spend_summary(con: Connection, year: str) -> dict:
                           "hospital": concentration(hospital)},
         "by_setting": by_setting(people, others),
         "by": {name: breakdown(people, column) for name, column in levels.items()},
+        "people_frame": people,
     }
 
 
-def cost_per_segment_by_year(con: Connection, years: list[str]) -> pl.DataFrame:
-    """Spend per person by segment (on 1 April) for each year."""
+def cost_per_segment_by_year(con: Connection, years: list[str],
+                             known: dict[str, pl.DataFrame] | None = None) -> pl.DataFrame:
+    """Spend per person by segment (on 1 April) for each year (`known`: years' people already read)."""
     frames = []
     for year in years:
-        people, _ = person_costs(con, year)
+        people = (known or {}).get(year)
+        if people is None:
+            people, _ = person_costs(con, year)
         frames.append(breakdown(people, "segment").with_columns(pl.lit(year).alias("year")))
     return pl.concat(frames).select("year", "group", "people", "spend", "spend_per_person") if frames else \
         pl.DataFrame()

@@ -58,27 +58,22 @@ def inequality_table(results: pd.DataFrame, measures: dict[str, Measure]) -> pd.
     return pd.DataFrame(rows)
 
 
-def _emergency_mean_stay(con: Connection) -> dict[str, float]:
+def _emergency_spells(con: Connection) -> tuple[dict[str, float], dict[str, float], float]:
+    """In one pass over the emergency spells, by financial year of admission: the mean length of stay and
+    the mean cost of a spell; and the tariff's non-elective excess bed day. Costs are empty (NaN) where
+    the build priced nothing, or the record was made before costs."""
+    costed = "cost" in table_columns(con, "planning", "inpatient_spell")
     rows = con.execute(f"""
-        SELECT CAST(year(admission_date - INTERVAL 3 MONTH) AS INTEGER) AS y, avg(length_of_stay)
+        SELECT CAST(year(admission_date - INTERVAL 3 MONTH) AS INTEGER) AS y, avg(length_of_stay),
+               {'avg(cost)' if costed else 'NULL'}
         FROM planning.inpatient_spell WHERE {emergency_admission()} GROUP BY y""").fetchall()
-    return {fy_label(y): float(v) for y, v in rows}
-
-
-def _emergency_costs(con: Connection) -> tuple[dict[str, float], float]:
-    """(mean cost of an emergency spell by financial year of admission, the tariff's non-elective excess
-    bed day) from the record; empty and NaN where the build priced nothing (or a record made before costs)."""
-    if "cost" not in table_columns(con, "planning", "inpatient_spell"):
-        return {}, math.nan
-    rows = con.execute(f"""
-        SELECT CAST(year(admission_date - INTERVAL 3 MONTH) AS INTEGER) AS y, avg(cost)
-        FROM planning.inpatient_spell WHERE {emergency_admission()} AND cost IS NOT NULL GROUP BY y""").fetchall()
     day = math.nan
-    if table_kind(con, "record", "tariff") is not None:
+    if costed and table_kind(con, "record", "tariff") is not None:
         found = con.execute("SELECT unit_cost FROM record.tariff WHERE activity = 'inpatient_spell' "
                             "AND category = 'excess_bed_day_non_elective'").fetchone()
         day = float(found[0]) if found else math.nan
-    return {fy_label(y): float(v) for y, v in rows if v is not None}, day
+    stay = {fy_label(y): float(v) for y, v, _ in rows}
+    return stay, {fy_label(y): float(c) for y, _, c in rows if c is not None}, day
 
 
 def _pounds(opportunity: pd.Series, bed_days, how: str, spell_cost: float, day_cost: float) -> tuple:
@@ -102,8 +97,7 @@ def _bed_days(opportunity: pd.Series, how: str, mean_stay: float) -> tuple[pd.Se
 def opportunity_table(con: Connection, results: pd.DataFrame,
                       measures: dict[str, Measure]) -> pd.DataFrame:
     """One row per indicator, financial year and practice worse than the best quartile of practices."""
-    stay = _emergency_mean_stay(con)
-    spell_cost, day_cost = _emergency_costs(con)
+    stay, spell_cost, day_cost = _emergency_spells(con)
     years = results[(results["period_type"] == "financial_year") & (results["level"] == "practice")]
     frames = []
     for (mid, period), frame in years.groupby(["measure_id", "period"]):
