@@ -152,6 +152,19 @@ def admission_type(method: str) -> str:
             f"WHEN {method} LIKE '3%' THEN 'maternity' WHEN {method} LIKE '8%' THEN 'birth' ELSE 'other' END")
 
 
+def regular_day_attender(classification: str) -> str:
+    """SQL: a PATIENT CLASSIFICATION of 3 or 4: a regular day or night attender (a planned series of
+    admissions for the same treatment, such as renal dialysis or chemotherapy), not an admission in
+    NHS counts of elective activity."""
+    return f"coalesce({classification} IN ('3', '4'), false)"
+
+
+def elective_admission(alias: str | None = None) -> str:
+    """SQL over record.inpatient_spell: an elective admission (ordinary or day case), regular day and
+    night attenders excluded, as in NHS Digital's Hospital Admitted Patient Care Activity counts."""
+    return f"{_col(alias, 'admission_type')} = 'elective' AND NOT {_col(alias, 'regular_day_attender')}"
+
+
 def emergency_admission(alias: str | None = None) -> str:
     """SQL over record.inpatient_spell: the spell is an emergency admission."""
     return f"{_col(alias, 'admission_type')} = 'emergency'"
@@ -160,7 +173,7 @@ def emergency_admission(alias: str | None = None) -> str:
 # Counts of activity a person had, by name: (record table, date column, filter, value).
 ACTIVITY: dict[str, tuple[str, str, str, str]] = {
     "emergency_admissions": ("inpatient_spell", "admission_date", emergency_admission(), "count(*)"),
-    "elective_admissions": ("inpatient_spell", "admission_date", "admission_type = 'elective'", "count(*)"),
+    "elective_admissions": ("inpatient_spell", "admission_date", elective_admission(), "count(*)"),
     "maternity_admissions": ("inpatient_spell", "admission_date", "admission_type IN ('maternity', 'birth')",
                              "count(*)"),
     "emergency_bed_days": ("inpatient_spell", "admission_date", emergency_admission(), "sum(length_of_stay)"),
@@ -210,7 +223,8 @@ def financial_year_value(d: dt.date) -> str:
 
 RULES: dict[str, Callable[..., str]] = {
     "age_band": age_band, "ethnic_group": ethnic_group, "admission_type": admission_type,
-    "emergency_admission": emergency_admission, "age_at": age_at, "registered_at": registered_at,
+    "emergency_admission": emergency_admission, "elective_admission": elective_admission,
+    "regular_day_attender": regular_day_attender, "age_at": age_at, "registered_at": registered_at,
     "financial_year": financial_year,
 }
 _CALL = re.compile(r"\{\{\s*(\w+)\(([^(){}]*)\)\s*\}\}")

@@ -12,6 +12,8 @@ The tariff (prices of 2022-23, so no uplift):
 | inpatient_spell | excess_bed_day_elective | 400 | | |
 | inpatient_spell | excess_bed_day_non_elective | 350 | | |
 | inpatient_spell | maternity | 2,500 | | |
+| inpatient_spell | regular_day_attender | 400 | | |
+| inpatient_spell | critical_care_adult / critical_care_paediatric | 2,000 / 2,500 per day | | |
 | (no line for births: those rows stay uncosted, and are reported) | | | | |
 | ae_attendance | 01 / 03 | 250 / 90 | | |
 | outpatient_appointment | first / follow_up / did_not_attend | 200 / 120 / 0 | | |
@@ -27,6 +29,14 @@ Hand-computed:
 - d1, elective day case: 800. n1, emergency, 1 day: 700 (short stay). n2, emergency, 20 days:
   4,000 + 8 x 350 = 6,800. n3, emergency, 2 days: 4,000. m1, maternity: 2,500. b1, birth: uncosted.
 - n4, emergency, not yet discharged: the long-stay price, 4,000, with no excess days.
+- Case mix, with hand-written weights (non-elective long stay EB10A: 2.0; regular day attender LD02A: 0.5):
+  h1, emergency, 5 days, HRG EB10A: 4,000 x 2 = 8,000; h2, emergency, 20 days, HRG ZZ99Z (unknown to
+  the weights): 4,000 + 8 x 350 = 6,800; r1, regular day attender with HRG LD02A: 400 x 0.5 = 200;
+  r2, regular day attender, no HRG: 400.
+- Critical care: c1, adult (born 1950), 10 days, 3 of them in critical care: 4,000 + 3 x 2,000 = 10,000;
+  c2, a child (born 2015), 3 days, 2 in critical care: 4,000 + 2 x 2,500 = 9,000; c3, adult, 2 days
+  with 9 critical care days recorded (a data error): only the 3 calendar days of the stay are costed,
+  4,000 + 3 x 2,000 = 10,000.
 - home care from 2023-01-01, ongoing, in the 2023-24 extract: 366 days (2024 is a leap year) = 52.2857 weeks
   x 10 hours x 30 = 15,685.71.
 - residential care 2023-10-01 to 2024-01-01 in the 2023-24 extract: 92 days x 800 / 7 = 10,514.29.
@@ -52,6 +62,9 @@ inpatient_spell,non_elective_long_stay,spell,4000,12,,2022-23,hand,
 inpatient_spell,excess_bed_day_elective,bed day,400,,,2022-23,hand,
 inpatient_spell,excess_bed_day_non_elective,bed day,350,,,2022-23,hand,
 inpatient_spell,maternity,spell,2500,,,2022-23,hand,
+inpatient_spell,regular_day_attender,spell,400,,,2022-23,hand,
+inpatient_spell,critical_care_adult,bed day,2000,,,2022-23,hand,
+inpatient_spell,critical_care_paediatric,bed day,2500,,,2022-23,hand,
 ae_attendance,01,attendance,250,,,2022-23,hand,
 ae_attendance,03,attendance,90,,,2022-23,hand,
 outpatient_appointment,first,attendance,200,,,2022-23,hand,
@@ -67,15 +80,28 @@ social_care_service,Home Care,hour,30,,10,2022-23,hand,
 social_care_service,Residential Care,week,800,,,2022-23,hand,
 vcse_referral,Housing,referral,120,,,2022-23,hand,
 """
-SPELLS = [  # record_id, admission method, classification, admitted, discharged
-    ("e1", "11", "1", D(2023, 5, 1), D(2023, 5, 11)), ("e2", "12", "1", D(2023, 6, 1), D(2023, 6, 6)),
-    ("d1", "11", "2", D(2023, 7, 1), D(2023, 7, 1)), ("n1", "21", "1", D(2023, 8, 1), D(2023, 8, 2)),
-    ("n2", "21", "1", D(2023, 9, 1), D(2023, 9, 21)), ("n3", "22", "1", D(2024, 3, 30), D(2024, 4, 1)),
-    ("m1", "31", "1", D(2023, 10, 1), D(2023, 10, 3)), ("b1", "82", "1", D(2023, 10, 1), D(2023, 10, 3)),
-    ("n4", "21", "1", D(2024, 3, 1), None),
+SPELLS = [  # record_id, admission method, classification, admitted, discharged, HRG, critical care days, born
+    ("e1", "11", "1", D(2023, 5, 1), D(2023, 5, 11), None, None, 1950),
+    ("e2", "12", "1", D(2023, 6, 1), D(2023, 6, 6), None, None, 1950),
+    ("d1", "11", "2", D(2023, 7, 1), D(2023, 7, 1), None, None, 1950),
+    ("n1", "21", "1", D(2023, 8, 1), D(2023, 8, 2), None, None, 1950),
+    ("n2", "21", "1", D(2023, 9, 1), D(2023, 9, 21), None, None, 1950),
+    ("n3", "22", "1", D(2024, 3, 30), D(2024, 4, 1), None, None, 1950),
+    ("m1", "31", "1", D(2023, 10, 1), D(2023, 10, 3), None, None, 1990),
+    ("b1", "82", "1", D(2023, 10, 1), D(2023, 10, 3), None, None, 2023),
+    ("n4", "21", "1", D(2024, 3, 1), None, None, None, 1950),
+    ("h1", "21", "1", D(2023, 5, 1), D(2023, 5, 6), "EB10A", None, 1950),
+    ("h2", "21", "1", D(2023, 6, 1), D(2023, 6, 21), "ZZ99Z", None, 1950),
+    ("r1", "13", "3", D(2023, 6, 5), D(2023, 6, 5), "LD02A", None, 1950),
+    ("r2", "13", "3", D(2023, 6, 7), D(2023, 6, 7), None, None, 1950),
+    ("c1", "21", "1", D(2023, 7, 1), D(2023, 7, 11), None, "3", 1950),
+    ("c2", "21", "1", D(2023, 7, 1), D(2023, 7, 4), None, "2", 2015),
+    ("c3", "21", "1", D(2023, 8, 1), D(2023, 8, 3), None, "9", 1950),
 ]
 SPELL_COST = {"e1": 5000, "e2": 3000, "d1": 800, "n1": 700, "n2": 6800, "n3": 4000, "m1": 2500, "b1": None,
-              "n4": 4000}
+              "n4": 4000, "h1": 8000, "h2": 6800, "r1": 200, "r2": 400, "c1": 10000, "c2": 9000, "c3": 10000}
+WEIGHTS = pl.DataFrame({"category": ["non_elective_long_stay", "regular_day_attender", "elective"],
+                        "hrg": ["EB10A", "LD02A", "EB10A"], "weight": [2.0, 0.5, 3.0]})
 
 
 def _text(**columns) -> dict:
@@ -90,12 +116,15 @@ def built(tmp_path_factory) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.register("tariff_frame", tariff.lines.to_arrow())
     con.execute("CREATE TEMP TABLE tariff AS SELECT * FROM tariff_frame")
+    con.register("hrg_weight", WEIGHTS.to_arrow())
     apc = pl.DataFrame(SPELLS, schema=["record_id", "admission_method", "patient_classification", "admission_date",
-                                       "discharge_date"], orient="row", schema_overrides={"discharge_date": pl.Date})
+                                       "discharge_date", "spell_hrg", "critical_care_days", "birth_year"],
+                       orient="row", schema_overrides={"discharge_date": pl.Date, "spell_hrg": pl.Utf8,
+                                                       "critical_care_days": pl.Utf8})
     apc = apc.with_columns(**_text(person_id="p", discharge_method="1", diag_01="J189", provider_code=None,
                                    gp_practice_code=None, admission_source=None, discharge_destination=None,
                                    treatment_specialty=None, lsoa_code=None),
-                           discharge_ready_date=pl.col("discharge_date"))
+                           discharge_ready_date=pl.col("discharge_date"), birth_month=pl.lit(6))
     ecds = pl.DataFrame({"record_id": ["a1", "a2", "a3"], "department_type": ["01", "03", "02"],
                          "arrival_date": [D(2023, 5, 1)] * 3}).with_columns(
         **_text(person_id="p", provider_code=None, gp_practice_code=None, arrival_mode=None, disposal=None,

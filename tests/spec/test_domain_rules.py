@@ -69,6 +69,23 @@ def test_admission_type(method, kind):
     assert _one(domain.admission_type(f"'{method}'")) == kind
 
 
+@pytest.mark.parametrize("classification, regular", [("1", False), ("2", False), ("3", True), ("4", True),
+                                                    ("5", False), (None, False)])
+def test_regular_day_attender(classification, regular):
+    literal = "NULL" if classification is None else f"'{classification}'"
+    assert _one(domain.regular_day_attender(literal)) is regular
+
+
+def test_an_elective_admission_is_planned_and_not_a_regular_attendance():
+    spells = pl.DataFrame({"admission_type": ["elective", "elective", "emergency", "elective"],
+                           "regular_day_attender": [False, True, False, False]})
+    con = duckdb.connect()
+    con.register("spells", spells.to_arrow())
+    got = con.execute(f"SELECT {domain.elective_admission()} FROM spells").fetchall()
+    assert [g[0] for g in got] == [True, False, False, True]
+    assert domain.ACTIVITY["elective_admissions"][2] == domain.elective_admission()
+
+
 def test_registered_and_alive_on_a_date_count_the_end_of_the_day():
     rows = pl.DataFrame({
         "who": ["starts that day", "ends that day", "ends next day", "starts next day", "open"],

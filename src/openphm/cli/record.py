@@ -205,6 +205,9 @@ def build(
     if result["uncosted"]:
         lines = "\n".join(f"  {a} {c!r}: {n:,} rows" for a, c, n in result["uncosted"])
         Console().print(f"[yellow]No tariff line prices these rows (their cost is empty, not zero):[/]\n{lines}")
+    if result["hrg_unknown"]:
+        Console().print(f"[yellow]{result['hrg_unknown']:,} spells have an HRG the case-mix weights do not know; "
+                        "they are priced at their department's average.[/]")
 
 
 @app.command("link-report")

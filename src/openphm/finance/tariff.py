@@ -32,7 +32,9 @@ _NUMBERS = {"unit_cost": float, "trim_point_days": int, "units_per_week": float}
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "inpatient_spell": ("elective", "day_case", "non_elective_short_stay", "non_elective_long_stay",
-                        "excess_bed_day_elective", "excess_bed_day_non_elective", "maternity", "birth"),
+                        "excess_bed_day_elective", "excess_bed_day_non_elective", "maternity", "birth",
+                        "regular_day_attender", "critical_care_adult", "critical_care_paediatric",
+                        "critical_care_neonatal"),
     "ae_attendance": ("01", "02", "03"),
     "outpatient_appointment": ("first", "follow_up", "did_not_attend"),
     "gp_appointment": ("GP", "Nurse", "Other Practice staff", "home_visit", "did_not_attend"),
@@ -55,12 +57,14 @@ class TariffError(ValueError):
 @dataclass(frozen=True)
 class Tariff:
     """Unit costs in one price year: `lines` (activity, category, unit, unit_cost, trim_point_days,
-    units_per_week, source_price_year), where they came from, and categories it does not price."""
+    units_per_week, source_price_year), where they came from, categories it does not price, and the
+    spells' case-mix weights (category, hrg, weight: see `openphm.finance.casemix`)."""
 
     lines: pl.DataFrame
     price_year: str
     path: Path
     missing: tuple[tuple[str, str], ...]
+    hrg_weights: pl.DataFrame
 
 
 def _schema() -> dict:
@@ -126,9 +130,11 @@ def _rows_plain(path: Path) -> list[tuple[int, dict]]:
         return list(enumerate(csv.DictReader(f), start=2))
 
 
-def load_tariff(path: Path | None = None, price_year: str | None = None) -> Tariff:
+def load_tariff(path: Path | None = None, price_year: str | None = None, hrg_costs: Path | None = None) -> Tariff:
     """Read and check a tariff, and uplift every line to `price_year` (default: the latest price year
-    among its lines)."""
+    among its lines); with the case-mix weights of `hrg_costs` (default: the shipped National Cost
+    Collection table)."""
+    from openphm.finance.casemix import hrg_weights, load_hrg_costs
     path = Path(path) if path else DEFAULT_TARIFF
     schema = _schema()
     validator = jsonschema.Draft202012Validator(schema)
@@ -165,4 +171,4 @@ def load_tariff(path: Path | None = None, price_year: str | None = None) -> Tari
     }, schema={"activity": pl.Utf8, "category": pl.Utf8, "unit": pl.Utf8, "unit_cost": pl.Float64,
                "trim_point_days": pl.Int32, "units_per_week": pl.Float64, "source_price_year": pl.Utf8})
     missing = tuple((a, c) for a, cats in CATEGORIES.items() for c in cats if (a, c) not in seen)
-    return Tariff(frame, target, path, missing)
+    return Tariff(frame, target, path, missing, hrg_weights(load_hrg_costs(hrg_costs)))

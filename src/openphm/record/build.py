@@ -174,6 +174,9 @@ def prepare_inputs(con: Connection, tariff: Tariff) -> None:
     con.register("tariff_frame", tariff.lines.with_columns(pl.lit(tariff.price_year).alias("price_year")).to_arrow())
     con.execute("CREATE OR REPLACE TEMP TABLE tariff AS SELECT * FROM tariff_frame")
     con.unregister("tariff_frame")
+    con.register("hrg_weight_frame", tariff.hrg_weights.to_arrow())
+    con.execute("CREATE OR REPLACE TEMP TABLE hrg_weight AS SELECT * FROM hrg_weight_frame")
+    con.unregister("hrg_weight_frame")
 
 
 def build_record(con: Connection, sql_dir: Path = DEFAULT_SQL_DIR, tariff: Tariff | None = None) -> dict:
@@ -228,5 +231,10 @@ def build_record(con: Connection, sql_dir: Path = DEFAULT_SQL_DIR, tariff: Tarif
                            "WHERE cost IS NULL GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2").fetchall()
     if uncosted:
         log.warning("activity no tariff line prices: %s", "; ".join(f"{a} {c}: {n}" for a, c, n in uncosted))
+    hrg_unknown = con.execute("SELECT count(*) FROM record.inpatient_spell "
+                              "WHERE spell_hrg IS NOT NULL AND NOT hrg_priced").fetchone()[0]
+    if hrg_unknown:
+        log.warning("%d spells have an HRG the case-mix weights do not know: priced at their department's "
+                    "average", hrg_unknown)
     return {"version": version, "tables": counts, "opted_out": opted_out, "stale": stale,
-            "uncosted": uncosted, "price_year": tariff.price_year}
+            "uncosted": uncosted, "price_year": tariff.price_year, "hrg_unknown": hrg_unknown}

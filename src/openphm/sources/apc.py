@@ -1,5 +1,6 @@
 """Admitted patient care spells (SUS+ APC style): ICD-10 diagnoses, admission method and source,
-discharge-ready date (for delayed discharge), discharge method and destination."""
+discharge-ready date (for delayed discharge), discharge method and destination, and, where the
+extract has them, the spell's core HRG and its critical care days (for costing)."""
 
 from openphm.sources.base import NHS_FIRST_DAY, Column, SourceSpec, provider_extract_header
 
@@ -21,6 +22,8 @@ SPEC = SourceSpec(
         Column("admission_source", "code", False, "two_digits"),
         Column("discharge_destination", "code", False, "two_digits"),
         Column("treatment_specialty", "code", False, "three_digits"),
+        Column("spell_hrg", "code", False, "hrg"),
+        Column("critical_care_days", "code", False, "day_count"),
         *DIAGNOSES,
     ),
     date_column="admission_date",

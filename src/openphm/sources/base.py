@@ -30,6 +30,10 @@ FORMATS: dict[str, str] = {
     "digit": r"^[0-9]$",
     "two_digits": r"^[0-9]{1,2}$",
     "three_digits": r"^[0-9]{3}$",
+    # Healthcare Resource Groups (HRG4+, such as EB12E) and other national currencies (IVF01).
+    "hrg": r"^[A-Z]{2}[A-Z0-9]{1,6}$",
+    # A count of days within a spell (critical care days): 0 to 999.
+    "day_count": r"^[0-9]{1,3}$",
     "ethnic_category": r"^([A-HJ-NPRSZ]|99)$",
     "yes_no": r"^[YN]$",
 }

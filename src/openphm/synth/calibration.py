@@ -269,7 +269,8 @@ def spend_concentration(folder: Path, fy0: dt.date, fy1: dt.date, pop: pl.DataFr
     community and mental health contacts), set beside the published English figures."""
     from openphm.finance.tariff import load_tariff
 
-    lines = load_tariff().lines
+    tariff = load_tariff()
+    lines = tariff.lines
     prices = {(a, c): v for a, c, v in lines.select("activity", "category", "unit_cost").iter_rows()}
     trims = {c: t for c, t in lines.filter(pl.col("trim_point_days").is_not_null())
              .select("category", "trim_point_days").iter_rows()}
@@ -279,7 +280,8 @@ def spend_concentration(folder: Path, fy0: dt.date, fy1: dt.date, pop: pl.DataFr
 
     los = (_as_date("discharge_date") - _as_date("admission_date")).dt.total_days()
     method, classification = pl.col("admission_method").cast(pl.Utf8), pl.col("patient_classification").cast(pl.Utf8)
-    category = (pl.when(method.str.starts_with("1") & (classification == "2")).then(pl.lit("day_case"))
+    category = (pl.when(classification.is_in(["3", "4"])).then(pl.lit("regular_day_attender"))
+                .when(method.str.starts_with("1") & (classification == "2")).then(pl.lit("day_case"))
                 .when(method.str.starts_with("1")).then(pl.lit("elective"))
                 .when(method.str.starts_with("3")).then(pl.lit("maternity"))
                 .when(method.str.starts_with("8")).then(pl.lit("birth"))
@@ -287,10 +289,20 @@ def spend_concentration(folder: Path, fy0: dt.date, fy1: dt.date, pop: pl.DataFr
     excess_rate = pl.when(category == "elective").then(prices.get(("inpatient_spell", "excess_bed_day_elective"), 0.0))
     excess_rate = excess_rate.otherwise(prices.get(("inpatient_spell", "excess_bed_day_non_elective"), 0.0))
     trim = category.replace_strict(trims, default=None, return_dtype=pl.Float64)
-    spells = in_fy("apc", "admission_date").select(
-        "nhs_number", (category.replace_strict({c: v for (a, c), v in prices.items() if a == "inpatient_spell"},
-                                               default=0.0, return_dtype=pl.Float64)
-                       + pl.when(los > trim).then((los - trim) * excess_rate).otherwise(0.0)).alias("cost"))
+    adult = (_as_date("admission_date") - _as_date("date_of_birth")).dt.total_days() >= 18 * 365.25
+    critical_rate = (pl.when(method.str.starts_with("8"))
+                     .then(prices.get(("inpatient_spell", "critical_care_neonatal"), 0.0))
+                     .when(adult).then(prices.get(("inpatient_spell", "critical_care_adult"), 0.0))
+                     .otherwise(prices.get(("inpatient_spell", "critical_care_paediatric"), 0.0)))
+    weights = tariff.hrg_weights.rename({"category": "cost_category", "hrg": "spell_hrg"})
+    spells = (in_fy("apc", "admission_date")
+              .with_columns(category.alias("cost_category"), pl.col("spell_hrg").cast(pl.Utf8))
+              .join(weights.lazy(), on=["cost_category", "spell_hrg"], how="left")
+              .select("nhs_number", (pl.col("cost_category").replace_strict(
+                  {c: v for (a, c), v in prices.items() if a == "inpatient_spell"}, default=0.0,
+                  return_dtype=pl.Float64) * pl.col("weight").fill_null(1.0)
+                  + pl.when(los > trim).then((los - trim) * excess_rate).otherwise(0.0)
+                  + pl.col("critical_care_days").cast(pl.Float64).fill_null(0.0) * critical_rate).alias("cost")))
     first = pl.col("first_attendance").cast(pl.Utf8) == "1"
     attended = pl.col("attendance_status").cast(pl.Utf8).is_in(["5", "6"])
     hospital = [spells, _priced(in_fy("ecds", "arrival_date"), "ae_attendance",
@@ -308,8 +320,10 @@ def spend_concentration(folder: Path, fy0: dt.date, fy1: dt.date, pop: pl.DataFr
 
     def top_share(parts: list[pl.LazyFrame], share: float) -> float:
         per = pl.concat(parts).group_by("nhs_number").agg(pl.col("cost").sum()).collect()
-        costs = (pop.select("nhs_number").join(per, on="nhs_number", how="left")["cost"].fill_null(0.0)
-                 .sort(descending=True).to_numpy())
+        # everyone registered at mid-year, and everyone with spending in the year (those who died or
+        # left before mid-year, or came after, included), as the published figures count people
+        costs = (pop.select("nhs_number").join(per, on="nhs_number", how="full", coalesce=True)["cost"]
+                 .fill_null(0.0).sort(descending=True).to_numpy())
         k = max(round(share * len(costs)), 1)
         return 100 * costs[:k].sum() / max(costs.sum(), 1e-9)
 

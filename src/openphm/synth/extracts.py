@@ -126,7 +126,14 @@ class ExtractWriter:
             "admission_source": np.where(f["care_home"].to_numpy() >= 0, "85", "19"),
             "discharge_destination": np.where(died, "79", np.where(f["care_home"].to_numpy() >= 0, "85", "19")),
             "treatment_specialty": f["treatment_specialty"],
+            "spell_hrg": f["hrg"] if "hrg" in f.columns else pl.Series([None] * f.height, dtype=pl.Utf8),
         }
+        # Critical care days within the stay as written (a death can cut a stay short); blank if none.
+        if "critical_care_days" in f.columns:
+            stay = (f["discharge_date"] - f["admission_date"]).to_numpy().astype(np.int64)
+            days = np.minimum(f["critical_care_days"].to_numpy(), np.maximum(stay, 0))
+            d = pl.Series(days)
+            cols["critical_care_days"] = pl.select(pl.when(d > 0).then(d.cast(pl.Utf8))).to_series()
         for c in DIAG_COLUMNS:
             col = f[c] if c in f.columns else pl.Series(c, [""] * f.height)
             cols[c] = pl.select(pl.when(col != "").then(col)).to_series()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from openphm.synth import casemix
 from openphm.synth.categories import enum
 from openphm.synth.diagnoses import (
     elective_primary,
@@ -35,9 +36,12 @@ from openphm.synth.risk import PersonYear
 def _spell_frame(rng: np.random.Generator, periods: Periods, state: PersonYear, idx: np.ndarray,
                  admit: np.ndarray, los: np.ndarray, *, method: np.ndarray, kind: str,
                  primary: np.ndarray, specialty: np.ndarray, classification: np.ndarray,
-                 died: np.ndarray | None = None) -> pl.DataFrame:
+                 died: np.ndarray | None = None, hrg: np.ndarray | None = None,
+                 critical_care: np.ndarray | None = None) -> pl.DataFrame:
     pos = periods.pos[idx]
     died = np.zeros(len(idx), dtype=bool) if died is None else died
+    hrg = np.full(len(idx), None, dtype=object) if hrg is None else hrg
+    critical_care = np.zeros(len(idx), dtype=np.int64) if critical_care is None else critical_care
     secondary = secondary_diagnoses(rng, state.has[pos], state.efi[pos], primary)
     cols = {
         "pid": periods.pid[idx].astype(np.int32), "admission_date": admit.astype(np.int32), "los": los,
@@ -46,6 +50,7 @@ def _spell_frame(rng: np.random.Generator, periods: Periods, state: PersonYear, 
         "practice": periods.practice[idx], "postcode": periods.postcode[idx],
         "care_home": periods.care_home[idx], "age": periods.age[idx], "treatment_specialty": specialty,
         "prevented": np.zeros(len(idx), dtype=bool),
+        "hrg": pl.Series(hrg, dtype=pl.Utf8), "critical_care_days": critical_care.astype(np.int64),
         "diag_01": primary,
     }
     for j, col in enumerate(secondary, start=2):
@@ -139,8 +144,9 @@ def elective_spells(rng: np.random.Generator, periods: Periods, state: PersonYea
 
 
 def maternity_spells(rng: np.random.Generator, periods: Periods, state: PersonYear, people: People,
-                     babies: np.ndarray) -> pl.DataFrame:
-    """A delivery spell for each mother and a birth spell for each baby born in hospital (97%)."""
+                     babies: np.ndarray, casemix_rng: np.random.Generator) -> pl.DataFrame:
+    """A delivery spell for each mother and a birth spell for each baby born in hospital (97%); babies
+    admitted for neonatal care (`casemix.neonatal_days`) stay for their days of it."""
     if len(babies) == 0:
         return pl.DataFrame()
     babies = babies[rng.random(len(babies)) < 0.97]
@@ -157,12 +163,30 @@ def maternity_spells(rng: np.random.Generator, periods: Periods, state: PersonYe
         ok = periods.pid[at] == who
         idx = at[ok]
         los = rng.integers(0, 3, len(idx))
+        neonatal = casemix.neonatal_days(casemix_rng, len(idx)) if kind == "birth" else None
+        if neonatal is not None:
+            los = np.maximum(los, neonatal)
         frames.append(_spell_frame(
             rng, periods, state, idx, dob[ok], los, method=np.full(len(idx), method, dtype=object),
             kind=kind, primary=np.full(len(idx), diag, dtype=object),
             specialty=np.full(len(idx), "501" if kind == "maternity" else "424", dtype=object),
-            classification=np.ones(len(idx), dtype=np.int64)))
+            classification=np.ones(len(idx), dtype=np.int64), critical_care=neonatal))
     return pl.concat(frames)
+
+
+def dialysis_spells(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
+    """Haemodialysis sessions of the people on dialysis (`casemix.on_dialysis`): regular day attender
+    spells (patient classification 3, planned admission), three a week, primary diagnosis Z49.1."""
+    on = casemix.on_dialysis(periods.pid, state.has_item("ckd")[periods.pos], periods.age)
+    sub = np.flatnonzero(on)
+    k, day = casemix.dialysis_sessions(periods.pid[sub].astype(np.int64), periods.start[sub], periods.end[sub])
+    idx = sub[k]
+    n = len(idx)
+    return _spell_frame(rng, periods, state, idx, day, np.zeros(n, dtype=np.int64),
+                        method=np.full(n, "13", dtype=object), kind="elective",
+                        primary=np.full(n, "Z491", dtype=object), specialty=np.full(n, "361", dtype=object),
+                        classification=np.full(n, 3, dtype=np.int64),
+                        hrg=casemix.dialysis_hrg(periods.pid[idx].astype(np.int64)))
 
 
 def add_delays(rng: np.random.Generator, spells: pl.DataFrame, place_share: np.ndarray,

@@ -20,11 +20,15 @@ from openphm.synth.writers import NO_DATE
 
 
 def _events(rng: np.random.Generator, periods: Periods, state: PersonYear, activity: str,
-            extra: np.ndarray | None, date_name: str) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Draw one activity's events: (period index, date, the common columns)."""
+            extra: np.ndarray | None, date_name: str,
+            dispersion: float | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Draw one activity's events: (period index, date, the common columns). With `dispersion`, each
+    period's rate is multiplied by a gamma draw of that shape and mean 1 (events that come in courses)."""
     params = load_parameters()
     rate = period_rate(periods, state, params["activity_per_1000"][activity],
                        params["risk"]["elasticity"][activity], extra)
+    if dispersion:
+        rate = rate * rng.gamma(dispersion, 1 / dispersion, len(rate))
     idx, date = draw_events(rng, periods, rate)
     cols = {"pid": periods.pid[idx].astype(np.int32), date_name: date.astype(np.int32),
             "practice": periods.practice[idx].astype(np.int32),
@@ -59,7 +63,8 @@ OP_SPECIALTIES = ["100", "101", "110", "120", "130", "300", "320", "330", "340",
 def outpatients(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
     """Outpatient appointments: first or follow-up, attended or did not attend, by specialty."""
     extra = 1.0 * state.has_item("cancer") + 0.15 * state.has[:, load_items().condition_mask].sum(axis=1)
-    idx, _, cols = _events(rng, periods, state, "outpatient_attendance", extra, "appointment_date")
+    idx, _, cols = _events(rng, periods, state, "outpatient_attendance", extra, "appointment_date",
+                           load_parameters()["outpatient_course_shape"])
     n = len(idx)
     age = periods.age[idx]
     spec = pick(rng, OP_SPECIALTIES, [8, 5, 12, 6, 10, 8, 7, 5, 5, 2, 6, 4, 3, 3, 5, 0], n)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from openphm.synth import demography, hospital, services
+from openphm.synth import casemix, demography, hospital, services
 from openphm.synth.geography import Geography, build_geography
 from openphm.synth.names import NameBank
 from openphm.synth.parameters import load_items, load_parameters, per_band
@@ -203,12 +203,17 @@ def run_years(sim: Simulation, sink: Sink, step: Callable[[str], None] = lambda 
         demography.moves(rng, geo, people, state, y0, y1)
         periods = year_periods(people, state, y0, y1)
         babies = new[people.mother[new] >= 0]
+        casemix_rng = _stream(sim.seed, 700 + y)  # its own stream: case mix moves no other draw
         spells = pl.concat([
             hospital.emergency_spells(rng, periods, state, people, thinning, y0, y1),
             hospital.elective_spells(rng, periods, state),
-            hospital.maternity_spells(rng, periods, state, people, babies),
+            hospital.maternity_spells(rng, periods, state, people, babies, casemix_rng),
         ], how="vertical_relaxed")
         spells = hospital.add_delays(rng, spells, sim.delayed_share, place_of)
+        dialysis = hospital.dialysis_spells(casemix_rng, periods, state)
+        spells = pl.concat([spells, hospital.add_delays(casemix_rng, dialysis, sim.delayed_share, place_of)],
+                           how="vertical_relaxed")
+        spells = casemix.add_casemix(casemix_rng, spells)
         # A person is in one spell at a time. Last year's spells are held back until this year's
         # deaths are known, since a death in hospital can end a spell that began last year.
         if len(in_hospital_until) < people.n:
