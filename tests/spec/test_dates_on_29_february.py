@@ -55,7 +55,7 @@ def record() -> duckdb.DuckDBPyConnection:
         schema_overrides={"care_home_code": pl.Utf8, "registration_end": pl.Date}))
     _table(con, "planning.inpatient_spell", pl.DataFrame(
         SPELLS, schema=["person_id", "admission_type", "admission_date"], orient="row").with_columns(
-        pl.lit(3).alias("length_of_stay")))
+        pl.lit(3).alias("length_of_stay"), pl.lit(False).alias("regular_day_attender")))
     _table(con, "planning.hospital_diagnosis", pl.DataFrame(
         [("d", D(2024, 2, 28), "R296")], schema=["person_id", "admission_date", "code"], orient="row"))
     _table(con, "planning.condition", pl.DataFrame(

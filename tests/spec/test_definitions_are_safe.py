@@ -59,7 +59,7 @@ def record() -> duckdb.DuckDBPyConnection:
         schema_overrides={"care_home_code": pl.Utf8, "registration_end": pl.Date}))
     _table(con, "planning.inpatient_spell", pl.DataFrame(
         [(IDS["c"], "elective", D(2024, 6, 1))], schema=["person_id", "admission_type", "admission_date"],
-        orient="row").with_columns(pl.lit(3).alias("length_of_stay")))
+        orient="row").with_columns(pl.lit(3).alias("length_of_stay"), pl.lit(False).alias("regular_day_attender")))
     _table(con, "planning.hospital_diagnosis", pl.DataFrame(
         [(IDS["c"], D(2024, 6, 1), "Z000")], schema=["person_id", "admission_date", "code"], orient="row"))
     _table(con, "planning.condition", pl.DataFrame(

@@ -62,18 +62,21 @@ CONDITION = pl.DataFrame([
 ], schema=["person_id", "condition", "first_date"], orient="row")
 SPELL_COLUMNS = ["spell_id", "person_id", "admission_type", "admission_date", "discharge_date", "length_of_stay",
                  "delayed_days", "from_care_home", "primary_diagnosis", "died_in_hospital",
-                 "readmitted_within_30_days", "readmission_index"]
+                 "readmitted_within_30_days", "readmission_index", "regular_day_attender"]
 SPELLS = pl.DataFrame([
-    ("s1", "a", "emergency", D(2023, 5, 1), D(2023, 5, 11), 10, 3, False, "S720", False, True, True),
-    ("s2", "a", "emergency", D(2023, 5, 20), D(2023, 5, 25), 5, 0, False, "I48", False, False, True),
-    ("s3", "b", "emergency", D(2023, 12, 1), D(2023, 12, 15), 14, 7, True, "R296", False, False, True),
-    ("s4", "b", "emergency", D(2024, 2, 1), D(2024, 2, 3), 2, 0, True, "J44", False, False, True),
-    ("s5", "c", "emergency", D(2023, 7, 1), D(2023, 7, 2), 1, 0, False, "F20", False, False, True),
-    ("s6", "e", "emergency", D(2023, 5, 25), D(2023, 6, 1), 7, 0, False, "I21", True, False, False),
-    ("s7", "d", "elective", D(2023, 9, 10), D(2023, 9, 12), 2, 0, False, "K40", False, False, True),
-    ("s8", "f", "emergency", D(2024, 1, 10), D(2024, 1, 12), 2, 0, False, "S720", False, False, True),
-    ("s9", "a", "emergency", D(2024, 3, 28), D(2024, 4, 3), 6, 2, False, "N39", False, False, True),  # out next year
-    ("s10", "a", "emergency", D(2024, 4, 2), D(2024, 4, 4), 2, 0, False, "N39", False, False, True),  # next year
+    ("s1", "a", "emergency", D(2023, 5, 1), D(2023, 5, 11), 10, 3, False, "S720", False, True, True, False),
+    ("s2", "a", "emergency", D(2023, 5, 20), D(2023, 5, 25), 5, 0, False, "I48", False, False, True, False),
+    ("s3", "b", "emergency", D(2023, 12, 1), D(2023, 12, 15), 14, 7, True, "R296", False, False, True, False),
+    ("s4", "b", "emergency", D(2024, 2, 1), D(2024, 2, 3), 2, 0, True, "J44", False, False, True, False),
+    ("s5", "c", "emergency", D(2023, 7, 1), D(2023, 7, 2), 1, 0, False, "F20", False, False, True, False),
+    ("s6", "e", "emergency", D(2023, 5, 25), D(2023, 6, 1), 7, 0, False, "I21", True, False, False, False),
+    ("s7", "d", "elective", D(2023, 9, 10), D(2023, 9, 12), 2, 0, False, "K40", False, False, True, False),
+    ("s8", "f", "emergency", D(2024, 1, 10), D(2024, 1, 12), 2, 0, False, "S720", False, False, True, False),
+    # discharged next year
+    ("s9", "a", "emergency", D(2024, 3, 28), D(2024, 4, 3), 6, 2, False, "N39", False, False, True, False),
+    ("s10", "a", "emergency", D(2024, 4, 2), D(2024, 4, 4), 2, 0, False, "N39", False, False, True, False),  # next year
+    # a dialysis session: not an elective admission, nor an index spell for readmissions
+    ("s11", "d", "elective", D(2023, 10, 2), D(2023, 10, 2), 0, 0, False, "Z491", False, False, False, True),
 ], schema=SPELL_COLUMNS, orient="row")
 AE = pl.DataFrame([("a", D(2023, 6, 1)), ("a", D(2023, 11, 11)), ("c", D(2024, 1, 1)), ("e", D(2023, 5, 1)),
                    ("f", D(2024, 2, 2)), ("d", D(2024, 4, 5)), ("g", D(2023, 5, 1))],
@@ -125,7 +128,7 @@ delayed_discharge_bed_days      C81001  10 38   s1 s2 s3 s4 s6 discharged in the
 delayed_discharge_bed_days      C81002   0  5   s5 s7 s8
 delayed_discharge_bed_days      ICS     10 43
 elective_admissions             C81001   0  2
-elective_admissions             C81002   1  2   d: s7
+elective_admissions             C81002   1  2   d: s7 (s11, a dialysis session, is no admission)
 elective_admissions             ICS      1  4
 falls_admissions_65plus         C81001   2  2   a: s1 (S72), b: s3 (R29.6)
 falls_admissions_65plus         C81002   1  0   f (68): s8, nobody 65+ at mid-year

@@ -175,6 +175,18 @@ def calibration_checks(folder: Path, financial_year: int | None = None) -> list[
     checks.append(Check("Type 1 A&E attendances admitted %", admitted, real_share, real_share - 5, real_share + 5,
                         "NHS England A&E statistics 2016-19 (shared/data)" if real is not None else "RCEM"))
 
+    # Frequent attenders at major (type 1) A&E departments, by the true person.
+    who = _truth(folder, "records/ecds").select("record_id", "person_id")
+    per_person = (type1.select("record_id").join(who, on="record_id").group_by("person_id").len()["len"])
+    n_attenders, n_attendances = max(per_person.len(), 1), max(per_person.sum(), 1)
+    greenfield = "Greenfield et al., Emerg Med J 2020 (major A&E, England 2016-17)"
+    checks.append(Check("Type 1 A&E attenders attending once %", 100 * (per_person == 1).sum() / n_attenders,
+                        73.5, 68.5, 78.5, greenfield))
+    checks.append(Check("Type 1 A&E attenders attending 3+ times %", 100 * (per_person >= 3).sum() / n_attenders,
+                        9.5, 7.0, 12.0, greenfield))
+    checks.append(Check("Type 1 A&E attendances by those attending 3+ times %",
+                        100 * per_person.filter(per_person >= 3).sum() / n_attendances, 27.1, 22.0, 32.0, greenfield))
+
     # 30-day readmissions, by the true person.
     truth_apc = _truth(folder, "records/apc").select("record_id", "person_id")
     em = (_scan(folder, "apc").filter(pl.col("admission_method").str.starts_with("2"))

@@ -30,7 +30,7 @@ from openphm.synth.periods import (
     draw_events,
     period_rate,
 )
-from openphm.synth.risk import PersonYear
+from openphm.synth.risk import PersonYear, persistent_propensity
 
 
 def _spell_frame(rng: np.random.Generator, periods: Periods, state: PersonYear, idx: np.ndarray,
@@ -78,7 +78,9 @@ def emergency_spells(rng: np.random.Generator, periods: Periods, state: PersonYe
     hospital_death = params["mortality"]["place_of_death"]["hospital"]
     primary_curve = np.maximum(curve / (1 + hosp["readmission_chance"]) - hospital_death * mort,
                                0.5 * curve)
-    idx, admit = draw_events(rng, periods, period_rate(periods, state, primary_curve, 1.0))
+    # frequent A&E attenders are admitted more often too: half their propensity (on the log scale)
+    frequent = 0.5 * np.log(persistent_propensity(state.ids, params["risk"]["frequent_attender_shape"]))
+    idx, admit = draw_events(rng, periods, period_rate(periods, state, primary_curve, 1.0, frequent))
     exit_date = people.exit[periods.pid]
 
     all_idx, all_admit = [idx], [admit]
@@ -230,7 +232,8 @@ def ae_attendances(rng: np.random.Generator, periods: Periods, state: PersonYear
     })
     curve = (per_band(params["activity_per_1000"]["ae_attendance"])
              - hosp["emergency_via_ae_share"] * per_band(params["activity_per_1000"]["emergency_admission"]))
-    extra = 0.9 * state.has_item("smi") + 0.35 * state.has_item("depression")
+    extra = (0.9 * state.has_item("smi") + 0.35 * state.has_item("depression")
+             + np.log(persistent_propensity(state.ids, params["risk"]["frequent_attender_shape"])))
     rate = period_rate(periods, state, np.maximum(curve, 50), params["risk"]["elasticity"]["ae_attendance"],
                        extra)
     idx, date = draw_events(rng, periods, rate)

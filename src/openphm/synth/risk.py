@@ -91,3 +91,14 @@ def person_year(rng: np.random.Generator, people: People, geo: Geography, effect
              + rng.normal(0, risk["year_noise_sd"], len(ids)))
     return PersonYear(ids=ids, age=age, band=band_of_age(age), has=has, efi=efi, dep=dep,
                       care_home=care_home, log_m=log_m)
+
+
+def persistent_propensity(ids: np.ndarray, shape: float) -> np.ndarray:
+    """A person's own multiplier of an activity, the same every year: a gamma variable with `shape`
+    and mean 1, read at a uniform hashed from the person id (so that it moves no random stream)."""
+    from scipy.stats import gamma
+
+    hashed = (ids.astype(np.uint64) * np.uint64(2246822519) + np.uint64(374761393)) % np.uint64(2 ** 32)
+    u = (hashed + 0.5) / 2.0 ** 32
+    return gamma.ppf(u, shape, scale=1.0 / shape)
+

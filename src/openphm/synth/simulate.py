@@ -211,8 +211,9 @@ def run_years(sim: Simulation, sink: Sink, step: Callable[[str], None] = lambda 
         ], how="vertical_relaxed")
         spells = hospital.add_delays(rng, spells, sim.delayed_share, place_of)
         dialysis = hospital.dialysis_spells(casemix_rng, periods, state)
-        spells = pl.concat([spells, hospital.add_delays(casemix_rng, dialysis, sim.delayed_share, place_of)],
-                           how="vertical_relaxed")
+        if dialysis.height:
+            spells = pl.concat([spells, hospital.add_delays(casemix_rng, dialysis, sim.delayed_share, place_of)],
+                               how="vertical_relaxed")
         spells = casemix.add_casemix(casemix_rng, spells)
         # A person is in one spell at a time. Last year's spells are held back until this year's
         # deaths are known, since a death in hospital can end a spell that began last year.

@@ -4,8 +4,9 @@
 -- Emergency readmissions within 30 days follow NHS Digital's definition (Compendium indicator I02040,
 -- NHS Outcomes Framework 3b, CCG Outcomes Indicator Set 3.2): an emergency admission 0 to 29 days
 -- (inclusive) after the last previous discharge from hospital, admissions for cancer (primary
--- diagnosis C00-C97) and obstetrics (O00-O99, and maternity and birth spells) excluded, as index
--- spells and as readmissions. Each readmission belongs to one index spell: the eligible spell of the
+-- diagnosis C00-C97) and obstetrics (O00-O99, and maternity and birth spells) and regular day and
+-- night attendances (patient classification 3 or 4: a dialysis session is not an admission)
+-- excluded, as index spells and as readmissions. Each readmission belongs to one index spell: the eligible spell of the
 -- same person discharged most recently on or before the readmission's admission date (ties: the
 -- later admission, then the later spell id). A spell that starts before the index spell's discharge
 -- is not a readmission of it (a person is in one hospital spell at a time: overlapping spells are
@@ -41,7 +42,7 @@ eligible AS (
     SELECT record_id, person_id, admission_date, discharge_date,
            discharge_method <> '4' AND discharge_date IS NOT NULL AS can_be_index,
            kind = 'emergency' AS can_be_readmission
-    FROM spells WHERE kind NOT IN ('maternity', 'birth') AND not_cancer_or_obstetric
+    FROM spells WHERE kind NOT IN ('maternity', 'birth') AND not_cancer_or_obstetric AND NOT regular
 ),
 readmission_of AS (
     SELECT i.record_id AS index_id,
