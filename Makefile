@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
+BROWSER_STAMP := $(VENV)/.installed-browser
 # Spark's driver binds to the loopback address (no network beyond this machine)
 export SPARK_LOCAL_IP ?= 127.0.0.1
 DEMO_DIR ?= demo-output
 DEMO_PEOPLE ?= 50000
 
-.PHONY: demo test unit spec integration e2e lint bench clean setup spark
+.PHONY: demo test unit spec integration e2e browser lint bench clean setup spark
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || { echo "installing python3-venv with apt-get"; \
@@ -26,6 +27,13 @@ $(SPARK_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e ".[dev,spark]"
 	touch $(SPARK_STAMP)
 
+# Debian's Chromium for the browser tests (Playwright drives it at /usr/bin/chromium; Playwright's own
+# browser download is not used); `make demo` does not need it.
+$(BROWSER_STAMP): $(STAMP)
+	@test -x /usr/bin/chromium || { echo "installing chromium with apt-get"; \
+		apt-get update -qq && apt-get install -y -qq chromium; }
+	touch $(BROWSER_STAMP)
+
 setup: $(STAMP)
 spark: $(SPARK_STAMP)
 
@@ -33,7 +41,7 @@ spark: $(SPARK_STAMP)
 demo: $(STAMP)
 	$(BIN)/openphm demo --people $(DEMO_PEOPLE) --out $(DEMO_DIR)
 
-test: $(SPARK_STAMP)
+test: $(SPARK_STAMP) $(BROWSER_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest tests
 
@@ -45,6 +53,8 @@ integration: $(SPARK_STAMP)
 	$(BIN)/pytest tests/integration
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
+browser: $(BROWSER_STAMP)
+	$(BIN)/pytest tests/browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

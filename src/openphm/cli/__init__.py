@@ -20,10 +20,12 @@ from openphm.cli import measures  # measures
 from openphm.cli import evaluate  # evaluate
 from openphm.cli import finance  # costs, budgets
 from openphm.cli import riskshare  # riskshare
+from openphm.cli import web  # serve, users
 # isort: on
 from openphm.cli.app import app
 
-__all__ = ["analysis", "app", "care", "evaluate", "finance", "main", "measures", "record", "riskshare", "synthetic"]
+__all__ = ["analysis", "app", "care", "evaluate", "finance", "main", "measures", "record", "riskshare", "synthetic",
+           "web"]
 
 
 def main() -> None:

@@ -120,6 +120,28 @@ def _print_checks(checks) -> None:
     Console().print(table)
 
 
+def _demo_web_users(db: Path, practice: str | None) -> Path:
+    """A user of each role for the demo's web application, with random passwords written owner-only
+    beside the database (the users store is made afresh with the database)."""
+    import secrets
+    import shutil
+
+    from openphm.engine.files import write_private
+    from openphm.web.users import add_user, users_file
+
+    shutil.rmtree(users_file(db).parent, ignore_errors=True)
+    lines = []
+    for name, role, scope in (("demo-admin", "admin", ()), ("demo-analyst", "analyst", ()),
+                              ("demo-clinician", "clinician", (practice,) if practice else ()),
+                              ("demo-board", "board", ())):
+        if role == "clinician" and not scope:
+            continue
+        password = secrets.token_urlsafe(12)
+        add_user(db, name, role, password, scope)
+        lines.append(f"{name:15} {role:9} password {password}" + (f"  (direct care at {scope[0]})" if scope else ""))
+    return write_private(db.with_name("demo-web-users.txt"), "\n".join(lines) + "\n")
+
+
 @app.command()
 def demo(
     people: Annotated[int, typer.Option(help="People in the demo ICS.")] = 50_000,
@@ -199,7 +221,10 @@ def demo(
     report = out / "reports" / "linkage.json"
     report.write_text(report_json({"link_rate_by_source": rates,
                                    **{f"accuracy_by_{k}": v for k, v in scores.items()}}))
+    busiest = con.execute("SELECT practice_code FROM lists.member GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+                          ).fetchone()
     con.close()
+    web_users = _demo_web_users(db, busiest[0] if busiest else None)
     rows_read = sum(r.rows_read for r in results)
     overall = scores["overall"].row(0, named=True)
     con_out = Console()
@@ -233,4 +258,9 @@ def demo(
                       "`openphm riskshare simulate src/openphm/finance/data/example_agreement.yaml` tries a risk share")
     con_out.print(f"  Linkage against the truth: precision {overall['precision']:.4f}, recall {overall['recall']:.4f}"
                   f" - {report.resolve()}")
+    con_out.print(f"\n[bold]Web application:[/bold] .venv/bin/openphm serve --db {db.resolve()}  then open "
+                  "http://127.0.0.1:8000 (the public view needs no sign-in). Demo users (also in "
+                  f"{web_users.resolve()}, readable by you only):")
+    for line in web_users.read_text(encoding="utf-8").splitlines():
+        con_out.print(f"    {line}", markup=False)
 

@@ -18,6 +18,7 @@ mean. A spell with no HRG, or one the table does not know, is priced at the depa
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from pathlib import Path
@@ -40,8 +41,18 @@ _COLUMNS = ("department", "hrg", "activity", "unit_cost")
 
 def load_hrg_costs(path: Path | None = None) -> pl.DataFrame:
     """Read and check an HRG cost table (department, hrg, activity, unit_cost); an error names the
-    file, line and column."""
-    path = Path(path) if path else DEFAULT_HRG_COSTS
+    file, line and column. The shipped table is read once per process."""
+    if path is None:
+        return _shipped_hrg_costs()
+    return _read_hrg_costs(Path(path))
+
+
+@functools.cache
+def _shipped_hrg_costs() -> pl.DataFrame:
+    return _read_hrg_costs(DEFAULT_HRG_COSTS)
+
+
+def _read_hrg_costs(path: Path) -> pl.DataFrame:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:

@@ -182,17 +182,22 @@ def run_lists(con: Connection, only: list[str] | None = None, model: str | None 
                        "GROUP BY ALL ORDER BY 1, 2").pl()
 
 
-def export_list(con: Connection, store: Store, list_id: str, practice: str, out: Path,
-                purpose: str | None, user: str | None = None) -> int:
-    """Write one practice's list with NHS numbers to a CSV for direct care, after writing the audit
-    entry. Refuses without the direct-care purpose, for an unknown list or one with no one on it,
-    recording each refusal in the audit log first. `user` is recorded as the stated user only."""
-    details: dict[str, object] = {"list_id": list_id, "practice_code": practice, "purpose": purpose,
-                                  "file": str(out.resolve())}
+EXPORT_COLUMNS = ("nhs_number", "practice_code", "rank", "risk", "reasons", "risk_factors", "as_of")
+
+
+def identified_list(con: Connection, store: Store, list_id: str, practice: str, purpose: str | None,
+                    user: str | None = None, action: str = "list_export", file: Path | None = None) -> list[tuple]:
+    """One practice's list with NHS numbers (EXPORT_COLUMNS), for direct care, after writing the audit
+    entry (`action`: list_export, list_view). Refuses without the direct-care purpose, for an unknown
+    list or one with no one on it, recording each refusal in the audit log first. `user` is recorded
+    as the stated user only."""
+    details: dict[str, object] = {"list_id": list_id, "practice_code": practice, "purpose": purpose}
+    if file is not None:
+        details["file"] = str(file.resolve())
 
     def refuse(reason: str) -> ListError:
         try:
-            audit.append(con, store, "list_export", "refused", {**details, "reason": reason}, stated_user=user)
+            audit.append(con, store, action, "refused", {**details, "reason": reason}, stated_user=user)
         except (audit.AuditError, *EngineError) as exc:
             return ListError(f"{reason} (and the audit log could not record the refusal: {exc})")
         return ListError(reason)
@@ -210,12 +215,20 @@ def export_list(con: Connection, store: Store, list_id: str, practice: str, out:
     if not rows:
         raise refuse(f"no one on {list_id} at practice {practice} (run `openphm lists run`, check the code)")
     try:
-        audit.append(con, store, "list_export", "allowed", {**details, "people": len(rows)}, stated_user=user)
+        audit.append(con, store, action, "allowed", {**details, "people": len(rows)}, stated_user=user)
     except audit.AuditError as exc:
-        raise ListError(f"the audit log cannot record this export, so nothing is written: {exc}") from None
+        raise ListError(f"the audit log cannot record this request, so nothing is shown or written: {exc}") from None
+    return rows
+
+
+def export_list(con: Connection, store: Store, list_id: str, practice: str, out: Path,
+                purpose: str | None, user: str | None = None) -> int:
+    """Write one practice's list with NHS numbers to a CSV for direct care (`identified_list`: audited
+    first, refused without the direct-care purpose)."""
+    rows = identified_list(con, store, list_id, practice, purpose, user, "list_export", out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open_private(out, newline="") as f:  # NHS numbers: owner-only, whatever the umask
         writer = csv.writer(f)
-        writer.writerow(["nhs_number", "practice_code", "rank", "risk", "reasons", "risk_factors", "as_of"])
+        writer.writerow(EXPORT_COLUMNS)
         writer.writerows(rows)
     return len(rows)

@@ -29,6 +29,8 @@ an ICS to cost spells with.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import polars as pl
 from scipy.special import ndtr, ndtri
@@ -96,11 +98,13 @@ def _severity(rng: np.random.Generator, department: np.ndarray, los: np.ndarray)
     return ndtr(SEVERITY_CORRELATION * z + np.sqrt(1 - SEVERITY_CORRELATION ** 2) * e)
 
 
-def _candidates(costs: pl.DataFrame, department: str, roots: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
-    """HRGs of a department under the roots, in order of unit cost, with their cumulative probability."""
-    dept = costs.filter(pl.col("department") == department)
+@functools.cache
+def _candidates(department: str, roots: tuple[tuple[str, float], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """HRGs of a department under the roots, in order of unit cost, with their cumulative probability
+    (kept: the same few hundred (department, roots) pairs come up every year)."""
+    dept = load_hrg_costs().filter(pl.col("department") == department)
     parts = []
-    for root, share in roots.items():
+    for root, share in roots:
         hit = dept.filter(pl.col("hrg").str.starts_with(root))
         if hit.height:
             parts.append(hit.with_columns((share * pl.col("activity") / pl.col("activity").sum()).alias("p")))
@@ -115,7 +119,6 @@ def assign_hrg(rng: np.random.Generator, department: np.ndarray, diagnosis: np.n
                los: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The spell's HRG (None where the department is '' or no candidate exists) and the copula's
     uniform severity draw."""
-    costs = load_hrg_costs()
     u = _severity(rng, department, los.astype(float))
     hrg = np.full(len(department), None, dtype=object)
     child = (age < 19) & np.isin(department, ["non_elective_short_stay", "non_elective_long_stay"])
@@ -124,7 +127,7 @@ def assign_hrg(rng: np.random.Generator, department: np.ndarray, diagnosis: np.n
         if d in ("", "regular_day_attender"):
             continue
         roots = (PAEDIATRIC_HRG.get(x, PAEDIATRIC_DEFAULT) if c else DIAGNOSIS_HRG.get(x)) or {}
-        codes, cum = _candidates(costs, d, roots)
+        codes, cum = _candidates(d, tuple(roots.items()))
         if len(codes) == 0:
             continue
         at = group["i"].to_numpy()

@@ -93,12 +93,20 @@ def person_year(rng: np.random.Generator, people: People, geo: Geography, effect
                       care_home=care_home, log_m=log_m)
 
 
+_PROPENSITY: dict[float, np.ndarray] = {}  # by shape: the propensity of person ids 0, 1, 2, ... (a pure function)
+
+
 def persistent_propensity(ids: np.ndarray, shape: float) -> np.ndarray:
     """A person's own multiplier of an activity, the same every year: a gamma variable with `shape`
-    and mean 1, read at a uniform hashed from the person id (so that it moves no random stream)."""
-    from scipy.stats import gamma
+    and mean 1, read at a uniform hashed from the person id (so that it moves no random stream).
+    Computed once per person id and kept (the inverse gamma function is slow on a million people)."""
+    from scipy.special import gammaincinv
 
-    hashed = (ids.astype(np.uint64) * np.uint64(2246822519) + np.uint64(374761393)) % np.uint64(2 ** 32)
-    u = (hashed + 0.5) / 2.0 ** 32
-    return gamma.ppf(u, shape, scale=1.0 / shape)
-
+    have = _PROPENSITY.get(shape, np.empty(0))
+    need = int(ids.max()) + 1 if len(ids) else 0
+    if need > len(have):
+        new = np.arange(len(have), need, dtype=np.uint64)
+        hashed = (new * np.uint64(2246822519) + np.uint64(374761393)) % np.uint64(2 ** 32)
+        have = np.concatenate([have, gammaincinv(shape, (hashed + 0.5) / 2.0 ** 32) / shape])
+        _PROPENSITY[shape] = have
+    return have[ids]

@@ -1,0 +1,1 @@
+"""Governance: what each role may see, and disclosure control on everything published."""

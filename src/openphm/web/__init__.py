@@ -1,0 +1,1 @@
+"""The web application: pages for analysts, clinicians, boards and the public (FastAPI)."""

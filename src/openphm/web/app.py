@@ -1,0 +1,83 @@
+"""The OpenPHM web application: `create_app(db)` gives a FastAPI app over one installation.
+
+Server-rendered pages (Jinja2, autoescaped) in the NHS.UK design system's markup, with its CSS
+vendored (`static/nhsuk.min.css`, no web fonts, no CDN) and no script at all yet. Routes are in
+`openphm.web.pages` (one group per page area); protections in `openphm.web.security`; what pages
+read in `openphm.web.data`. Every count shown to a role without direct care goes through
+`openphm.governance.disclosure`, and is marked in the page (`data-count`) so that a test can check
+every exit.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from openphm.governance.disclosure import REDACTED
+from openphm.web.data import Database
+from openphm.web.security import SecurityHeaders, csrf_token, current_user, session_secret
+
+WEB = Path(str(resources.files("openphm.web")))
+SESSION_HOURS = 8
+
+
+def count_html(value: int | None, protected: bool = True) -> Markup:
+    """A count as shown: marked with `data-count` (for the disclosure test), 'suppressed' when
+    redacted; `protected=False` only for direct-care pages (exact counts of the user's own patients)."""
+    if value is None:
+        return Markup(f'<span class="openphm-count" data-count="{REDACTED}">'
+                      '<span aria-hidden="true">*</span><span class="nhsuk-u-visually-hidden">'
+                      'suppressed: fewer than 8</span></span>')
+    kind = "protected" if protected else "direct-care"
+    return Markup(f'<span class="openphm-count" data-count="{int(value)}" data-kind="{kind}">{int(value):,}</span>')
+
+
+def templates() -> Jinja2Templates:
+    """The page templates, with the count filter."""
+    t = Jinja2Templates(directory=str(WEB / "templates"))
+    t.env.filters["count"] = count_html
+    t.env.globals["redacted"] = REDACTED
+    return t
+
+
+def create_app(db: Path) -> FastAPI:
+    """The application for the installation whose analytic database is `db`."""
+    from openphm.web import pages
+
+    app = FastAPI(title="OpenPHM", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.db_path = Path(db)
+    app.state.db = Database(Path(db))
+    app.state.templates = templates()
+    app.add_middleware(SessionMiddleware, secret_key=session_secret(Path(db)), session_cookie="openphm_session",
+                       max_age=SESSION_HOURS * 3600, same_site="strict", https_only=False)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
+    app.include_router(pages.router)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+        if exc.status_code == 401:
+            return HTMLResponse(status_code=303, headers={"Location": f"/sign-in?next={request.url.path}"})
+        return render(request, "error.html", {"status": exc.status_code, "detail": exc.detail},
+                      status=exc.status_code)
+
+    @app.on_event("shutdown")
+    def close() -> None:
+        app.state.db.close()
+
+    return app
+
+
+def render(request: Request, template: str, context: dict, status: int = 200) -> HTMLResponse:
+    """A page, with the signed-in user and the CSRF token for its forms."""
+    user = current_user(request)
+    base = {"request": request, "user": user, "csrf_token": csrf_token(request), "path": request.url.path}
+    return request.app.state.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)

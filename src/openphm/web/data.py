@@ -1,0 +1,123 @@
+"""What the web pages read from the analytic database, as plain frames, through the engine.
+
+Every aggregate here is exact; pages pass it through `openphm.governance.disclosure` before anyone
+without a direct-care role sees it. Person-level reads (case-finding lists) go through
+`openphm.lists.run`, which adds NHS numbers from the identity store and writes the audit entry.
+
+One DuckDB connection serves the process; each read takes a cursor of it under a lock (DuckDB
+connections are not for concurrent use from threads; cursors of one connection are).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import polars as pl
+
+from openphm import domain
+from openphm.engine.connection import Connection, EngineError
+from openphm.engine.duckdb_store import Store
+from openphm.ingest.loader import open_store
+
+
+class Database:
+    """The analytic database of one installation, opened once for the web process."""
+
+    def __init__(self, db: Path) -> None:
+        self.path = Path(db)
+        self.store: Store
+        self.store, self.con = open_store(self.path)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def cursor(self) -> Iterator[Connection]:
+        """A cursor for one request's reads and writes."""
+        with self._lock:
+            cur = self.con.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+
+    def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:
+        """A query's rows as a polars frame; an empty frame if a table it reads does not exist yet."""
+        with self.cursor() as cur:
+            try:
+                return cur.execute(sql, params or []).pl()
+            except EngineError:
+                return pl.DataFrame()
+
+    def has_table(self, schema: str, table: str) -> bool:
+        """Whether `schema.table` exists (a table or view)."""
+        got = self.frame("SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = ? "
+                         "AND table_name = ?", [schema, table])
+        return got.height > 0 and got["n"][0] > 0
+
+    def close(self) -> None:
+        """Close the connection (on shutdown)."""
+        self.con.close()
+
+
+def latest_build(db: Database) -> dict | None:
+    """The build in service: version and when it finished."""
+    got = db.frame("SELECT version, finished FROM ingest.builds WHERE status = 'succeeded' "
+                   "ORDER BY version DESC LIMIT 1")
+    return None if got.height == 0 else got.row(0, named=True)
+
+
+def population_date(db: Database) -> dt.date | None:
+    """The day the overview describes: the end of the latest period with indicator results, else the
+    latest registration start."""
+    got = db.frame("SELECT max(period_end) AS d FROM measures.measure_result WHERE period_type = 'financial_year'")
+    if got.height and got["d"][0] is not None:
+        return got["d"][0] - dt.timedelta(days=1) if isinstance(got["d"][0], dt.date) else None
+    got = db.frame("SELECT max(registration_start) AS d FROM planning.registration")
+    return got["d"][0] if got.height else None
+
+
+def population_pyramid(db: Database, on: dt.date) -> pl.DataFrame:
+    """People registered and alive on `on` by five-year age band and sex (exact counts)."""
+    age = domain.age_on(on, "p")
+    return db.frame(f"""
+        SELECT {domain.age_band(age)} AS age_band, p.sex, count(*) AS people
+        FROM planning.person AS p JOIN ({domain.registration_on('planning.registration', on, ('practice_code',))}) r
+             ON r.person_id = p.person_id
+        WHERE r.registered_on_date AND {domain.alive_on(on, 'p')}
+        GROUP BY ALL ORDER BY 1, 2""")
+
+
+def measure_results(db: Database, measure_id: str, level: str, period_type: str = "financial_year") -> pl.DataFrame:
+    """One indicator's results at one level, every period (exact counts)."""
+    return db.frame("SELECT period, period_start, unit, numerator, denominator, value FROM measures.measure_result "
+                    "WHERE measure_id = ? AND level = ? AND period_type = ? ORDER BY period_start, unit",
+                    [measure_id, level, period_type])
+
+
+def practices_of(db: Database, scope: tuple[str, ...]) -> set[str]:
+    """The practices a clinician's scope covers: practices named, and the practices of PCNs named."""
+    pcns = [s for s in scope if s.startswith("U")]
+    practices = {s for s in scope if not s.startswith("U")}
+    if pcns:
+        marks = ", ".join("?" for _ in pcns)
+        got = db.frame(f"SELECT DISTINCT practice_code FROM record.registration WHERE pcn_code IN ({marks})", pcns)
+        practices |= set(got["practice_code"].to_list()) if got.height else set()
+    return practices
+
+
+def list_sizes(db: Database, practices: set[str]) -> pl.DataFrame:
+    """People on each list at each of `practices` (direct care: opted-out people included)."""
+    if not practices:
+        return pl.DataFrame()
+    marks = ", ".join("?" for _ in practices)
+    return db.frame(f"SELECT list_id, practice_code, count(*) AS people FROM lists.member "
+                    f"WHERE practice_code IN ({marks}) GROUP BY ALL ORDER BY 1, 2", sorted(practices))
+
+
+def list_members(db: Database, list_id: str, practice: str) -> pl.DataFrame:
+    """One practice's list, pseudonymous, in rank order, with reasons (no identifiers)."""
+    return db.frame("SELECT CAST(person_id AS VARCHAR) AS person_id, rank, risk, reasons FROM lists.member "
+                    "WHERE list_id = ? AND practice_code = ? ORDER BY rank", [list_id, practice])
