@@ -147,7 +147,9 @@ def _event_rate_cases(truth: dict) -> dict:
     return {
         "emergency_admissions_sar": (apc, "admission_date", apc["emergency"], None),
         "emergency_admissions_75plus": (apc, "admission_date", apc["emergency"], lambda p: p["age"] >= 75),
-        "elective_admissions": (apc, "admission_date", apc["admission_method"].str.startswith("1"), None),
+        # regular day and night attenders (dialysis sessions: patient classification 3 or 4) are not admissions
+        "elective_admissions": (apc, "admission_date", apc["admission_method"].str.startswith("1")
+                                & ~apc["patient_classification"].astype(str).isin(["3", "4"]), None),
         "care_home_emergency_admissions": (apc, "admission_date", apc["emergency"] & (apc["admission_source"] == "85"),
                                            lambda p: p["care_home"]),
         "falls_admissions_65plus": (apc, "admission_date",
@@ -197,12 +199,14 @@ def test_deaths_in_hospital_and_delayed_discharges(ics, truth):
 
 
 def test_readmissions_follow_nhs_digital_from_raw_spells(ics, truth):
-    """Index spells discharged alive (not maternity, cancer or obstetric); readmitted when an emergency
-    admission follows 0-29 days after discharge with no other eligible discharge in between."""
+    """Index spells discharged alive (not maternity, cancer, obstetric or a regular day attendance);
+    readmitted when an emergency admission follows 0-29 days after discharge with no other eligible
+    discharge in between."""
     apc = _apc(truth)
     diag = apc["diag_01"].fillna("")
     eligible = (~apc["admission_method"].str[0].isin(["3", "8"])
-                & ~diag.str.match(r"^(C[0-8][0-9]|C9[0-7]|O)"))
+                & ~diag.str.match(r"^(C[0-8][0-9]|C9[0-7]|O)")
+                & ~apc["patient_classification"].astype(str).isin(["3", "4"]))
     spells = apc[eligible].sort_values(["person_id", "admission_date", "record_id"]).reset_index(drop=True)
     spells["index"] = spells["discharge_method"] != "4"
     readmitted = set()

@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from scipy.stats import binom
 
 from openphm.identity.linkage import link_records
 from openphm.identity.report import accuracy, group_metrics, link_rates, report_json
@@ -158,7 +159,10 @@ def test_few_people_are_split_or_merged(linked, capsys):
         people = hit["true_person"].unique()
         assert people.len() >= 5, f"too few GP records with NHS number error {code} to judge"
         whole = per_true.filter(pl.col("true_person").is_in(people.implode()))
-        assert (whole["k"] > 1).mean() < 0.05, f"people with GP NHS number error {code} split"
+        # a handful of people: test that their split share is not above 5% (one-sided binomial test at
+        # the 1% level), rather than demand that none of a few be split
+        n, k = whole.height, int((whole["k"] > 1).sum())
+        assert binom.sf(k - 1, n, 0.05) > 0.01, f"people with GP NHS number error {code}: {k} of {n} split"
 
 
 def test_link_report_shows_person_level_figures(linked, tmp_path):
