@@ -140,12 +140,13 @@ def test_the_readmission_window_and_emergency_flags(duck, spark):
                                        "discharge_date", "discharge_method", "diag_01"], orient="row")
     empty = {c: pl.lit(None, pl.Utf8) for c in ("provider_code", "gp_practice_code", "patient_classification",
                                                 "admission_source", "discharge_destination", "treatment_specialty",
-                                                "lsoa_code")}
-    apc = apc.with_columns(**empty, discharge_ready_date=pl.col("discharge_date"))
+                                                "lsoa_code", "spell_hrg", "critical_care_days")}
+    apc = apc.with_columns(**empty, discharge_ready_date=pl.col("discharge_date"), birth_year=pl.lit(1950),
+                           birth_month=pl.lit(6))
     step = next(s for s in read_steps(DEFAULT_SQL_DIR) if s.table == "inpatient_spell")
     got = both(duck, spark, f"SELECT *, {domain.emergency_admission()} AS emergency FROM "
                f"({domain.expand_rules(step.sql).strip()}\n) AS s",
-               {"linked_apc": apc, "tariff": load_tariff().lines})
+               {"linked_apc": apc, "tariff": load_tariff().lines, "hrg_weight": load_tariff().hrg_weights})
     assert set(got.filter("readmission_index")["spell_id"]) == INDEX
     assert got["cost"].null_count() == 0  # the shipped tariff prices every spell, alike on both engines
     assert set(got.filter("readmitted_within_30_days")["spell_id"]) == READMITTED
