@@ -10,6 +10,8 @@ every exit.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -52,9 +54,16 @@ def create_app(db: Path) -> FastAPI:
     """The application for the installation whose analytic database is `db`."""
     from openphm.web import pages
 
-    app = FastAPI(title="OpenPHM", docs_url=None, redoc_url=None, openapi_url=None)
+    database = Database(Path(db))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.close()
+
+    app = FastAPI(title="OpenPHM", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.db_path = Path(db)
-    app.state.db = Database(Path(db))
+    app.state.db = database
     app.state.templates = templates()
     app.add_middleware(SessionMiddleware, secret_key=session_secret(Path(db)), session_cookie="openphm_session",
                        max_age=SESSION_HOURS * 3600, same_site="strict", https_only=False)
@@ -68,10 +77,6 @@ def create_app(db: Path) -> FastAPI:
             return HTMLResponse(status_code=303, headers={"Location": f"/sign-in?next={request.url.path}"})
         return render(request, "error.html", {"status": exc.status_code, "detail": exc.detail},
                       status=exc.status_code)
-
-    @app.on_event("shutdown")
-    def close() -> None:
-        app.state.db.close()
 
     return app
 
