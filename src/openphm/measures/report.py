@@ -19,22 +19,31 @@ from openphm.variation import funnel, variation_icon, xmr
 FUNNEL_KIND = {"person_proportion": "proportion", "event_proportion": "proportion"}
 
 
-def _funnel_section(m: Measure, practices: pd.DataFrame, period: str) -> str:
+def funnel_chart(m: Measure, units: pd.DataFrame, title: str) -> tuple[str, int, int] | None:
+    """A random-effects funnel plot (SVG) of units (columns unit, numerator, denominator) with the
+    number outside the 99.8% limits and the number drawn; None for fewer than 3 units with a
+    denominator, or a directly standardised indicator (no funnel)."""
     kind = "ratio" if m.standardisation == "isr_ics" else FUNNEL_KIND.get(m.kind, "rate")
-    practices = practices[practices["denominator"] > 0]
-    if len(practices) < 3 or m.standardisation == "dsr_esp2013":
-        return ""
-    num = practices["numerator"].clip(upper=practices["denominator"]) if kind == "proportion" \
-        else practices["numerator"]
-    f = funnel(num, practices["denominator"], kind=kind, overdispersion=True)
-    f["denominator"] = practices["denominator"].to_numpy()
+    units = units[units["denominator"] > 0]
+    if len(units) < 3 or m.standardisation == "dsr_esp2013":
+        return None
+    num = units["numerator"].clip(upper=units["denominator"]) if kind == "proportion" else units["numerator"]
+    f = funnel(num, units["denominator"], kind=kind, overdispersion=True)
+    f["denominator"] = units["denominator"].to_numpy()
     for col in ("value", "lower95", "upper95", "lower998", "upper998"):
         f[col] = f[col] * m.multiplier
-    target = float(num.sum() / practices["denominator"].sum()) * m.multiplier
-    flagged = f["flag"].isin(["high_998", "low_998"]).sum()
-    return (funnel_svg(f, practices["unit"].tolist(), target, f"Practices, {period} (random-effects funnel)", m.unit)
-            + f"<p class='note'>{flagged} of {len(f)} practices outside the 99.8% limits after allowing for "
-              "overdispersion (Spiegelhalter 2005).</p>")
+    target = float(num.sum() / units["denominator"].sum()) * m.multiplier
+    flagged = int(f["flag"].isin(["high_998", "low_998"]).sum())
+    return funnel_svg(f, units["unit"].tolist(), target, title, m.unit), flagged, len(f)
+
+
+def _funnel_section(m: Measure, practices: pd.DataFrame, period: str) -> str:
+    chart = funnel_chart(m, practices, f"Practices, {period} (random-effects funnel)")
+    if chart is None:
+        return ""
+    svg, flagged, drawn = chart
+    return (svg + f"<p class='note'>{flagged} of {drawn} practices outside the 99.8% limits after allowing for "
+                  "overdispersion (Spiegelhalter 2005).</p>")
 
 
 def _spc_section(m: Measure, results: pd.DataFrame) -> str:

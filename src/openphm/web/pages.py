@@ -11,7 +11,6 @@ import io
 import re
 import urllib.parse
 
-import pandas as pd
 import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,8 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from openphm.governance.disclosure import REDACTED, protect_frame
 from openphm.lists.run import DIRECT_CARE, EXPORT_COLUMNS, ListError, identified_list
 from openphm.measures.definitions import load_measures
-from openphm.reports.charts import funnel_svg
-from openphm.variation import funnel
+from openphm.measures.report import funnel_chart
 from openphm.web import data
 from openphm.web.app import render
 from openphm.web.security import check_csrf, current_user, require
@@ -144,16 +142,11 @@ def indicator(request: Request, measure_id: str, level: str = "practice") -> HTM
         latest = rows.filter(pl.col("period") == period).sort("value", descending=True, nulls_last=True)
         shown = latest.filter(pl.col("denominator").is_not_null() & (pl.col("denominator") > 0)
                               & pl.col("numerator").is_not_null())
-        if level != "ics" and shown.height >= 3 and m.standardisation == "crude":
-            kind = "proportion" if m.kind.endswith("proportion") else "rate"
-            num = shown["numerator"].to_numpy()
-            f = funnel(num, shown["denominator"].to_numpy(), kind=kind, overdispersion=True)
-            f["denominator"] = shown["denominator"].to_numpy()
-            for col in ("value", "lower95", "upper95", "lower998", "upper998"):
-                f[col] = f[col] * m.multiplier
-            target = float(num.sum() / shown["denominator"].sum()) * m.multiplier
-            chart = funnel_svg(pd.DataFrame(f), shown["unit"].to_list(), target,
-                               f"{level.upper() if level == 'pcn' else level.title()}s, {period}", m.unit)
+        if level != "ics" and m.standardisation == "crude":
+            label = level.upper() if level == "pcn" else level.title()
+            drawn = funnel_chart(m, shown.select("unit", "numerator", "denominator").to_pandas(),
+                                 f"{label}s, {period}")
+            chart = drawn[0] if drawn else ""
         latest = latest.rows(named=True)
     return render(request, "indicator.html", {"m": m, "level": level, "levels": LEVELS, "period": period,
                                               "rows": latest, "chart": chart})

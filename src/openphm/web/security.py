@@ -76,12 +76,13 @@ def current_user(request: Request) -> User | None:
     """The signed-in user, if any (re-read from the users store, so a removed user is signed out)."""
     from openphm.web.users import get_user
 
+    if "user" in request.state._state:  # read once per request
+        return request.state.user
     name = request.session.get("user")
-    if not name:
-        return None
-    user = get_user(request.app.state.db_path, name)
-    if user is None:
+    user = get_user(request.app.state.db_path, name) if name else None
+    if name and user is None:
         request.session.clear()
+    request.state.user = user
     return user
 
 
