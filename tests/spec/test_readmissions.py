@@ -64,12 +64,14 @@ def spells() -> dict[str, tuple[bool, bool]]:
                                      "discharge_method", "diag_01"], orient="row")
     empty = {c: pl.lit(None, pl.Utf8) for c in ("provider_code", "gp_practice_code", "patient_classification",
                                                 "admission_source", "discharge_destination", "treatment_specialty",
-                                                "lsoa_code")}
-    apc = apc.with_columns(**empty, discharge_ready_date=pl.col("discharge_date"))
+                                                "lsoa_code", "spell_hrg", "critical_care_days")}
+    apc = apc.with_columns(**empty, discharge_ready_date=pl.col("discharge_date"), birth_year=pl.lit(1950),
+                           birth_month=pl.lit(6))
     con = duckdb.connect()
     con.register("linked_apc", apc.to_arrow())
     con.execute("CREATE TEMP TABLE tariff (activity VARCHAR, category VARCHAR, unit_cost DOUBLE, "
                 "trim_point_days INTEGER, units_per_week DOUBLE)")  # no prices: readmissions only
+    con.execute("CREATE TEMP TABLE hrg_weight (category VARCHAR, hrg VARCHAR, weight DOUBLE)")
     con.execute("CREATE SCHEMA built")
     step = next(s for s in read_steps(DEFAULT_SQL_DIR) if s.table == "inpatient_spell")
     con.execute(compile_step(step, "built"))
