@@ -4,7 +4,8 @@ Each entry is a row of `audit.log` in the analytic database: `seq` (1, 2, 3, ...
 ISO 8601), `actor` (the OS user running the process, `getpass.getuser()`), `stated_user` (what
 `--user` said: kept, never trusted as the actor), `action` (`list_export`), `outcome` (`allowed` or
 `refused`), `details` (canonical JSON, sorted keys, only the fields in DETAIL_FIELDS; anything shaped
-like a valid NHS number is replaced before it is written), `prev_hash`, `entry_hash`, `entry_mac`.
+like a valid NHS number is replaced before it is written; `person_ids`, the pseudonyms of the people
+whose identifiable data were shown, must be UUIDs), `prev_hash`, `entry_hash`, `entry_mac`.
 
 Chain (as in Certificate Transparency, RFC 6962): `entry_hash` is a domain-separated SHA-256 over the
 canonical JSON of every other field, `prev_hash` included; `prev_hash` is the previous entry's
@@ -55,7 +56,9 @@ from openphm.engine.files import private_dir, write_private
 from openphm.identity.nhs_number import is_valid
 
 OUTCOMES = ("allowed", "refused")
-DETAIL_FIELDS = frozenset({"list_id", "practice_code", "people", "purpose", "file", "reason"})
+DETAIL_FIELDS = frozenset({"list_id", "practice_code", "people", "purpose", "file", "reason", "person_ids"})
+_PERSON_IDS = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+                         r"( [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})*$")
 GENESIS = "0" * 64
 _ENTRY_TAG = b"openphm audit entry v1\n"  # domain separation: an entry's hash, its MAC, the checkpoint's HMAC
 _MAC_TAG = b"openphm audit mac v1\n"
@@ -125,6 +128,11 @@ def canonical_details(details: Mapping[str, object]) -> str:
     for name, value in details.items():
         if not (value is None or isinstance(value, str | int | bool) or (isinstance(value, float) and isfinite(value))):
             raise AuditError(f"audit detail {name} must be text, a number or empty")
+        if name == "person_ids":  # which people: their pseudonyms (UUIDs), checked, so nothing else can hide here
+            if not (isinstance(value, str) and _PERSON_IDS.match(value)):
+                raise AuditError("audit detail person_ids must be pseudonyms (UUIDs) separated by spaces")
+            clean[name] = value
+            continue
         clean[name] = _scrub(value) if isinstance(value, str) else value
     return _canonical(clean)
 
@@ -198,6 +206,13 @@ def read_log(con: Connection) -> list[Entry]:
     text = ", ".join(f"CAST({c} AS VARCHAR)" for c in _COLUMNS.split(", ")[1:])  # whatever a forger's types
     rows = con.execute(f"SELECT TRY_CAST(seq AS BIGINT), {text} FROM audit.log ORDER BY 1 NULLS LAST").fetchall()
     return [Entry(*row) for row in rows]
+
+
+def accesses_of(con: Connection, person_id: str) -> list[Entry]:
+    """The entries that name `person_id` among the people whose identifiable data were shown (for the
+    record page's "who has seen this record"), oldest first."""
+    pid = str(person_id)
+    return [e for e in read_log(con) if pid in json.loads(e.details).get("person_ids", "").split()]
 
 
 def _check_head(entries: list[Entry], checkpoint: tuple[int, str] | None, key: bytes) -> tuple[list[str], list[str]]:

@@ -26,6 +26,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default; put a TLS proxy in "
                                            "front of anything else).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    reports: Annotated[Path | None, typer.Option(help="Folder of the reports the pages show (risk/report.json, "
+                                                      "costs/, budgets/, riskshare/, evaluation/); default: "
+                                                      "`reports` beside the database.")] = None,
 ) -> None:
     """Run the web application over the analytic database."""
     import uvicorn
@@ -34,7 +37,7 @@ def serve(
 
     if not db.exists():
         fail(f"{db}: no database here (run `openphm demo` or `openphm ingest` and `openphm build` first)")
-    uvicorn.run(create_app(db), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(create_app(db, reports), host=host, port=port, log_level="warning", access_log=False)
 
 
 def _password(env: str | None) -> str:

@@ -186,9 +186,11 @@ EXPORT_COLUMNS = ("nhs_number", "practice_code", "rank", "risk", "reasons", "ris
 
 
 def identified_list(con: Connection, store: Store, list_id: str, practice: str, purpose: str | None,
-                    user: str | None = None, action: str = "list_export", file: Path | None = None) -> list[tuple]:
-    """One practice's list with NHS numbers (EXPORT_COLUMNS), for direct care, after writing the audit
-    entry (`action`: list_export, list_view). Refuses without the direct-care purpose, for an unknown
+                    user: str | None = None, action: str = "list_export", file: Path | None = None,
+                    with_person_id: bool = False) -> list[tuple]:
+    """One practice's list with NHS numbers (EXPORT_COLUMNS, then the pseudonym if `with_person_id`), for
+    direct care, after writing the audit entry (`action`: list_export, list_view), which names the
+    people shown by their pseudonyms. Refuses without the direct-care purpose, for an unknown
     list or one with no one on it, recording each refusal in the audit log first. `user` is recorded
     as the stated user only."""
     details: dict[str, object] = {"list_id": list_id, "practice_code": practice, "purpose": purpose}
@@ -209,16 +211,18 @@ def identified_list(con: Connection, store: Store, list_id: str, practice: str, 
         raise refuse(f"no list {list_id!r}; `openphm lists run` shows the lists")
     rows = con.execute(f"""
         SELECT k.nhs_number, m.practice_code, m.rank, round(m.risk, 3) AS risk, array_to_string(m.reasons, '; ')
-               AS reasons, array_to_string(m.risk_factors, '; ') AS risk_factors, m.as_of
+               AS reasons, array_to_string(m.risk_factors, '; ') AS risk_factors, m.as_of,
+               CAST(m.person_id AS VARCHAR) AS person_id
         FROM lists.member m LEFT JOIN ({identity_store.nhs_numbers_sql()}) k ON k.person_id = m.person_id
         WHERE m.list_id = ? AND m.practice_code = ? ORDER BY m.rank""", [list_id, practice]).fetchall()
     if not rows:
         raise refuse(f"no one on {list_id} at practice {practice} (run `openphm lists run`, check the code)")
     try:
-        audit.append(con, store, action, "allowed", {**details, "people": len(rows)}, stated_user=user)
+        audit.append(con, store, action, "allowed", {**details, "people": len(rows),
+                                                      "person_ids": " ".join(r[-1] for r in rows)}, stated_user=user)
     except audit.AuditError as exc:
         raise ListError(f"the audit log cannot record this request, so nothing is shown or written: {exc}") from None
-    return rows
+    return [r[:-1] for r in rows] if not with_person_id else rows
 
 
 def export_list(con: Connection, store: Store, list_id: str, practice: str, out: Path,

@@ -97,7 +97,7 @@ def _rolling_periods(months: pl.DataFrame, fy_starts: list[dt.date]) -> pl.DataF
         pl.col("end_month").dt.month_end().alias("period_end")).drop("end_month")
 
 
-def _crude(totals: pl.DataFrame, method: str) -> pl.DataFrame:
+def crude_values(totals: pl.DataFrame, method: str) -> pl.DataFrame:
     """numerator / denominator with limits by `method`: wilson for proportions, else byar or poisson."""
     num, den = totals["numerator"].to_numpy(), totals["denominator"].to_numpy()
     if method == "wilson":
@@ -155,13 +155,13 @@ def _values(m: Measure, strata: pl.DataFrame) -> pl.DataFrame:
     totals = strata.group_by(KEYS).agg(pl.col("numerator").sum(), pl.col("denominator").sum())
     if m.standardisation == "dsr_esp2013":
         # not standardised within an age band: the crude rate, with PHE's count limits
-        crude = _crude(totals.filter(pl.col("level") == "age_band"), AGE_BAND_INTERVAL)
+        crude = crude_values(totals.filter(pl.col("level") == "age_band"), AGE_BAND_INTERVAL)
         direct = _direct(strata.filter(pl.col("level") != "age_band"), totals.filter(pl.col("level") != "age_band"))
         values = pl.concat([direct, crude.select(direct.columns)])
     elif m.standardisation == "isr_ics":
         values = _indirect(strata, totals, m.confidence)
     else:
-        values = _crude(totals, m.confidence)
+        values = crude_values(totals, m.confidence)
     return values.with_columns(pl.col(c) * m.multiplier for c in LIMITS)
 
 

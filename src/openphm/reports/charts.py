@@ -102,3 +102,76 @@ def league_svg(frame: pd.DataFrame, labels: list[str], title: str, unit: str) ->
                      f"{r['upper95']:,.2f}) {escape(unit)}</title></circle>")
     parts.append("</svg>")
     return f"<figure><figcaption><strong>{escape(title)}</strong></figcaption>{''.join(parts)}</figure>"
+
+
+def variation_icon_svg(icon: str) -> str:
+    """A Making Data Count variation icon (NHS England's "Making Data Count" guidance): a grey circle
+    for common cause; blue for special cause improvement, orange for concern, purple where the
+    indicator has no preferred direction, with H or L for a high or low special cause. `icon` is the
+    text `openphm.variation.variation_icon` gives; the text is also the icon's accessible name."""
+    if icon.startswith("common"):
+        colour, letter = GREY, ""
+    else:
+        colour = BLUE if "improvement" in icon else ORANGE if "concern" in icon else "#330072"
+        letter = "H" if "(high)" in icon else "L"
+    mark = (f"<text x='20' y='26' font-size='18' font-weight='bold' text-anchor='middle' fill='{colour}'>"
+            f"{letter}</text>" if letter else
+            f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='8,22 14,18 20,23 26,17 32,21'/>")
+    return (f"<svg role='img' aria-label='{escape(icon)}' class='openphm-icon' viewBox='0 0 40 40' width='40' "
+            f"height='40' xmlns='http://www.w3.org/2000/svg'><title>{escape(icon)}</title>"
+            f"<circle cx='20' cy='20' r='17' fill='white' stroke='{colour}' stroke-width='3'/>{mark}</svg>")
+
+
+SERIES_COLOURS = [BLUE, "#ffb81c", "#007f3b", ORANGE, "#330072", RED, "#00a499", GREY, "#ae2573", "#425563"]
+
+
+def lines_svg(labels: list[str], series: dict[str, list[float | None]], title: str, unit: str) -> str:
+    """Several series over the same periods (`labels`), one coloured line each, with a key; a missing
+    (suppressed) point breaks its line."""
+    values = [v for vs in series.values() for v in vs if v is not None]
+    lo, hi = (min([*values, 0.0]), max([*values, 1.0])) if values else (0.0, 1.0)
+    n = len(labels)
+    xs = _scale(0, max(n - 1, 1), L, W - 10)
+    ys = _scale(lo, hi + (hi - lo) * 0.05, H - B, T + 20)
+    body = []
+    for k, (name, vs) in enumerate(series.items()):
+        colour = SERIES_COLOURS[k % len(SERIES_COLOURS)]
+        runs, run = [], []
+        for i, v in enumerate(vs):
+            if v is None:
+                runs, run = [*runs, run] if run else runs, []
+            else:
+                run.append(f"{xs(i):.1f},{ys(v):.1f}")
+        runs = [*runs, run] if run else runs
+        body.extend(f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{' '.join(r)}'>"
+                    f"<title>{escape(name)}</title></polyline>" for r in runs)
+        body.append(f"<rect x='{L + 10 + 150 * (k % 4)}' y='{4 + 14 * (k // 4)}' width='10' height='10' "
+                    f"fill='{colour}'/><text x='{L + 24 + 150 * (k % 4)}' y='{13 + 14 * (k // 4)}' "
+                    f"font-size='10'>{escape(name[:24])}</text>")
+    step = max(1, n // 8)
+    body.extend(f"<text x='{xs(i):.1f}' y='{H - B + 16}' font-size='10' text-anchor='middle'>{escape(labels[i])}"
+                "</text>" for i in range(0, n, step))
+    return _frame(title, "", unit, "".join(body), xs, ys, [], np.linspace(lo, hi, 5))
+
+
+def pyramid_svg(bands: list[str], female: list[int | None], male: list[int | None], title: str) -> str:
+    """A population pyramid: women to the left, men to the right, youngest band at the bottom; a
+    suppressed band (None) is drawn empty and says so in its tooltip."""
+    n = len(bands)
+    top = max([v for v in female + male if v] + [1])
+    height, mid, half, row = 24 + 16 * n, W / 2, W / 2 - 70, 16
+    parts = [f"<svg role='img' viewBox='0 0 {W} {height + 20}' width='100%' xmlns='http://www.w3.org/2000/svg'>",
+             f"<title>{escape(title)}</title>",
+             f"<text x='{mid - 40}' y='12' font-size='11' text-anchor='end'>Women</text>"
+             f"<text x='{mid + 40}' y='12' font-size='11'>Men</text>"]
+    for i, band in enumerate(bands):
+        y = 20 + (n - 1 - i) * row
+        parts.append(f"<text x='{mid}' y='{y + 11}' font-size='10' text-anchor='middle'>{escape(band)}</text>")
+        for value, colour, sign in ((female[i], "#ae2573", -1), (male[i], BLUE, 1)):
+            width = 0 if not value else half * value / top
+            x = mid - 30 - width if sign < 0 else mid + 30
+            shown = "suppressed" if value is None else f"{value:,}"
+            parts.append(f"<rect x='{x:.1f}' y='{y}' width='{width:.1f}' height='{row - 3}' fill='{colour}'>"
+                         f"<title>{escape(band)}, {'women' if sign < 0 else 'men'}: {shown}</title></rect>")
+    parts.append("</svg>")
+    return f"<figure><figcaption><strong>{escape(title)}</strong></figcaption>{''.join(parts)}</figure>"

@@ -50,9 +50,10 @@ def templates() -> Jinja2Templates:
     return t
 
 
-def create_app(db: Path) -> FastAPI:
-    """The application for the installation whose analytic database is `db`."""
-    from openphm.web import pages
+def create_app(db: Path, reports: Path | None = None) -> FastAPI:
+    """The application for the installation whose analytic database is `db`, showing the reports in
+    `reports` (default: the `reports` folder beside the database, as `openphm demo` writes it)."""
+    from openphm.web import care_pages, finance_pages, pages, population_pages, variation_pages
 
     database = Database(Path(db))
 
@@ -64,12 +65,17 @@ def create_app(db: Path) -> FastAPI:
     app = FastAPI(title="OpenPHM", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.db_path = Path(db)
     app.state.db = database
+    app.state.reports = Path(reports) if reports else Path(db).parent / "reports"
     app.state.templates = templates()
     app.add_middleware(SessionMiddleware, secret_key=session_secret(Path(db)), session_cookie="openphm_session",
                        max_age=SESSION_HOURS * 3600, same_site="strict", https_only=False)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     app.include_router(pages.router)
+    app.include_router(variation_pages.router)
+    app.include_router(population_pages.router)
+    app.include_router(care_pages.router)
+    app.include_router(finance_pages.router)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:

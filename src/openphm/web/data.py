@@ -70,11 +70,11 @@ def latest_build(db: Database) -> dict | None:
 
 
 def population_date(db: Database) -> dt.date | None:
-    """The day the overview describes: the end of the latest period with indicator results, else the
-    latest registration start."""
+    """The day the overview describes: the last day of the latest financial year with indicator results
+    (period_end is inclusive), else the latest registration start."""
     got = db.frame("SELECT max(period_end) AS d FROM measures.measure_result WHERE period_type = 'financial_year'")
     if got.height and got["d"][0] is not None:
-        return got["d"][0] - dt.timedelta(days=1) if isinstance(got["d"][0], dt.date) else None
+        return got["d"][0] if isinstance(got["d"][0], dt.date) else None
     got = db.frame("SELECT max(registration_start) AS d FROM planning.registration")
     return got["d"][0] if got.height else None
 
@@ -90,11 +90,14 @@ def population_pyramid(db: Database, on: dt.date) -> pl.DataFrame:
         GROUP BY ALL ORDER BY 1, 2""")
 
 
-def measure_results(db: Database, measure_id: str, level: str, period_type: str = "financial_year") -> pl.DataFrame:
-    """One indicator's results at one level, every period (exact counts)."""
-    return db.frame("SELECT period, period_start, unit, numerator, denominator, value FROM measures.measure_result "
-                    "WHERE measure_id = ? AND level = ? AND period_type = ? ORDER BY period_start, unit",
-                    [measure_id, level, period_type])
+def measure_results(db: Database, measure_id: str, levels: tuple[str, ...],
+                    period_type: str = "financial_year") -> pl.DataFrame:
+    """One indicator's results at the levels given, every period of a type (exact counts)."""
+    marks = ", ".join("?" for _ in levels)
+    return db.frame("SELECT measure_id, period_type, period, period_start, level, unit, numerator, denominator, "
+                    "value, lower95, upper95, lower998, upper998 FROM measures.measure_result "
+                    f"WHERE measure_id = ? AND level IN ({marks}) AND period_type = ? ORDER BY period_start, unit",
+                    [measure_id, *levels, period_type])
 
 
 def practices_of(db: Database, scope: tuple[str, ...]) -> set[str]:

@@ -1,0 +1,141 @@
+"""Direct-care pages: case-finding lists for the clinician's own practices, their CSV export for the
+MDT, and a person's record with who has seen it.
+
+Only a clinician reaches these (`require(direct_care=True)`), and only for practices in their scope.
+Every view or export of identifiable data writes an audit entry naming the people shown (their
+pseudonyms) before anything is sent; a refusal for a practice outside the scope is audited too.
+People who opted out of secondary use are still here: the National Data Opt-out covers planning and
+research, not direct care.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from openphm import audit, domain
+from openphm.identity import store as identity_store
+from openphm.lists.run import DIRECT_CARE, EXPORT_COLUMNS, ListError, identified_list
+from openphm.web import data
+from openphm.web.app import render
+from openphm.web.security import check_csrf, require
+
+router = APIRouter(dependencies=[Depends(check_csrf)])
+_CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+RECENT = 20  # the latest rows of each kind of activity shown on a record
+
+
+def _db(request: Request) -> data.Database:
+    return request.app.state.db
+
+
+@router.get("/case-finding", response_class=HTMLResponse)
+def case_finding(request: Request) -> HTMLResponse:
+    """The lists at the clinician's own practices, with how many people are on each."""
+    user = require(request, direct_care=True)
+    practices = data.practices_of(_db(request), user.scope)
+    sizes = data.list_sizes(_db(request), practices)
+    return render(request, "case_finding.html", {"sizes": sizes.rows(named=True) if sizes.height else [],
+                                                 "practices": sorted(practices)})
+
+
+def _own_practice(request: Request, list_id: str, practice: str):
+    user = require(request, direct_care=True)
+    if not (_CODE.match(list_id) and _CODE.match(practice)):
+        raise HTTPException(status_code=404, detail="No such list or practice.")
+    if practice not in data.practices_of(_db(request), user.scope):
+        raise HTTPException(status_code=403, detail="That practice is outside your direct-care scope.")
+    return user
+
+
+def _identified(request: Request, list_id: str, practice: str, action: str) -> list[tuple]:
+    user = _own_practice(request, list_id, practice)
+    db = _db(request)
+    try:
+        with db.cursor() as cur:
+            return identified_list(cur, db.store, list_id, practice, DIRECT_CARE, f"web:{user.username}", action,
+                                   with_person_id=True)
+    except ListError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+
+
+@router.get("/case-finding/{list_id}/{practice}", response_class=HTMLResponse)
+def case_list(request: Request, list_id: str, practice: str, sort: str = "rank") -> HTMLResponse:
+    """One of the clinician's practice lists, with NHS numbers and reasons, sortable; the view is audited."""
+    rows = _identified(request, list_id, practice, "list_view")
+    people = [dict(zip((*EXPORT_COLUMNS, "person_id"), r, strict=True)) for r in rows]
+    if sort in ("risk", "nhs_number"):
+        people.sort(key=lambda p: (p[sort] is None, p[sort]), reverse=sort == "risk")
+    return render(request, "case_list.html", {"list_id": list_id, "practice": practice, "people": people,
+                                              "sort": sort})
+
+
+@router.get("/case-finding/{list_id}/{practice}/export.csv")
+def case_list_csv(request: Request, list_id: str, practice: str) -> Response:
+    """The list as CSV for the MDT; the export is audited before it is sent."""
+    rows = _identified(request, list_id, practice, "list_export")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    writer.writerows(r[:-1] for r in rows)
+    return Response(out.getvalue(), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{list_id}_{practice}.csv"',
+                             "Cache-Control": "no-store"})
+
+
+def _person(db: data.Database, person_id: str) -> dict | None:
+    got = db.frame(f"""
+        SELECT p.*, k.nhs_number, {domain.age_at('current_date', 'p')} AS age
+        FROM record.person AS p LEFT JOIN ({identity_store.nhs_numbers_sql()}) AS k ON k.person_id = p.person_id
+        WHERE CAST(p.person_id AS VARCHAR) = ?""", [person_id])
+    return got.row(0, named=True) if got.height else None
+
+
+def _rows(db: data.Database, sql: str, person_id: str) -> list[dict]:
+    got = db.frame(sql, [person_id])
+    return got.rows(named=True) if got.height else []
+
+
+@router.get("/patient/{person_id}", response_class=HTMLResponse)
+def patient(request: Request, person_id: str) -> HTMLResponse:
+    """A person's linked record for their clinician: conditions, risk and its reasons, recent hospital
+    activity, and every recorded view of their identifiable data (this one included)."""
+    user = require(request, direct_care=True)
+    if not _UUID.match(person_id):
+        raise HTTPException(status_code=404, detail="No such person.")
+    db = _db(request)
+    person = _person(db, person_id)
+    details = {"person_ids": person_id, "purpose": DIRECT_CARE}
+    with db.cursor() as cur:
+        if person is None or person["practice_code"] not in data.practices_of(db, user.scope):
+            audit.append(cur, db.store, "record_view", "refused", {**details, "reason": "outside the user's scope"},
+                         stated_user=f"web:{user.username}")
+            raise HTTPException(status_code=403, detail="That person is not registered at a practice in your "
+                                                        "direct-care scope.")
+        audit.append(cur, db.store, "record_view", "allowed", {**details, "people": 1},
+                     stated_user=f"web:{user.username}")
+        accesses = [{"at": e.logged_at[:19].replace("T", " "), "who": e.stated_user or e.actor, "action": e.action,
+                     "outcome": e.outcome, "purpose": json.loads(e.details).get("purpose")}
+                    for e in audit.accesses_of(cur, person_id)]
+    pid = "CAST(person_id AS VARCHAR) = ?"
+    record = {
+        "conditions": _rows(db, f"SELECT condition, first_date, latest_date FROM record.condition WHERE {pid} "
+                                "ORDER BY first_date", person_id),
+        "risk": _rows(db, f"SELECT as_of, risk, centile, array_to_string(reasons, '; ') AS reasons FROM risk.score "
+                          f"WHERE {pid} ORDER BY as_of DESC LIMIT 1", person_id),
+        "spells": _rows(db, f"SELECT admission_date, discharge_date, admission_type, length_of_stay, "
+                            f"primary_diagnosis, treatment_specialty FROM record.inpatient_spell WHERE {pid} "
+                            f"ORDER BY admission_date DESC LIMIT {RECENT}", person_id),
+        "ae": _rows(db, f"SELECT arrival_date, department_type, disposal FROM record.ae_attendance WHERE {pid} "
+                        f"ORDER BY arrival_date DESC LIMIT {RECENT}", person_id),
+        "outpatients": _rows(db, f"SELECT appointment_date, treatment_specialty, first_attendance, attended FROM "
+                                 f"record.outpatient_appointment WHERE {pid} ORDER BY appointment_date DESC "
+                                 f"LIMIT {RECENT}", person_id),
+    }
+    return render(request, "patient.html", {"person": person, "record": record, "accesses": accesses})
