@@ -148,8 +148,10 @@ def test_roles_without_direct_care_get_403_on_every_person_level_route(app):
     own, _ = app.state.test_practices
     for name in ("ann", "bob", "ada"):
         client = _signed_in(app, name)
+        person = app.state.db.frame("SELECT CAST(person_id AS VARCHAR) AS p FROM record.person "
+                                    "WHERE practice_code = ? LIMIT 1", [own])["p"][0]
         for path in ("/case-finding", f"/case-finding/frailty_mdt/{own}",
-                     f"/case-finding/frailty_mdt/{own}/export.csv"):
+                     f"/case-finding/frailty_mdt/{own}/export.csv", f"/patient/{person}"):
             assert client.get(path).status_code == 403, (name, path)
 
 
@@ -179,13 +181,19 @@ def test_a_clinician_sees_and_exports_their_own_practice_list_and_every_access_i
     assert all(f'"people": {members}' in d or f'"people":{members}' in d for d in log["details"])
 
 
-def _get_routes() -> list[str]:
-    """Every GET route of the pages (their router; FastAPI keeps an included router whole)."""
-    from openphm.web.pages import router
+def _get_routes(app) -> list[str]:
+    """Every GET route of the application that shows aggregates (person-level routes, with a list, a
+    practice or a person in the path, are walked by the 403 test), with every indicator and level."""
+    from fastapi.routing import APIRoute
+
+    def routes(container):  # FastAPI keeps an included router whole, as `original_router`
+        for route in container:
+            inner = getattr(route, "original_router", None)
+            yield from routes(inner.routes) if inner is not None else [route]
 
     paths = []
-    for route in router.routes:
-        if "GET" not in getattr(route, "methods", set()) or route.path.startswith("/static"):
+    for route in routes(app.routes):
+        if not isinstance(route, APIRoute) or "GET" not in route.methods:
             continue
         if "{measure_id}" in route.path:
             for mid in load_measures():
@@ -199,14 +207,124 @@ def _get_routes() -> list[str]:
 @pytest.mark.parametrize("who", [None, "bob", "ann"])
 def test_no_route_gives_a_role_without_direct_care_an_unprotected_count(app, who):
     client = _client(app) if who is None else _signed_in(app, who)
-    paths = _get_routes()
-    assert len(paths) > 50
+    paths = _get_routes(app)
+    assert len(paths) > 100 and {"/population/segments", "/population/risk", "/finance", "/evaluations"} <= set(paths)
     for path in paths:
         got = client.get(path)
         assert got.status_code in (200, 303, 403, 404), (path, got.status_code)
         if got.headers.get("content-type", "").startswith("text/csv"):
+            standardised = load_measures()[path.split("/")[2]].standardisation
             for r in csv.DictReader(io.StringIO(got.text)):
-                for col in ("numerator", "denominator"):
+                # an indirectly standardised ratio's denominator is its expected count, not a count of people
+                for col in ("numerator",) if standardised == "isr_ics" else ("numerator", "denominator"):
                     assert r[col] == REDACTED or not small_counts([int(r[col])]), (path, r)
         else:
             assert not _protected_counts_only(got.text), path
+
+
+def test_every_value_in_a_downloaded_csv_agrees_with_its_protected_counts(app):
+    """Crude indicators: value = numerator / denominator x multiplier from the CSV's own (protected)
+    cells, inside its interval, so no value carries the exact count."""
+    client = _signed_in(app, "ann")
+    checked = 0
+    for mid, m in load_measures().items():
+        if m.standardisation not in ("none", "crude"):
+            continue
+        got = client.get(f"/variation/{mid}/results.csv?level=practice")
+        for r in csv.DictReader(io.StringIO(got.text)):
+            if REDACTED in (r["numerator"], r["denominator"]) or int(r["denominator"]) == 0:
+                assert r["value"] in (REDACTED, ""), (mid, r)
+                continue
+            value = float(r["value"])
+            assert value == pytest.approx(m.multiplier * int(r["numerator"]) / int(r["denominator"]), abs=1e-3)
+            assert float(r["lower95"]) <= value + 1e-3 and value <= float(r["upper95"]) + 1e-3
+            checked += 1
+    assert checked > 100
+
+
+def test_a_standardised_rate_is_shown_as_computed_and_redacted_with_its_count(app):
+    exact = app.state.db.frame("SELECT period, unit, numerator, value FROM measures.measure_result WHERE measure_id = "
+                               "'emergency_admissions_dsr' AND level = 'ics' AND period_type = 'financial_year'")
+    shown = {r["period"]: r for r in csv.DictReader(io.StringIO(
+        _signed_in(app, "bob").get("/variation/emergency_admissions_dsr/results.csv?level=ics").text))}
+    assert set(shown) == set(exact["period"])
+    for period, _, numerator, value in exact.iter_rows():
+        assert int(shown[period]["numerator"]) == protect_count(numerator)
+        assert float(shown[period]["value"]) == pytest.approx(round(value, 1), abs=1e-9)
+
+
+def test_the_indicator_page_has_its_spc_chart_icon_inequality_and_a_period_filter(app):
+    client = _signed_in(app, "ann")
+    periods = sorted(app.state.db.frame("SELECT DISTINCT period FROM measures.measure_result WHERE period_type = "
+                                        "'financial_year'")["period"].to_list())
+    page = client.get(f"/variation/emergency_admissions_75plus?level=practice&period={periods[0]}").text
+    assert f'<option value="{periods[0]}" selected>' in page and f"Practices, {periods[0]}" in page
+    assert "XmR chart" in page and "openphm-icon" in page and "Inequality by deprivation" in page
+    assert re.search(r"aria-label='(common cause|special cause[^']*)'", page)
+    place = client.get("/variation/emergency_admissions_75plus?level=place").text
+    assert "with 95% intervals" in place or place.count("nhsuk-table__row") < 4  # a league table with 2+ places
+
+
+def test_segment_sizes_shown_are_the_exact_sizes_protected(app):
+    exact = app.state.db.frame("SELECT s.segment, d.label, s.people FROM segments.size s JOIN segments.definition d "
+                               "USING (segment) WHERE month = (SELECT max(month) FROM segments.size)")
+    page = _signed_in(app, "bob").get("/population/segments").text
+    assert not _protected_counts_only(page)
+    table = page.split("People in each segment")[1].split("</table>")[0]
+    expected = {label: protect_count(people) for _, label, people in exact.iter_rows()}
+    if sum(v is None for v in expected.values()) == 1:  # a lone redaction takes the next smallest with it
+        expected[min((v, k) for k, v in expected.items() if v)[1]] = None
+    for label, want in expected.items():
+        row = table.split(f">{label}<")[1].split("</tr>")[0]
+        assert COUNT.search(row).group(1) == (REDACTED if want is None else str(want)), label
+
+
+def test_the_risk_model_card_shows_the_validation_report(app, web_installation):
+    import json
+
+    report = json.loads((web_installation.db.parent / "reports" / "risk" / "report.json").read_text())
+    page = _signed_in(app, "ann").get("/population/risk").text
+    best = report["models"][report["best_model"]]
+    assert f"{best['auroc']:.3f}" in page and f"{best['calibration_slope']:.3f}" in page
+    assert not _protected_counts_only(page)
+
+
+def test_a_clinician_reads_a_record_in_scope_and_sees_who_has_seen_it(app):
+    own, other = app.state.test_practices
+    db = app.state.db
+    mine = db.frame("SELECT CAST(person_id AS VARCHAR) AS p FROM record.person WHERE practice_code = ? "
+                    "ORDER BY person_id LIMIT 1", [own])["p"][0]
+    theirs = db.frame("SELECT CAST(person_id AS VARCHAR) AS p FROM record.person WHERE practice_code = ? "
+                      "ORDER BY person_id LIMIT 1", [other])["p"][0]
+    client = _signed_in(app, "cat")
+    before = _audit(app).height
+    first = client.get(f"/patient/{mine}")
+    second = client.get(f"/patient/{mine}")
+    assert first.status_code == 200 and second.status_code == 200
+    conditions = db.frame("SELECT condition FROM record.condition WHERE CAST(person_id AS VARCHAR) = ?", [mine])
+    for c in conditions["condition"]:
+        assert c.replace("_", " ") in second.text
+    seen = second.text.split("Who has seen this record")[1]
+    assert seen.count("viewed this record") >= 2 and "web:cat" in seen
+    assert client.get(f"/patient/{theirs}").status_code == 403
+    assert client.get("/patient/not-a-person").status_code == 404
+    log = _audit(app).slice(before)
+    assert log.select("action", "outcome").rows() == [("record_view", "allowed")] * 2 + [("record_view", "refused")]
+    assert all(mine in d for d in log["details"][:2]) and theirs in log["details"][2]
+
+
+def test_a_list_view_audits_which_people_were_shown(app):
+    own, _ = app.state.test_practices
+    db = app.state.db
+    list_id = db.frame("SELECT list_id FROM lists.member WHERE practice_code = ? LIMIT 1", [own])["list_id"][0]
+    members = set(db.frame("SELECT CAST(person_id AS VARCHAR) AS p FROM lists.member WHERE list_id = ? AND "
+                           "practice_code = ?", [list_id, own])["p"])
+    client = _signed_in(app, "cat")
+    page = client.get(f"/case-finding/{list_id}/{own}?sort=risk")
+    assert page.status_code == 200
+    import json
+
+    details = json.loads(_audit(app)["details"][-1])
+    assert set(details["person_ids"].split()) == members and details["people"] == len(members)
+    risks = [float(x) for x in re.findall(r'nhsuk-table__cell--numeric">([0-9.]+)<', page.text)]
+    assert risks == sorted(risks, reverse=True) and len(risks) == len(members)
