@@ -108,7 +108,7 @@ def test_an_analyst_sees_a_funnel_plot_and_downloads_a_protected_csv(server, bro
     assert page.locator("figure svg circle").count() >= 3
     _shot(page, "indicator")
     with page.expect_download() as download:
-        page.get_by_role("link", name="Download every period at this level (CSV)").click()
+        page.get_by_role("link", name="Download every year at this level (CSV)").click()
     text = Path(download.value.path()).read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows
@@ -134,4 +134,51 @@ def test_a_clinician_exports_their_own_list_and_is_refused_another_practice(serv
     response = page.goto(f"{base}/case-finding/{list_id}/{other}")
     assert response.status == 403
     assert "outside your direct-care scope" in page.inner_text("main")
+    page.goto(f"{base}/case-finding/{list_id}/{own}")
+    page.locator("a[href^='/patient/']").first.click()
+    assert "Who has seen this record" in page.inner_text("main") and "viewed this record" in page.inner_text("main")
+    _shot(page, "patient-record")
     context.close()
+
+
+MAIN_PAGES = {"population-segments": "/population/segments", "population-risk": "/population/risk",
+              "population-linkage": "/population/linkage", "population-data-quality": "/population/data-quality",
+              "finance": "/finance", "risk-share": "/finance/risk-share", "evaluations": "/evaluations"}
+
+
+def test_an_analyst_walks_the_main_pages_and_filters_an_indicator_by_year(server, browser):
+    base, _ = server
+    context, page = _sign_in(browser, base, "ann")
+    for name, path in MAIN_PAGES.items():
+        response = page.goto(base + path)
+        assert response.status == 200, path
+        assert page.locator("h1").count() == 1
+        _shot(page, name)
+    page.goto(f"{base}/variation/emergency_admissions_75plus")
+    years = page.eval_on_selector_all("#period option", "els => els.map(e => e.value)")
+    assert len(years) >= 2
+    page.get_by_label("Financial year").select_option(years[-1])
+    page.get_by_label("Level").select_option("pcn")
+    page.get_by_role("button", name="Show").click()
+    assert f"period={years[-1]}" in page.url and "level=pcn" in page.url
+    assert f"PCNs, {years[-1]}" in page.inner_text("main")
+    assert page.locator("svg[aria-label*='cause']").count() == 1  # the Making Data Count icon
+    _shot(page, "indicator-filtered")
+    context.close()
+
+
+def test_the_pages_can_be_used_from_the_keyboard(server, browser):
+    base, _ = server
+    page = browser.new_page()
+    page.goto(base + "/sign-in")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("() => document.activeElement.textContent")
+    assert "Skip to main content" in focused
+    page.keyboard.press("Enter")
+    assert page.url.endswith("#maincontent")
+    for _ in range(30):  # the sign-in form is reachable by Tab alone, and labelled
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.id") == "username":
+            break
+    assert page.evaluate("() => document.activeElement.labels[0].textContent").strip() == "User name"
+    page.close()

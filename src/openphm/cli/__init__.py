@@ -21,11 +21,12 @@ from openphm.cli import evaluate  # evaluate
 from openphm.cli import finance  # costs, budgets
 from openphm.cli import riskshare  # riskshare
 from openphm.cli import web  # serve, users
+from openphm.cli import reports  # report
 # isort: on
 from openphm.cli.app import app
 
-__all__ = ["analysis", "app", "care", "evaluate", "finance", "main", "measures", "record", "riskshare", "synthetic",
-           "web"]
+__all__ = ["analysis", "app", "care", "evaluate", "finance", "main", "measures", "record", "reports", "riskshare",
+           "synthetic", "web"]
 
 
 def main() -> None:
