@@ -93,7 +93,7 @@ def _person(db: data.Database, person_id: str) -> dict | None:
     got = db.frame(f"""
         SELECT p.*, k.nhs_number, {domain.age_at('current_date', 'p')} AS age
         FROM record.person AS p LEFT JOIN ({identity_store.nhs_numbers_sql()}) AS k ON k.person_id = p.person_id
-        WHERE CAST(p.person_id AS VARCHAR) = ?""", [person_id])
+        WHERE p.person_id = CAST(? AS UUID)""", [person_id])
     return got.row(0, named=True) if got.height else None
 
 
@@ -123,7 +123,7 @@ def patient(request: Request, person_id: str) -> HTMLResponse:
         accesses = [{"at": e.logged_at[:19].replace("T", " "), "who": e.stated_user or e.actor, "action": e.action,
                      "outcome": e.outcome, "purpose": json.loads(e.details).get("purpose")}
                     for e in audit.accesses_of(cur, person_id)]
-    pid = "CAST(person_id AS VARCHAR) = ?"
+    pid = "person_id = CAST(? AS UUID)"
     record = {
         "conditions": _rows(db, f"SELECT condition, first_date, latest_date FROM record.condition WHERE {pid} "
                                 "ORDER BY first_date", person_id),

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -22,6 +23,8 @@ from openphm import domain
 from openphm.engine.connection import Connection, EngineError
 from openphm.engine.duckdb_store import Store
 from openphm.ingest.loader import open_store
+
+T = TypeVar("T")
 
 
 class Database:
@@ -32,6 +35,8 @@ class Database:
         self.store: Store
         self.store, self.con = open_store(self.path)
         self._lock = threading.Lock()
+        self._memo: dict[tuple, object] = {}
+        self._memo_lock = threading.Lock()
 
     @contextmanager
     def cursor(self) -> Iterator[Connection]:
@@ -42,6 +47,19 @@ class Database:
                 yield cur
             finally:
                 cur.close()
+
+    def memo(self, key: tuple, compute: Callable[[], T]) -> T:
+        """`compute()`, once per `key` for the life of the process. Sound because this process holds
+        the database's write lock while it serves (DuckDB lets no other process open the file), so
+        nothing but this process can change what an aggregate page reads; person-level pages and
+        the audit log are never memoised."""
+        with self._memo_lock:
+            if key in self._memo:
+                return self._memo[key]  # type: ignore[return-value]
+        value = compute()
+        with self._memo_lock:
+            self._memo.setdefault(key, value)
+        return value
 
     def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:
         """A query's rows as a polars frame; an empty frame if a table it reads does not exist yet."""

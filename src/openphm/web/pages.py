@@ -11,6 +11,7 @@ import urllib.parse
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from openphm.measures.definitions import load_measures
 from openphm.web import data
@@ -64,7 +65,9 @@ async def sign_in(request: Request) -> Response:
     """Check the password; on success start a fresh session (no fixation) and go on."""
     form = await request.form()
     username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:1024]
-    user = authenticate(request.app.state.db_path, username, password)
+    # Argon2id is deliberately slow and memory-hard: verify in the thread pool, not on the event loop,
+    # so that one sign-in does not hold up every other request
+    user = await run_in_threadpool(authenticate, request.app.state.db_path, username, password)
     if user is None:
         return render(request, "sign_in.html", {"next": _safe_next(str(form.get("next", "/overview"))),
                                                 "error": "The user name or password is wrong, or the account is "

@@ -46,6 +46,10 @@ def segment_labels(db: data.Database) -> dict[str, str]:
 def overview(request: Request) -> HTMLResponse:
     """The population pyramid, segments over time, prevalence, activity trends and data freshness."""
     require(request)
+    return render(request, "overview.html", _db(request).memo(("overview",), lambda: _overview(request)))
+
+
+def _overview(request: Request) -> dict:
     db = _db(request)
     on = data.population_date(db)
     pyramid = data.population_pyramid(db, on) if on else pl.DataFrame()
@@ -77,7 +81,7 @@ def overview(request: Request) -> HTMLResponse:
     fresh = db.frame("SELECT source, max(period) AS period, max(loaded_at) AS loaded_at FROM ingest.manifest "
                      "WHERE status = 'active' GROUP BY 1 ORDER BY 1")
     context["freshness"] = fresh.rows(named=True) if fresh.height else []
-    return render(request, "overview.html", context)
+    return context
 
 
 def _segment_shares(db: data.Database) -> pl.DataFrame:
@@ -102,7 +106,10 @@ def _segment_chart(sizes: pl.DataFrame, labels: dict[str, str]) -> str:
 def segments(request: Request) -> HTMLResponse:
     """The population by segment over time, the latest year's transitions and activity by segment."""
     require(request)
-    db = _db(request)
+    return render(request, "segments.html", _db(request).memo(("segments",), lambda: _segments(_db(request))))
+
+
+def _segments(db: data.Database) -> dict:
     labels = segment_labels(db)
     sizes = _segment_shares(db)
     context: dict = {"labels": labels, "latest": [], "chart": "", "transitions": None, "activity": []}
@@ -123,7 +130,7 @@ def segments(request: Request) -> HTMLResponse:
                                   "targets": targets, "cells": cells,
                                   "sources": [s for s in labels if any(k[0] == s for k in cells)]}
     context["activity"] = _activity(db, labels)
-    return render(request, "segments.html", context)
+    return context
 
 
 def _share(sizes: pl.DataFrame, month, segment: str) -> float | None:
@@ -206,7 +213,11 @@ def risk(request: Request) -> HTMLResponse:
 def linkage(request: Request) -> HTMLResponse:
     """How each source's records were linked to people: by NHS number, probabilistically, unlinked."""
     require(request)
-    got = _db(request).frame("SELECT source, method, count(*) AS records FROM link.record_person GROUP BY ALL")
+    return render(request, "linkage.html", _db(request).memo(("linkage",), lambda: _linkage(_db(request))))
+
+
+def _linkage(db: data.Database) -> dict:
+    got = db.frame("SELECT source, method, count(*) AS records FROM link.record_person GROUP BY ALL")
     rows = []
     if got.height:
         wide = got.pivot(on="method", index="source", values="records").fill_null(0).sort("source")
@@ -218,16 +229,19 @@ def linkage(request: Request) -> HTMLResponse:
             linked = None if r["records"] in (None, 0) or r.get("unlinked", 0) is None else \
                 100 * (r["records"] - (r.get("unlinked") or 0)) / r["records"]
             rows.append({**r, "linked_pct": linked})
-        return render(request, "linkage.html", {"rows": rows, "methods": methods,
-                                                "run": _db(request).frame("SELECT max(linked_at) AS at FROM link.run")})
-    return render(request, "linkage.html", {"rows": [], "methods": [], "run": None})
+        return {"rows": rows, "methods": methods}
+    return {"rows": [], "methods": []}
 
 
 @router.get("/population/data-quality", response_class=HTMLResponse)
 def data_quality(request: Request) -> HTMLResponse:
     """Every file received: rows read, loaded and quarantined, and the reasons for quarantine."""
     require(request)
-    db = _db(request)
+    return render(request, "data_quality.html", _db(request).memo(("data_quality",),
+                                                                  lambda: _data_quality(_db(request))))
+
+
+def _data_quality(db: data.Database) -> dict:
     files = db.frame("SELECT source, period, file_name, status, loaded_at, rows_read, rows_loaded, rows_quarantined "
                      "FROM ingest.manifest ORDER BY source, period, loaded_at")
     reasons = db.frame("SELECT m.source, q.reason, q.reason_column, count(*) AS rows FROM ingest.quarantine AS q "
@@ -236,6 +250,5 @@ def data_quality(request: Request) -> HTMLResponse:
         files = protect_frame(files, ["rows_read", "rows_loaded", "rows_quarantined"])
     if reasons.height:
         reasons = protect_frame(reasons, ["rows"], within=["source"])
-    return render(request, "data_quality.html", {"files": files.rows(named=True) if files.height else [],
-                                                 "reasons": reasons.rows(named=True) if reasons.height else [],
-                                                 "build": data.latest_build(db)})
+    return {"files": files.rows(named=True) if files.height else [],
+            "reasons": reasons.rows(named=True) if reasons.height else [], "build": data.latest_build(db)}

@@ -47,8 +47,13 @@ def measure_or_404(measure_id: str) -> Measure:
 def published(request: Request, m: Measure, levels: tuple[str, ...],
               period_type: str = "financial_year") -> pl.DataFrame:
     """The indicator's results at `levels`, every period of a type, as they may be shown."""
-    rows = data.measure_results(request.app.state.db, m.id, levels, period_type)
-    return published_results(rows, m) if rows.height else rows
+    db = request.app.state.db
+
+    def compute() -> pl.DataFrame:
+        rows = data.measure_results(db, m.id, levels, period_type)
+        return published_results(rows, m) if rows.height else rows
+
+    return db.memo(("published", m.id, levels, period_type), compute)
 
 
 @router.get("/variation", response_class=HTMLResponse)
@@ -122,6 +127,13 @@ def indicator(request: Request, measure_id: str, level: str = "practice", period
     rows = published(request, m, (level,))
     periods = sorted(set(rows["period"].to_list())) if rows.height else []
     period = period if period in periods else (periods[-1] if periods else "")
+    context = request.app.state.db.memo(("indicator", m.id, level, period),
+                                        lambda: _indicator(request, m, level, period, periods, rows))
+    return render(request, "indicator.html", context)
+
+
+def _indicator(request: Request, m: Measure, level: str, period: str, periods: list[str],
+               rows: pl.DataFrame) -> dict:
     context: dict = {"m": m, "level": level, "levels": LEVELS, "level_names": LEVEL_NAMES, "period": period,
                      "periods": periods, "rows": [], "chart": "", "league": "", "spc": None, "inequality": None,
                      "opportunity": None}
@@ -142,7 +154,7 @@ def indicator(request: Request, measure_id: str, level: str = "practice", period
         context["inequality"] = _inequality(request, m, period)
         if level == "practice":
             context["opportunity"] = _opportunity(request, m, latest)
-    return render(request, "indicator.html", context)
+    return context
 
 
 def _cell(value: object) -> object:
