@@ -11,6 +11,7 @@ connections are not for concurrent use from threads; cursors of one connection a
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -142,3 +143,12 @@ def list_members(db: Database, list_id: str, practice: str) -> pl.DataFrame:
     """One practice's list, pseudonymous, in rank order, with reasons (no identifiers)."""
     return db.frame("SELECT CAST(person_id AS VARCHAR) AS person_id, rank, risk, reasons FROM lists.member "
                     "WHERE list_id = ? AND practice_code = ? ORDER BY rank", [list_id, practice])
+
+
+def read_report(path: Path) -> dict | None:
+    """A report's JSON document, or None when it has not been written (or is not a report)."""
+    try:
+        got = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return got if isinstance(got, dict) else None

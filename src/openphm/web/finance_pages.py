@@ -7,7 +7,6 @@ folder. A page says so when its report does not exist yet. Counts of people go t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
@@ -15,25 +14,18 @@ from fastapi.responses import HTMLResponse
 
 from openphm.governance.disclosure import protect_count
 from openphm.web.app import render
+from openphm.web.data import read_report
 from openphm.web.security import check_csrf, require
 
 router = APIRouter(dependencies=[Depends(check_csrf)])
 MAX_REPORTS = 50  # result.json files looked at under the reports folder
 
 
-def _json(path: Path) -> dict | None:
-    try:
-        got = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return got if isinstance(got, dict) else None
-
-
 def _results(reports: Path, key: str) -> list[dict]:
     """Every result.json one or two folders below `reports` whose document has `key`, newest first."""
     found = sorted([*reports.glob("*/result.json"), *reports.glob("*/*/result.json")],
                    key=lambda p: p.stat().st_mtime, reverse=True)[:MAX_REPORTS]
-    docs = [(p, _json(p)) for p in found]
+    docs = [(p, read_report(p)) for p in found]
     return [{"folder": p.parent.name, **d} for p, d in docs if d and key in d]
 
 
@@ -46,8 +38,8 @@ def finance(request: Request) -> HTMLResponse:
     """Spend per person, by setting and group, its concentration; fair-share budgets against spend."""
     require(request)
     reports: Path = request.app.state.reports
-    costs = _json(reports / "costs" / "costs.json")
-    budgets = _json(reports / "budgets" / "budgets.json")
+    costs = read_report(reports / "costs" / "costs.json")
+    budgets = read_report(reports / "budgets" / "budgets.json")
     if costs:
         costs = {**costs, "people": protect_count(costs.get("people")) if isinstance(costs.get("people"), int)
                  else None, "by": {k: _people(v) for k, v in costs.get("by", {}).items()}}

@@ -5,7 +5,6 @@ boards as much as for clinicians); rates are recomputed from the protected count
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -155,15 +154,6 @@ def _reports(request: Request) -> Path:
     return request.app.state.reports
 
 
-def _read_json(path: Path) -> dict | None:
-    """A report's JSON, or None when it has not been written (or is not a report)."""
-    try:
-        got = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return got if isinstance(got, dict) else None
-
-
 def _protected_ratio(hits: float, of: float) -> float | None:
     """hits / of from the protected counts (hits and of are counts of people)."""
     h, n = protect_count(round(hits)), protect_count(round(of))
@@ -203,7 +193,7 @@ def risk_card(report: dict) -> dict:
 def risk(request: Request) -> HTMLResponse:
     """The emergency admission risk model's card and validation performance."""
     require(request)
-    report = _read_json(_reports(request) / "risk" / "report.json")
+    report = data.read_report(_reports(request) / "risk" / "report.json")
     card = risk_card(report) if report and "best_model" in report else None
     return render(request, "risk.html", {"card": card, "isnan": lambda v: v is None or (isinstance(v, float)
                                                                                          and math.isnan(v))})
