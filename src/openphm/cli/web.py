@@ -111,3 +111,72 @@ def users_list(db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb")) -> None:
     for user, locked in list_users(db):
         table.add_row(user.username, user.role, ", ".join(user.scope), "yes" if locked else "")
     Console().print(table)
+
+
+tokens_app = typer.Typer(no_args_is_help=True, help="API tokens for scripts and patient access.")
+app.add_typer(tokens_app, name="tokens")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    expires: Annotated[str, typer.Option(help="Last day the token works (YYYY-MM-DD, at most a year ahead).")],
+    user: Annotated[str | None, typer.Option(help="The web user the token speaks for (their role and scope).")] = None,
+    patient: Annotated[str | None, typer.Option(help="A patient's NHS number: a patient-access token that reads "
+                                                     "only their own record (FHIR).")] = None,
+    db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb"),
+) -> None:
+    """Make a token; it is printed once and only its hash is kept."""
+    import datetime as dt
+
+    from openphm.engine.duckdb_store import Store
+    from openphm.identity.nhs_number import is_valid
+    from openphm.identity.pseudonym import person_ids
+    from openphm.web.tokens import create_token
+    from openphm.web.users import UserError
+
+    try:
+        day = dt.date.fromisoformat(expires)
+    except ValueError:
+        fail(f"--expires {expires[:20]!r} is not a date (YYYY-MM-DD)")
+    person_id = None
+    if patient is not None:
+        number = patient.replace(" ", "")
+        if not is_valid(number):
+            fail("--patient is not a valid NHS number (10 digits with a right check digit)")
+        store = Store(db)
+        if not store.key_file.exists():
+            fail(f"{db}: no pseudonymisation key beside it (run `openphm ingest` first)")
+        hexid = person_ids(store.key(), [f"nhs:{number}"])[0]
+        person_id = f"{hexid[:8]}-{hexid[8:12]}-{hexid[12:16]}-{hexid[16:20]}-{hexid[20:]}"
+    try:
+        token_id, token = create_token(db, day, user, person_id)
+    except UserError as exc:
+        fail(str(exc))
+    Console().print(f"Token {token_id} (keep it secret; it is not shown again):")
+    print(token)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: str, db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb")) -> None:
+    """Revoke a token by its id."""
+    from openphm.web.tokens import revoke_token
+    from openphm.web.users import UserError
+
+    try:
+        revoke_token(db, token_id)
+    except UserError as exc:
+        fail(str(exc))
+    Console().print(f"Token {token_id} revoked.")
+
+
+@tokens_app.command("list")
+def tokens_list(db: Annotated[Path, DB_OPTION] = Path("openphm.duckdb")) -> None:
+    """Every token: id, for whom, made, expires, revoked."""
+    from openphm.web.tokens import list_tokens
+
+    table = Table(title="API tokens")
+    for col in ("id", "for", "created", "expires", "revoked"):
+        table.add_column(col)
+    for t in list_tokens(db):
+        table.add_row(t["token_id"], t["for"], t["created_at"][:16], t["expires_at"][:10], (t["revoked_at"] or "")[:16])
+    Console().print(table)

@@ -54,6 +54,8 @@ def create_app(db: Path, reports: Path | None = None) -> FastAPI:
     """The application for the installation whose analytic database is `db`, showing the reports in
     `reports` (default: the `reports` folder beside the database, as `openphm demo` writes it)."""
     from openphm.web import care_pages, finance_pages, pages, population_pages, variation_pages
+    from openphm.web.api import create_api
+    from openphm.web.fhir import create_fhir
 
     database = Database(Path(db))
 
@@ -71,6 +73,8 @@ def create_app(db: Path, reports: Path | None = None) -> FastAPI:
                        max_age=SESSION_HOURS * 3600, same_site="strict", https_only=False)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
+    app.mount("/api/v1", create_api(database, Path(db), app.state.reports))
+    app.mount("/fhir", create_fhir(database, Path(db)))
     app.include_router(pages.router)
     app.include_router(variation_pages.router)
     app.include_router(population_pages.router)
