@@ -116,6 +116,26 @@ class FileQuality(BaseModel):
     rows_quarantined: int | None
 
 
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+def _problem_response(description: str) -> dict:
+    return {"description": description, "model": Problem, "content": {"application/problem+json": {}}}
+
+
+ERRORS = {401: _problem_response("The bearer token is unknown, expired or revoked"),
+          403: _problem_response("The token's role or scope does not allow this"),
+          404: _problem_response("No such indicator, level, list or report"),
+          422: _problem_response("A parameter is not valid"),
+          429: _problem_response("Too many requests from this token (see Retry-After)")}
+
+
 class _Limiter:
     """A fixed one-minute window per key (token id or client address)."""
 
@@ -169,11 +189,12 @@ def _direct_care(who: TokenHolder | None) -> TokenHolder:
 
 def create_api(database: data.Database, db_path, reports) -> FastAPI:
     """The API application (mounted at /api/v1 by `openphm.web.app.create_app`)."""
-    api = FastAPI(title="OpenPHM API", version="1", docs_url=None, redoc_url=None,
+    api = FastAPI(title="OpenPHM API", version="1", docs_url=None, redoc_url=None, responses=ERRORS,
                   description="Indicators, segments, the risk model card, data quality and (direct care only) "
                               "case-finding lists. Aggregates are disclosure-controlled: counts of 1-7 null, "
                               "others rounded to 5. Authenticate with `Authorization: Bearer <token>`.")
     api.state.db, api.state.db_path, api.state.reports = database, db_path, reports
+    api.openapi = lambda: _problems_as_problem_json(api)  # type: ignore[method-assign]
     api.state.limiter = _Limiter(RATE_PER_MINUTE)
 
     @api.exception_handler(StarletteHTTPException)
@@ -285,6 +306,23 @@ def create_api(database: data.Database, db_path, reports) -> FastAPI:
         return [ListMember(**{**dict(zip(EXPORT_COLUMNS, r, strict=True)), "as_of": str(r[-1])}) for r in rows]
 
     return api
+
+
+def _problems_as_problem_json(api: FastAPI) -> dict:
+    """The OpenAPI description with every error response as application/problem+json only (FastAPI
+    puts a response model under application/json)."""
+    if api.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        spec = get_openapi(title=api.title, version=api.version, description=api.description, routes=api.routes)
+        for path in spec["paths"].values():
+            for operation in path.values():
+                for response in operation.get("responses", {}).values():
+                    content = response.get("content", {})
+                    if "application/problem+json" in content and "application/json" in content:
+                        content["application/problem+json"] = content.pop("application/json")
+        api.openapi_schema = spec
+    return api.openapi_schema
 
 
 def _published(database: data.Database, m, level: str, period_type: str) -> pl.DataFrame:
