@@ -284,6 +284,23 @@ def create_api(database: data.Database, db_path, reports) -> FastAPI:
         shown = protect_frame(files, ["rows_read", "rows_loaded", "rows_quarantined"])
         return [FileQuality(**r) for r in shown.rows(named=True)]
 
+    @api.get("/evaluations", response_model=list[dict[str, Any]])
+    def evaluations(_: Holder) -> list[dict[str, Any]]:
+        """Every evaluation report (`openphm evaluate`), counts of people protected, as the page shows."""
+        from openphm.web.finance_pages import evaluation_reports
+
+        return evaluation_reports(reports)
+
+    @api.get("/budgets", response_model=dict[str, Any])
+    def budgets(_: Holder) -> dict[str, Any]:
+        """The fair-share budgets (`openphm budgets`), counts of people protected."""
+        from openphm.web.finance_pages import budgets_report
+
+        found = budgets_report(reports)
+        if found is None:
+            raise HTTPException(status_code=404, detail="No budgets have been computed here yet.")
+        return found
+
     @api.get("/lists", response_model=list[ListSize])
     def lists(who: Holder) -> list[ListSize]:
         """The case-finding lists at the token user's practices (direct care only)."""

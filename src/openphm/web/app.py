@@ -10,6 +10,8 @@ every exit.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -28,6 +30,7 @@ from openphm.web.data import Database
 from openphm.web.security import SecurityHeaders, csrf_token, current_user, session_secret
 
 WEB = Path(str(resources.files("openphm.web")))
+log = logging.getLogger("openphm.web")
 SESSION_HOURS = 8
 
 
@@ -61,7 +64,11 @@ def create_app(db: Path, reports: Path | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        warm = threading.Thread(target=warm_up, args=(database,), name="openphm-warm-up", daemon=True)
+        warm.start()
         yield
+        database.stop = True
+        warm.join(60)
         database.close()
 
     app = FastAPI(title="OpenPHM", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
@@ -89,6 +96,28 @@ def create_app(db: Path, reports: Path | None = None) -> FastAPI:
                       status=exc.status_code)
 
     return app
+
+
+def warm_up(database: Database) -> None:
+    """Compute every aggregate page once, in the background, as the server starts: the overview, the
+    population pages and each indicator at each level for its latest year, so that the first person to
+    open a page does not wait for it. A failure here only means that page is computed on first use."""
+    from openphm.measures.definitions import load_measures
+    from openphm.web import population_pages, variation_pages
+
+    jobs = [lambda: population_pages.overview_context(database),
+            lambda: database.memo(("segments",), lambda: population_pages._segments(database)),
+            lambda: database.memo(("linkage",), lambda: population_pages._linkage(database)),
+            lambda: database.memo(("data_quality",), lambda: population_pages._data_quality(database))]
+    jobs += [lambda m=m, level=level: variation_pages.indicator_context(database, m, level)
+             for m in load_measures().values() for level in variation_pages.LEVELS]
+    for job in jobs:
+        if database.stop:
+            return
+        try:
+            job()
+        except Exception:  # a page that fails here fails again, visibly, when it is opened
+            log.warning("warm-up: a page could not be computed in advance", exc_info=False)
 
 
 def render(request: Request, template: str, context: dict, status: int = 200) -> HTMLResponse:

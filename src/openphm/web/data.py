@@ -38,6 +38,7 @@ class Database:
         self._lock = threading.Lock()
         self._memo: dict[tuple, object] = {}
         self._memo_lock = threading.Lock()
+        self.stop = False  # set on shutdown: background work stops
 
     @contextmanager
     def cursor(self) -> Iterator[Connection]:

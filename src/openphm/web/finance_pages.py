@@ -39,14 +39,19 @@ def finance(request: Request) -> HTMLResponse:
     require(request)
     reports: Path = request.app.state.reports
     costs = read_report(reports / "costs" / "costs.json")
-    budgets = read_report(reports / "budgets" / "budgets.json")
     if costs:
         costs = {**costs, "people": protect_count(costs.get("people")) if isinstance(costs.get("people"), int)
                  else None, "by": {k: _people(v) for k, v in costs.get("by", {}).items()}}
-    if budgets:
-        budgets = {**budgets, "levels": {k: {**v, "units": _people(v.get("units", []))}
-                                         for k, v in budgets.get("levels", {}).items()}}
-    return render(request, "finance.html", {"costs": costs, "budgets": budgets})
+    return render(request, "finance.html", {"costs": costs, "budgets": budgets_report(reports)})
+
+
+def budgets_report(reports: Path) -> dict | None:
+    """The budgets report with its counts of people protected (None if there is none)."""
+    budgets = read_report(reports / "budgets" / "budgets.json")
+    if not budgets:
+        return None
+    return {**budgets, "levels": {k: {**v, "units": _people(v.get("units", []))}
+                                  for k, v in budgets.get("levels", {}).items()}}
 
 
 @router.get("/finance/risk-share", response_class=HTMLResponse)
@@ -63,7 +68,12 @@ def risk_share(request: Request) -> HTMLResponse:
 def evaluations(request: Request) -> HTMLResponse:
     """Each evaluation of a new care model: the recommended estimate per outcome, with its interval."""
     require(request)
-    found = _results(request.app.state.reports, "recommended")
+    return render(request, "evaluations.html", {"evaluations": evaluation_reports(request.app.state.reports)})
+
+
+def evaluation_reports(reports: Path) -> list[dict]:
+    """Every evaluation's result.json, newest first, with counts of people protected."""
+    found = _results(reports, "recommended")
     for e in found:
         # units are organisations at the practice, PCN or place level (shown as they are); the matched
         # cohort and person-level evaluations count people (protected)
@@ -74,4 +84,4 @@ def evaluations(request: Request) -> HTMLResponse:
                                                    if isinstance(r.get(k), int) else None
                                                    for k in ("n_treated", "n_control")}})
         e["results"] = rows
-    return render(request, "evaluations.html", {"evaluations": found})
+    return found

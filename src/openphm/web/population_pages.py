@@ -45,11 +45,15 @@ def segment_labels(db: data.Database) -> dict[str, str]:
 def overview(request: Request) -> HTMLResponse:
     """The population pyramid, segments over time, prevalence, activity trends and data freshness."""
     require(request)
-    return render(request, "overview.html", _db(request).memo(("overview",), lambda: _overview(request)))
+    return render(request, "overview.html", overview_context(_db(request)))
 
 
-def _overview(request: Request) -> dict:
-    db = _db(request)
+def overview_context(db: data.Database) -> dict:
+    """What the overview shows, computed once."""
+    return db.memo(("overview",), lambda: _overview(db))
+
+
+def _overview(db: data.Database) -> dict:
     on = data.population_date(db)
     pyramid = data.population_pyramid(db, on) if on else pl.DataFrame()
     context: dict = {"on": on, "build": data.latest_build(db), "pyramid": "", "pyramid_rows": [],
@@ -69,11 +73,11 @@ def _overview(request: Request) -> dict:
     measures = load_measures()
     for mid, m in measures.items():
         if mid.startswith("prevalence_"):
-            rows = published(request, m, ("ics",))
+            rows = published(db, m, ("ics",))
             if rows.height:
                 context["prevalence"].append({"m": m, "row": rows.sort("period_start").row(-1, named=True)})
     for mid in TRENDS:
-        rows = published(request, measures[mid], ("ics",)) if mid in measures else pl.DataFrame()
+        rows = published(db, measures[mid], ("ics",)) if mid in measures else pl.DataFrame()
         if rows.height >= 2:
             years = rows.sort("period_start").tail(2).rows(named=True)
             context["trends"].append({"m": measures[mid], "before": years[0], "after": years[1]})

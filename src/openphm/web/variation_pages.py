@@ -44,10 +44,10 @@ def measure_or_404(measure_id: str) -> Measure:
     return m
 
 
-def published(request: Request, m: Measure, levels: tuple[str, ...],
+def published(source: Request | data.Database, m: Measure, levels: tuple[str, ...],
               period_type: str = "financial_year") -> pl.DataFrame:
     """The indicator's results at `levels`, every period of a type, as they may be shown."""
-    db = request.app.state.db
+    db = source if isinstance(source, data.Database) else source.app.state.db
 
     def compute() -> pl.DataFrame:
         rows = data.measure_results(db, m.id, levels, period_type)
@@ -66,9 +66,9 @@ def catalogue(request: Request, q: str = "") -> HTMLResponse:
     return render(request, "catalogue.html", {"q": q[:100], "measures": found})
 
 
-def _spc(request: Request, m: Measure) -> dict | None:
+def _spc(db: data.Database, m: Measure) -> dict | None:
     """The ICS's monthly series as an XmR chart with its variation icon (12 months or more)."""
-    months = published(request, m, ("ics",), "month")
+    months = published(db, m, ("ics",), "month")
     if months.height == 0:
         return None
     months = months.filter(pl.col("value").is_not_null()).sort("period_start")
@@ -81,11 +81,11 @@ def _spc(request: Request, m: Measure) -> dict | None:
             "specials": int(chart["special_cause"].sum())}
 
 
-def _inequality(request: Request, m: Measure, period: str) -> dict | None:
+def _inequality(db: data.Database, m: Measure, period: str) -> dict | None:
     """Values by IMD quintile and the slope index of inequality, from the protected quintile counts."""
     if "imd_quintile" not in m.levels:
         return None
-    rows = published(request, m, ("imd_quintile", "core20"))
+    rows = published(db, m, ("imd_quintile", "core20"))
     rows = rows.filter(pl.col("period") == period) if rows.height else rows
     quintiles = rows.filter(pl.col("level") == "imd_quintile").sort("unit") if rows.height else rows
     if quintiles.height < 3:
@@ -99,12 +99,11 @@ def _inequality(request: Request, m: Measure, period: str) -> dict | None:
             "summary": None if summary.empty else summary.iloc[0].to_dict()}
 
 
-def _opportunity(request: Request, m: Measure, practices: pl.DataFrame) -> dict | None:
+def _opportunity(db: data.Database, m: Measure, practices: pl.DataFrame) -> dict | None:
     """What matching the best quartile of practices would be worth, from the protected practice counts."""
     if m.opportunity is None or practices.height < 4:
         return None
     shown = practices.filter(pl.col("numerator").is_not_null() & pl.col("denominator").is_not_null())
-    db = request.app.state.db
     with db.cursor() as cur:
         gap = opportunity_table(cur, shown.to_pandas(), {m.id: m})
     if gap.empty:
@@ -124,15 +123,18 @@ def indicator(request: Request, measure_id: str, level: str = "practice", period
     m = measure_or_404(measure_id)
     if level not in LEVELS:
         raise HTTPException(status_code=404, detail="No such level.")
-    rows = published(request, m, (level,))
+    return render(request, "indicator.html", indicator_context(request.app.state.db, m, level, period))
+
+
+def indicator_context(db: data.Database, m: Measure, level: str, period: str = "") -> dict:
+    """What the indicator page shows at a level and financial year (default: the latest), computed once."""
+    rows = published(db, m, (level,))
     periods = sorted(set(rows["period"].to_list())) if rows.height else []
     period = period if period in periods else (periods[-1] if periods else "")
-    context = request.app.state.db.memo(("indicator", m.id, level, period),
-                                        lambda: _indicator(request, m, level, period, periods, rows))
-    return render(request, "indicator.html", context)
+    return db.memo(("indicator", m.id, level, period), lambda: _indicator(db, m, level, period, periods, rows))
 
 
-def _indicator(request: Request, m: Measure, level: str, period: str, periods: list[str],
+def _indicator(db: data.Database, m: Measure, level: str, period: str, periods: list[str],
                rows: pl.DataFrame) -> dict:
     context: dict = {"m": m, "level": level, "levels": LEVELS, "level_names": LEVEL_NAMES, "period": period,
                      "periods": periods, "rows": [], "chart": "", "league": "", "spc": None, "inequality": None,
@@ -150,10 +152,10 @@ def _indicator(request: Request, m: Measure, level: str, period: str, periods: l
         if level in ("pcn", "place") and with_values.height >= 2:
             context["league"] = league_svg(with_values.to_pandas(), with_values["unit"].to_list(),
                                            f"{LEVEL_NAMES[level]}, {period}, with 95% intervals", m.unit)
-        context["spc"] = _spc(request, m)
-        context["inequality"] = _inequality(request, m, period)
+        context["spc"] = _spc(db, m)
+        context["inequality"] = _inequality(db, m, period)
         if level == "practice":
-            context["opportunity"] = _opportunity(request, m, latest)
+            context["opportunity"] = _opportunity(db, m, latest)
     return context
 
 
