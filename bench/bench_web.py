@@ -1,5 +1,6 @@
 """The web application under load: 20 clients at once on an installation of OPENPHM_BENCH_PEOPLE people
-(default 1,000,000; OPENPHM_BENCH_DB to reuse a built person record).
+(default 1,000,000; OPENPHM_BENCH_DB to reuse a built person record; OPENPHM_BENCH_KEEP=1 keeps
+the installation built).
 
 The installation is built as `openphm demo` builds one (ingest, link, build, indicators, segments,
 risk, lists), then `openphm serve` runs in its own process (uvicorn, one worker) and 20 client
@@ -154,7 +155,9 @@ def run() -> str:
             server.terminate()
             server.wait(30)
     finally:
-        if not os.environ.get("OPENPHM_BENCH_DB"):
+        if os.environ.get("OPENPHM_BENCH_KEEP"):
+            print(f"kept the installation in {work}", file=sys.stderr)
+        elif not os.environ.get("OPENPHM_BENCH_DB"):
             shutil.rmtree(work, ignore_errors=True)
     lines = []
     for kind, seconds in timings.items():
