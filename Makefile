@@ -43,7 +43,7 @@ demo: $(STAMP)
 
 test: $(SPARK_STAMP) $(BROWSER_STAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/pytest tests
+	$(BIN)/pytest -n 2 --dist loadfile tests
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
