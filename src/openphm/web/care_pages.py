@@ -58,7 +58,7 @@ def _identified(request: Request, list_id: str, practice: str, action: str) -> l
     user = _own_practice(request, list_id, practice)
     db = _db(request)
     try:
-        with db.cursor() as cur:
+        with db.cursor(writes=True) as cur:
             return identified_list(cur, db.store, list_id, practice, DIRECT_CARE, f"web:{user.username}", action,
                                    with_person_id=True)
     except ListError as exc:
@@ -112,7 +112,7 @@ def patient(request: Request, person_id: str) -> HTMLResponse:
     db = _db(request)
     person = _person(db, person_id)
     details = {"person_ids": person_id, "purpose": DIRECT_CARE}
-    with db.cursor() as cur:
+    with db.cursor(writes=True) as cur:
         if person is None or person["practice_code"] not in data.practices_of(db, user.scope):
             audit.append(cur, db.store, "record_view", "refused", {**details, "reason": "outside the user's scope"},
                          stated_user=f"web:{user.username}")

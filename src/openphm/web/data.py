@@ -4,8 +4,8 @@ Every aggregate here is exact; pages pass it through `openphm.governance.disclos
 without a direct-care role sees it. Person-level reads (case-finding lists) go through
 `openphm.lists.run`, which adds NHS numbers from the identity store and writes the audit entry.
 
-One DuckDB connection serves the process; each read takes a cursor of it under a lock (DuckDB
-connections are not for concurrent use from threads; cursors of one connection are).
+One DuckDB connection serves the process; each read takes a cursor of it (DuckDB connections are
+not for concurrent use from threads; cursors of one connection are, so queries run in parallel).
 """
 
 from __future__ import annotations
@@ -36,19 +36,27 @@ class Database:
         self.store: Store
         self.store, self.con = open_store(self.path)
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._memo: dict[tuple, object] = {}
         self._memo_lock = threading.Lock()
         self.stop = False  # set on shutdown: background work stops
 
     @contextmanager
-    def cursor(self) -> Iterator[Connection]:
-        """A cursor for one request's reads and writes."""
+    def cursor(self, writes: bool = False) -> Iterator[Connection]:
+        """A cursor for one request's reads, or (`writes`) its audit entries too. Cursors of one DuckDB
+        connection may run at the same time in different threads (each is its own connection to the
+        same database), so reads run in parallel; writers take turns, since two transactions appending
+        to the audit log at once would conflict (DuckDB's optimistic concurrency) and one would fail."""
         with self._lock:
             cur = self.con.cursor()
-            try:
+        try:
+            if writes:
+                with self._write_lock:
+                    yield cur
+            else:
                 yield cur
-            finally:
-                cur.close()
+        finally:
+            cur.close()
 
     def memo(self, key: tuple, compute: Callable[[], T]) -> T:
         """`compute()`, once per `key` for the life of the process. Sound because this process holds

@@ -200,7 +200,7 @@ def create_fhir(database: data.Database, db_path) -> FastAPI:
         else:
             allowed = who.person_id == person_id and person is not None
         details = {"person_ids": person_id, "purpose": DIRECT_CARE if who.user else "patient_access"}
-        with database.cursor() as cur:
+        with database.cursor(writes=True) as cur:
             if not allowed:
                 audit.append(cur, database.store, "fhir_read", "refused", {**details, "reason": "not this token's"},
                              stated_user=who.name)
