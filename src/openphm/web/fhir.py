@@ -63,8 +63,15 @@ def _send(resource: dict) -> JSONResponse:
     return JSONResponse(resource, media_type=FHIR_JSON)
 
 
+UK_CORE = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-"
+PROFILED = ("Patient", "Encounter", "Condition", "Observation")
+
+
 def _checked(model: type, resource: dict) -> dict:
-    """The resource as JSON after `fhir.resources` (R4B) has validated it."""
+    """The resource as JSON after `fhir.resources` (R4B) has validated it; the four clinical resources
+    claim their UK Core profile (UKCore-Patient, -Encounter, -Condition, -Observation)."""
+    if resource["resourceType"] in PROFILED:
+        resource = {**resource, "meta": {"profile": [UK_CORE + resource["resourceType"]]}}
     return model.model_validate(resource).model_dump(mode="json", exclude_none=True)
 
 
