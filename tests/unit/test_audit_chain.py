@@ -213,8 +213,10 @@ def test_exports_allowed_and_refused_are_logged_with_the_os_user_as_actor(tmp_pa
     details = [json.loads(e.details) for e in entries]
     assert details[0]["purpose"] == "planning" and "direct care only" in details[0]["reason"]
     assert "no list 'nonexistent'" in details[1]["reason"] and "no one on" in details[2]["reason"]
+    person = con.execute("SELECT CAST(person_id AS VARCHAR) FROM lists.member WHERE list_id = ? AND "
+                         "practice_code = ?", [list_id, PRACTICE]).fetchone()[0]
     assert details[3] == {"list_id": list_id, "practice_code": PRACTICE, "people": 1, "purpose": "direct_care",
-                          "file": str(out.resolve())}
+                          "file": str(out.resolve()), "person_ids": person}
     assert NHS_NUMBER not in json.dumps([e.__dict__ for e in entries])
     assert audit.verify(con, store).ok
     assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'export_log'"

@@ -67,4 +67,4 @@ def test_every_command_group_is_registered_on_the_app():
     commands = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()}
     assert commands == {"generate", "calibrate", "demo", "variation", "codelists", "segments", "ingest", "files",
                         "build", "link", "link-report", "link-files", "optout", "measures", "risk", "lists", "audit",
-                        "evaluate", "costs", "budgets", "riskshare", "serve", "users", "report"}
+                        "evaluate", "costs", "budgets", "riskshare", "serve", "users", "report", "tokens"}
