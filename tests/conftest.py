@@ -13,6 +13,10 @@ import pytest
 os.environ.setdefault("OPENPHM_WATCHDOG_SECONDS", "480")
 
 KINDS = ("unit", "spec", "integration", "e2e")
+# The slowest files (pytest --durations), started first so that `make test`'s two workers (pytest-xdist,
+# a file to a worker) do not end with one of them alone on a long file; the rest keep their order.
+SLOWEST_FIRST = ("test_spark_ingest_link.py", "test_spark_parity.py", "test_risk_at_200k.py",
+                 "test_fault_injection.py", "test_synthetic_intervals.py", "test_evaluate_cli.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -21,3 +25,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if kind not in KINDS:
             raise pytest.UsageError(f"{item.nodeid}: tests live in one of tests/{{{','.join(KINDS)}}}/")
         item.add_marker(getattr(pytest.mark, kind))
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).name, len(rank)))  # stable: order kept within
