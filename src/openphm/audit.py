@@ -54,11 +54,11 @@ from openphm.engine.connection import Connection, EngineError
 from openphm.engine.duckdb_store import Store
 from openphm.engine.files import private_dir, write_private
 from openphm.identity.nhs_number import is_valid
+from openphm.identity.pseudonym import UUID_TEXT
 
 OUTCOMES = ("allowed", "refused")
 DETAIL_FIELDS = frozenset({"list_id", "practice_code", "people", "purpose", "file", "reason", "person_ids"})
-_PERSON_IDS = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-                         r"( [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})*$")
+_PERSON_IDS = re.compile(f"^{UUID_TEXT}( {UUID_TEXT})*$")
 GENESIS = "0" * 64
 _ENTRY_TAG = b"openphm audit entry v1\n"  # domain separation: an entry's hash, its MAC, the checkpoint's HMAC
 _MAC_TAG = b"openphm audit mac v1\n"

@@ -130,7 +130,7 @@ def tokens_create(
 
     from openphm.engine.duckdb_store import Store
     from openphm.identity.nhs_number import is_valid
-    from openphm.identity.pseudonym import person_ids
+    from openphm.identity.pseudonym import as_uuid, person_ids
     from openphm.web.tokens import create_token
     from openphm.web.users import UserError
 
@@ -146,8 +146,7 @@ def tokens_create(
         store = Store(db)
         if not store.key_file.exists():
             fail(f"{db}: no pseudonymisation key beside it (run `openphm ingest` first)")
-        hexid = person_ids(store.key(), [f"nhs:{number}"])[0]
-        person_id = f"{hexid[:8]}-{hexid[8:12]}-{hexid[12:16]}-{hexid[16:20]}-{hexid[20:]}"
+        person_id = as_uuid(person_ids(store.key(), [f"nhs:{number}"])[0])
     try:
         token_id, token = create_token(db, day, user, person_id)
     except UserError as exc:

@@ -19,10 +19,10 @@ from openphm.variation import funnel, variation_icon, xmr
 FUNNEL_KIND = {"person_proportion": "proportion", "event_proportion": "proportion"}
 
 
-def funnel_chart(m: Measure, units: pd.DataFrame, title: str) -> tuple[str, int, int] | None:
-    """A random-effects funnel plot (SVG) of units (columns unit, numerator, denominator) with the
-    number outside the 99.8% limits and the number drawn; None for fewer than 3 units with a
-    denominator, or a directly standardised indicator (no funnel)."""
+def funnel_frame(m: Measure, units: pd.DataFrame) -> tuple[pd.DataFrame, float] | None:
+    """A random-effects funnel of units (columns unit, numerator, denominator): the funnel's frame
+    (value, limits and flag times the indicator's multiplier, with each unit and denominator) and the
+    target; None for fewer than 3 units with a denominator, or a directly standardised indicator."""
     kind = "ratio" if m.standardisation == "isr_ics" else FUNNEL_KIND.get(m.kind, "rate")
     units = units[units["denominator"] > 0]
     if len(units) < 3 or m.standardisation == "dsr_esp2013":
@@ -30,11 +30,21 @@ def funnel_chart(m: Measure, units: pd.DataFrame, title: str) -> tuple[str, int,
     num = units["numerator"].clip(upper=units["denominator"]) if kind == "proportion" else units["numerator"]
     f = funnel(num, units["denominator"], kind=kind, overdispersion=True)
     f["denominator"] = units["denominator"].to_numpy()
+    f["unit"] = units["unit"].to_numpy()
     for col in ("value", "lower95", "upper95", "lower998", "upper998"):
         f[col] = f[col] * m.multiplier
-    target = float(num.sum() / units["denominator"].sum()) * m.multiplier
+    return f, float(num.sum() / units["denominator"].sum()) * m.multiplier
+
+
+def funnel_chart(m: Measure, units: pd.DataFrame, title: str) -> tuple[str, int, int] | None:
+    """A random-effects funnel plot (SVG) of units (columns unit, numerator, denominator) with the
+    number outside the 99.8% limits and the number drawn; None where `funnel_frame` gives none."""
+    drawn = funnel_frame(m, units)
+    if drawn is None:
+        return None
+    f, target = drawn
     flagged = int(f["flag"].isin(["high_998", "low_998"]).sum())
-    return funnel_svg(f, units["unit"].tolist(), target, title, m.unit), flagged, len(f)
+    return funnel_svg(f, f["unit"].tolist(), target, title, m.unit), flagged, len(f)
 
 
 def _funnel_section(m: Measure, practices: pd.DataFrame, period: str) -> str:

@@ -22,10 +22,10 @@ import polars as pl
 from openphm.engine.connection import Connection
 from openphm.measures.definitions import Measure, load_measures
 from openphm.measures.published import published_results
-from openphm.measures.report import FUNNEL_KIND
+from openphm.measures.report import funnel_frame
 from openphm.reports.charts import spc_svg, variation_icon_svg
 from openphm.reports.html import page
-from openphm.variation import funnel, variation_icon, xmr
+from openphm.variation import variation_icon, xmr
 
 MIN_SPC_POINTS = 12
 
@@ -51,21 +51,13 @@ def _change(latest: dict, previous: dict | None, m: Measure) -> str:
 
 def _special_practices(m: Measure, practices: pl.DataFrame) -> tuple[list[str], list[str]]:
     """Practices above and below the 99.8% funnel limits (crude and indirectly standardised indicators)."""
-    if m.standardisation == "dsr_esp2013":
+    shown = practices.filter(pl.col("numerator").is_not_null() & pl.col("denominator").is_not_null())
+    drawn = funnel_frame(m, shown.select("unit", pl.col("numerator").cast(pl.Float64),
+                                         pl.col("denominator").cast(pl.Float64)).to_pandas())
+    if drawn is None:
         return [], []
-    shown = practices.filter(pl.col("numerator").is_not_null() & pl.col("denominator").is_not_null()
-                             & (pl.col("denominator") > 0))
-    if shown.height < 3:
-        return [], []
-    kind = "ratio" if m.standardisation == "isr_ics" else FUNNEL_KIND.get(m.kind, "rate")
-    num = shown["numerator"].cast(pl.Float64)
-    if kind == "proportion":
-        num = pl.Series([min(n, d) for n, d in zip(num, shown["denominator"], strict=True)])
-    f = funnel(num.to_numpy(), shown["denominator"].cast(pl.Float64).to_numpy(), kind=kind, overdispersion=True)
-    units = shown["unit"].to_list()
-    high = [u for u, flag in zip(units, f["flag"], strict=True) if flag == "high_998"]
-    low = [u for u, flag in zip(units, f["flag"], strict=True) if flag == "low_998"]
-    return high, low
+    f = drawn[0]
+    return f.loc[f["flag"] == "high_998", "unit"].tolist(), f.loc[f["flag"] == "low_998", "unit"].tolist()
 
 
 def _fmt(v: float | None) -> str:

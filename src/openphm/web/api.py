@@ -27,9 +27,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from openphm.governance.disclosure import protect_frame
 from openphm.lists.run import DIRECT_CARE, EXPORT_COLUMNS, ListError, identified_list
 from openphm.measures.definitions import load_measures
-from openphm.measures.published import published_results
 from openphm.web import data
 from openphm.web.tokens import TokenHolder, token_holder
+from openphm.web.variation_pages import published
 
 RATE_PER_MINUTE = 600
 MAX_PAGE = 1000
@@ -239,7 +239,9 @@ def create_api(database: data.Database, db_path, reports) -> FastAPI:
             raise HTTPException(status_code=404, detail=f"No indicator {measure_id[:64]!r}.")
         if level not in LEVELS or period_type not in PERIOD_TYPES:
             raise HTTPException(status_code=404, detail="No such level or period type.")
-        rows = database.memo(("api", m.id, level, period_type), lambda: _published(database, m, level, period_type))
+        rows = published(database, m, (level,), period_type)
+        if rows.height:
+            rows = rows.with_columns(pl.col("numerator").cast(pl.Int64), pl.col("denominator").cast(pl.Float64))
         if rows.height and period:
             rows = rows.filter(pl.col("period") == period)
         if rows.height and unit:
@@ -254,11 +256,11 @@ def create_api(database: data.Database, db_path, reports) -> FastAPI:
     @api.get("/segments", response_model=list[SegmentSize])
     def segments(_: Holder) -> list[SegmentSize]:
         """People in each segment each month (protected)."""
-        sizes = database.frame("SELECT CAST(month AS VARCHAR) AS month, segment, people FROM segments.size "
-                               "ORDER BY month, segment")
-        if sizes.height == 0:
-            return []
-        return [SegmentSize(**r) for r in protect_frame(sizes, ["people"], within=["month"]).rows(named=True)]
+        from openphm.web.population_pages import segment_shares
+
+        sizes = segment_shares(database)
+        return [SegmentSize(month=str(r["month"]), segment=r["segment"], people=r["people"])
+                for r in sizes.rows(named=True)] if sizes.height else []
 
     @api.get("/risk/model-card", response_model=dict[str, Any])
     def risk_model_card(_: Holder) -> dict[str, Any]:
@@ -268,11 +270,7 @@ def create_api(database: data.Database, db_path, reports) -> FastAPI:
         report = data.read_report(reports / "risk" / "report.json")
         if not report or "best_model" not in report:
             raise HTTPException(status_code=404, detail="No risk model has been trained here yet.")
-        card = risk_card(report)
-        card.pop("model", None)  # the raw report's counts; the card keeps the protected ones
-        card["models"] = {k: {x: v[x] for x in ("auroc", "auroc_ci", "auprc", "calibration_slope",
-                                                 "observed_to_expected") if x in v} for k, v in card["models"].items()}
-        return card
+        return risk_card(report)
 
     @api.get("/data-quality", response_model=list[FileQuality])
     def data_quality(_: Holder) -> list[FileQuality]:
@@ -340,14 +338,6 @@ def _problems_as_problem_json(api: FastAPI) -> dict:
                         content["application/problem+json"] = content.pop("application/json")
         api.openapi_schema = spec
     return api.openapi_schema
-
-
-def _published(database: data.Database, m, level: str, period_type: str) -> pl.DataFrame:
-    rows = data.measure_results(database, m.id, (level,), period_type)
-    if rows.height == 0:
-        return rows
-    return published_results(rows, m).with_columns(pl.col("numerator").cast(pl.Int64),
-                                                   pl.col("denominator").cast(pl.Float64))
 
 
 def _csv(rows: pl.DataFrame, name: str) -> Response:

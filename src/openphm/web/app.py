@@ -105,10 +105,9 @@ def warm_up(database: Database) -> None:
     from openphm.measures.definitions import load_measures
     from openphm.web import population_pages, variation_pages
 
-    jobs = [lambda: population_pages.overview_context(database),
-            lambda: database.memo(("segments",), lambda: population_pages._segments(database)),
-            lambda: database.memo(("linkage",), lambda: population_pages._linkage(database)),
-            lambda: database.memo(("data_quality",), lambda: population_pages._data_quality(database))]
+    pages = (population_pages.overview_context, population_pages.segments_context,
+             population_pages.linkage_context, population_pages.data_quality_context)
+    jobs = [lambda page=page: page(database) for page in pages]
     jobs += [lambda m=m, level=level: variation_pages.indicator_context(database, m, level)
              for m in load_measures().values() for level in variation_pages.LEVELS]
     for job in jobs:

@@ -18,8 +18,8 @@ import re
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from openphm import audit, domain
-from openphm.identity import store as identity_store
+from openphm import audit
+from openphm.identity.pseudonym import PERSON_ID
 from openphm.lists.run import DIRECT_CARE, EXPORT_COLUMNS, ListError, identified_list
 from openphm.web import data
 from openphm.web.app import render
@@ -27,7 +27,6 @@ from openphm.web.security import check_csrf, require
 
 router = APIRouter(dependencies=[Depends(check_csrf)])
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 RECENT = 20  # the latest rows of each kind of activity shown on a record
 
 
@@ -89,14 +88,6 @@ def case_list_csv(request: Request, list_id: str, practice: str) -> Response:
                              "Cache-Control": "no-store"})
 
 
-def _person(db: data.Database, person_id: str) -> dict | None:
-    got = db.frame(f"""
-        SELECT p.*, k.nhs_number, {domain.age_at('current_date', 'p')} AS age
-        FROM record.person AS p LEFT JOIN ({identity_store.nhs_numbers_sql()}) AS k ON k.person_id = p.person_id
-        WHERE p.person_id = CAST(? AS UUID)""", [person_id])
-    return got.row(0, named=True) if got.height else None
-
-
 def _rows(db: data.Database, sql: str, person_id: str) -> list[dict]:
     got = db.frame(sql, [person_id])
     return got.rows(named=True) if got.height else []
@@ -107,19 +98,17 @@ def patient(request: Request, person_id: str) -> HTMLResponse:
     """A person's linked record for their clinician: conditions, risk and its reasons, recent hospital
     activity, and every recorded view of their identifiable data (this one included)."""
     user = require(request, direct_care=True)
-    if not _UUID.match(person_id):
+    if not PERSON_ID.match(person_id):
         raise HTTPException(status_code=404, detail="No such person.")
     db = _db(request)
-    person = _person(db, person_id)
-    details = {"person_ids": person_id, "purpose": DIRECT_CARE}
-    with db.cursor(writes=True) as cur:
-        if person is None or person["practice_code"] not in data.practices_of(db, user.scope):
-            audit.append(cur, db.store, "record_view", "refused", {**details, "reason": "outside the user's scope"},
-                         stated_user=f"web:{user.username}")
-            raise HTTPException(status_code=403, detail="That person is not registered at a practice in your "
-                                                        "direct-care scope.")
-        audit.append(cur, db.store, "record_view", "allowed", {**details, "people": 1},
-                     stated_user=f"web:{user.username}")
+    person = data.identified_person(db, person_id)
+    if person is None or person["practice_code"] not in data.practices_of(db, user.scope):
+        data.record_access(db, "record_view", person_id, DIRECT_CARE, f"web:{user.username}",
+                           refused_because="outside the user's scope")
+        raise HTTPException(status_code=403, detail="That person is not registered at a practice in your "
+                                                    "direct-care scope.")
+    data.record_access(db, "record_view", person_id, DIRECT_CARE, f"web:{user.username}")
+    with db.cursor() as cur:
         accesses = [{"at": e.logged_at[:19].replace("T", " "), "who": e.stated_user or e.actor, "action": e.action,
                      "outcome": e.outcome, "purpose": json.loads(e.details).get("purpose")}
                     for e in audit.accesses_of(cur, person_id)]

@@ -20,9 +20,10 @@ from typing import TypeVar
 
 import polars as pl
 
-from openphm import domain
+from openphm import audit, domain
 from openphm.engine.connection import Connection, EngineError
 from openphm.engine.duckdb_store import Store
+from openphm.identity import store as identity_store
 from openphm.ingest.loader import open_store
 
 T = TypeVar("T")
@@ -148,10 +149,26 @@ def list_sizes(db: Database, practices: set[str]) -> pl.DataFrame:
                     f"WHERE practice_code IN ({marks}) GROUP BY ALL ORDER BY 1, 2", sorted(practices))
 
 
-def list_members(db: Database, list_id: str, practice: str) -> pl.DataFrame:
-    """One practice's list, pseudonymous, in rank order, with reasons (no identifiers)."""
-    return db.frame("SELECT CAST(person_id AS VARCHAR) AS person_id, rank, risk, reasons FROM lists.member "
-                    "WHERE list_id = ? AND practice_code = ? ORDER BY rank", [list_id, practice])
+def identified_person(db: Database, person_id: str) -> dict | None:
+    """One person's `record.person` row (opted-out people included: direct care) with their NHS number
+    and age today, `person_id` as text; None if there is no such person."""
+    got = db.frame(f"""
+        SELECT p.* EXCLUDE (person_id), CAST(p.person_id AS VARCHAR) AS person_id, k.nhs_number,
+               {domain.age_at('current_date', 'p')} AS age
+        FROM record.person AS p LEFT JOIN ({identity_store.nhs_numbers_sql()}) AS k ON k.person_id = p.person_id
+        WHERE p.person_id = CAST(? AS UUID)""", [person_id])
+    return got.row(0, named=True) if got.height else None
+
+
+def record_access(db: Database, action: str, person_id: str, purpose: str, stated_user: str,
+                  refused_because: str | None = None) -> None:
+    """The audit entry for a view of one person's identifiable data, or (`refused_because`) its refusal,
+    written before anything is sent."""
+    details: dict[str, object] = {"person_ids": person_id, "purpose": purpose}
+    details |= {"reason": refused_because} if refused_because else {"people": 1}
+    with db.cursor(writes=True) as cur:
+        audit.append(cur, db.store, action, "refused" if refused_because else "allowed", details,
+                     stated_user=stated_user)
 
 
 def read_report(path: Path) -> dict | None:

@@ -19,7 +19,6 @@ OperationOutcome resources.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -32,9 +31,8 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from openphm import audit
 from openphm.derive.efi import efi_codes, efi_sql
-from openphm.identity import store as identity_store
+from openphm.identity.pseudonym import PERSON_ID
 from openphm.lists.run import DIRECT_CARE
 from openphm.web import data
 from openphm.web.api import holder
@@ -46,7 +44,6 @@ ETHNIC_SYSTEM = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryEngland
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 SNOMED = "http://snomed.info/sct"
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 GENDER = {"F": "female", "M": "male"}
 # SNOMED CT concepts for the two observations (electronic frailty index score; risk of emergency admission)
 EFI_CODE = ("713636003", "Electronic frailty index score")
@@ -193,26 +190,20 @@ def create_fhir(database: data.Database, db_path) -> FastAPI:
         if who is None:
             raise HTTPException(status_code=401, detail="A bearer token is needed.",
                                 headers={"WWW-Authenticate": "Bearer"})
-        if not _UUID.match(person_id):
+        if not PERSON_ID.match(person_id):
             raise HTTPException(status_code=404, detail="No such patient.")
-        got = database.frame(f"""
-            SELECT CAST(p.person_id AS VARCHAR) AS person_id, p.birth_year, p.birth_month, p.sex,
-                   p.ethnic_category, p.practice_code, p.date_of_death, k.nhs_number
-            FROM record.person p LEFT JOIN ({identity_store.nhs_numbers_sql()}) k ON k.person_id = p.person_id
-            WHERE p.person_id = CAST(? AS UUID)""", [person_id])
-        person = got.row(0, named=True) if got.height else None
+        person = data.identified_person(database, person_id)
         if who.user is not None:
             allowed = who.user.direct_care and person is not None and \
                 person["practice_code"] in data.practices_of(database, who.user.scope)
         else:
             allowed = who.person_id == person_id and person is not None
-        details = {"person_ids": person_id, "purpose": DIRECT_CARE if who.user else "patient_access"}
-        with database.cursor(writes=True) as cur:
-            if not allowed:
-                audit.append(cur, database.store, "fhir_read", "refused", {**details, "reason": "not this token's"},
-                             stated_user=who.name)
-                raise HTTPException(status_code=403, detail="This token may not read that patient's record.")
-            audit.append(cur, database.store, "fhir_read", "allowed", {**details, "people": 1}, stated_user=who.name)
+        purpose = DIRECT_CARE if who.user else "patient_access"
+        if not allowed:
+            data.record_access(database, "fhir_read", person_id, purpose, who.name,
+                               refused_because="not this token's")
+            raise HTTPException(status_code=403, detail="This token may not read that patient's record.")
+        data.record_access(database, "fhir_read", person_id, purpose, who.name)
         return person
 
     @fhir.get("/metadata")

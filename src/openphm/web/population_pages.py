@@ -28,6 +28,7 @@ ACTIVITY = {"emergency_admissions_per_1000": "Emergency admissions",
             "gp_appointments_per_1000": "GP appointments"}
 TRENDS = ("emergency_admissions_dsr", "ae_attendances", "elective_admissions", "first_outpatient_attendances",
           "delayed_discharge_bed_days")
+SUMMARY = ("auroc", "auroc_ci", "auprc", "calibration_slope", "observed_to_expected")  # not counts
 TOP_BANDS = (("0_5pct", "0.5%", 0.005), ("1pct", "1%", 0.01), ("5pct", "5%", 0.05))
 
 
@@ -67,7 +68,7 @@ def _overview(db: data.Database) -> dict:
         context["pyramid_rows"] = sorted(pyramid.rows(named=True), key=lambda r: (bands.index(r["age_band"]),
                                                                                   r["sex"]))
     labels = segment_labels(db)
-    sizes = _segment_shares(db)
+    sizes = segment_shares(db)
     if sizes.height:
         context["segments"] = _segment_chart(sizes, labels)
     measures = load_measures()
@@ -87,7 +88,7 @@ def _overview(db: data.Database) -> dict:
     return context
 
 
-def _segment_shares(db: data.Database) -> pl.DataFrame:
+def segment_shares(db: data.Database) -> pl.DataFrame:
     """People in each segment each month (protected) and their share of the month's shown total."""
     sizes = db.frame("SELECT month, segment, people FROM segments.size ORDER BY month, segment")
     if sizes.height == 0:
@@ -95,12 +96,14 @@ def _segment_shares(db: data.Database) -> pl.DataFrame:
     sizes = protect_frame(sizes, ["people"], within=["month"])
     totals = sizes.group_by("month").agg(pl.col("people").sum().alias("total"))
     return sizes.join(totals, on="month").with_columns((pl.col("people") / pl.col("total")).alias("share")
-                                                       ).sort("month")
+                                                       ).sort("month", "segment")
 
 
 def _segment_chart(sizes: pl.DataFrame, labels: dict[str, str]) -> str:
     months = sorted(set(sizes["month"].to_list()))
-    series = {labels.get(s, s): [_share(sizes, m, s) for m in months] for s in labels}
+    shares = {(r["month"], r["segment"]): r["share"] for r in sizes.rows(named=True)}
+    series = {labels.get(s, s): [None if shares.get((m, s)) is None else 100 * float(shares[(m, s)]) for m in months]
+              for s in labels}
     return lines_svg([m.strftime("%b %Y") for m in months], series, "Share of registered people in each segment (%)",
                      "%")
 
@@ -109,12 +112,17 @@ def _segment_chart(sizes: pl.DataFrame, labels: dict[str, str]) -> str:
 def segments(request: Request) -> HTMLResponse:
     """The population by segment over time, the latest year's transitions and activity by segment."""
     require(request)
-    return render(request, "segments.html", _db(request).memo(("segments",), lambda: _segments(_db(request))))
+    return render(request, "segments.html", segments_context(_db(request)))
+
+
+def segments_context(db: data.Database) -> dict:
+    """What the segments page shows, computed once."""
+    return db.memo(("segments",), lambda: _segments(db))
 
 
 def _segments(db: data.Database) -> dict:
     labels = segment_labels(db)
-    sizes = _segment_shares(db)
+    sizes = segment_shares(db)
     context: dict = {"labels": labels, "latest": [], "chart": "", "transitions": None, "activity": []}
     if sizes.height:
         months = sorted(set(sizes["month"].to_list()))
@@ -134,11 +142,6 @@ def _segments(db: data.Database) -> dict:
                                   "sources": [s for s in labels if any(k[0] == s for k in cells)]}
     context["activity"] = _activity(db, labels)
     return context
-
-
-def _share(sizes: pl.DataFrame, month, segment: str) -> float | None:
-    got = sizes.filter((pl.col("month") == month) & (pl.col("segment") == segment))
-    return None if got.height == 0 or got["share"][0] is None else 100 * float(got["share"][0])
 
 
 def _activity(db: data.Database, labels: dict[str, str]) -> list[dict]:
@@ -187,10 +190,11 @@ def risk_card(report: dict) -> dict:
                          "auroc": g.get("auroc") if shown else None,
                          "observed_to_expected": g.get("observed_to_expected") if shown else None})
     return {"best": best, "train_date": report["train_date"], "validation_date": report["validation_date"],
-            "people": protect_count(people), "events": protect_count(events), "model": model,
+            "people": protect_count(people), "events": protect_count(events),
             "ceiling": report.get("ceiling_auroc"), "features": len(report["features"]), "bands": bands,
             "tenths": tenths, "fairness": fairness,
-            "models": {k: v for k, v in report["models"].items() if isinstance(v, dict) and "auroc" in v}}
+            "models": {k: {x: v[x] for x in SUMMARY if x in v} for k, v in report["models"].items()
+                       if isinstance(v, dict) and "auroc" in v}}
 
 
 @router.get("/population/risk", response_class=HTMLResponse)
@@ -207,7 +211,12 @@ def risk(request: Request) -> HTMLResponse:
 def linkage(request: Request) -> HTMLResponse:
     """How each source's records were linked to people: by NHS number, probabilistically, unlinked."""
     require(request)
-    return render(request, "linkage.html", _db(request).memo(("linkage",), lambda: _linkage(_db(request))))
+    return render(request, "linkage.html", linkage_context(_db(request)))
+
+
+def linkage_context(db: data.Database) -> dict:
+    """What the linkage page shows, computed once."""
+    return db.memo(("linkage",), lambda: _linkage(db))
 
 
 def _linkage(db: data.Database) -> dict:
@@ -231,8 +240,12 @@ def _linkage(db: data.Database) -> dict:
 def data_quality(request: Request) -> HTMLResponse:
     """Every file received: rows read, loaded and quarantined, and the reasons for quarantine."""
     require(request)
-    return render(request, "data_quality.html", _db(request).memo(("data_quality",),
-                                                                  lambda: _data_quality(_db(request))))
+    return render(request, "data_quality.html", data_quality_context(_db(request)))
+
+
+def data_quality_context(db: data.Database) -> dict:
+    """What the data-quality page shows, computed once."""
+    return db.memo(("data_quality",), lambda: _data_quality(db))
 
 
 def _data_quality(db: data.Database) -> dict:

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from openphm.identity.pseudonym import PERSON_ID
 from openphm.web.users import User, UserError, _connect, get_user
 
 PREFIX = "ophm_"
 _TOKEN_SCHEMA = """CREATE TABLE IF NOT EXISTS tokens (
     token_id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, username TEXT, person_id TEXT,
     created_at TEXT NOT NULL, expires_at TEXT NOT NULL, revoked_at TEXT)"""
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MAX_DAYS = 366
 
 
@@ -60,7 +59,7 @@ def create_token(db: Path, expires: dt.date, username: str | None = None,
         raise UserError(f"--expires must be from today to {MAX_DAYS} days ahead (got {expires.isoformat()})")
     if username is not None and get_user(db, username) is None:
         raise UserError(f"no user {username!r}; `openphm users list` shows them")
-    if person_id is not None and not _UUID.match(person_id):
+    if person_id is not None and not PERSON_ID.match(person_id):
         raise UserError("a patient token needs the person's pseudonym (a UUID)")
     token, token_id = PREFIX + secrets.token_urlsafe(32), secrets.token_hex(6)
     with _connect(db) as con:

@@ -44,11 +44,9 @@ def measure_or_404(measure_id: str) -> Measure:
     return m
 
 
-def published(source: Request | data.Database, m: Measure, levels: tuple[str, ...],
+def published(db: data.Database, m: Measure, levels: tuple[str, ...],
               period_type: str = "financial_year") -> pl.DataFrame:
     """The indicator's results at `levels`, every period of a type, as they may be shown."""
-    db = source if isinstance(source, data.Database) else source.app.state.db
-
     def compute() -> pl.DataFrame:
         rows = data.measure_results(db, m.id, levels, period_type)
         return published_results(rows, m) if rows.height else rows
@@ -170,7 +168,7 @@ def indicator_csv(request: Request, measure_id: str, level: str = "practice") ->
     m = measure_or_404(measure_id)
     if level not in LEVELS:
         raise HTTPException(status_code=404, detail="No such level.")
-    rows = published(request, m, (level,))
+    rows = published(request.app.state.db, m, (level,))
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -183,6 +181,6 @@ def indicator_csv(request: Request, measure_id: str, level: str = "practice") ->
 
 def latest_ics_value(request: Request, m: Measure) -> dict | None:
     """The indicator's latest financial year for the whole ICS, as published (for the public view)."""
-    rows = published(request, m, ("ics",))
+    rows = published(request.app.state.db, m, ("ics",))
     return rows.sort("period_start").row(-1, named=True) if rows.height else None
 
