@@ -59,7 +59,9 @@ browser: $(BROWSER_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
+# the web benchmark's load generator is Debian's wrk (a C client, so the clients take little of the 2 cores)
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { echo "installing wrk with apt-get"; apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python bench/run_all.py
 
 clean:

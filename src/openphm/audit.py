@@ -64,6 +64,7 @@ _ENTRY_TAG = b"openphm audit entry v1\n"  # domain separation: an entry's hash, 
 _MAC_TAG = b"openphm audit mac v1\n"
 _CHECKPOINT_TAG = b"openphm audit head v1\n"
 _NHS_LIKE = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
+_SEQ = "TRY_CAST(seq AS BIGINT)"  # a forger may have changed the column's type
 _COLUMNS = "seq, logged_at, actor, stated_user, action, outcome, details, prev_hash, entry_hash, entry_mac"
 
 
@@ -197,22 +198,38 @@ def _write_checkpoint(store: Store, key: bytes, seq: int, head: str) -> None:
     write_private(checkpoint_file(store), _canonical({"seq": seq, "entry_hash": head, "hmac": mac}) + "\n")
 
 
-def read_log(con: Connection) -> list[Entry]:
-    """Every entry, in sequence order (none when the table does not exist)."""
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
-                         "AND table_name = 'log'").fetchone()[0]
-    if not exists:
+def _entries(con: Connection, where: str = "TRUE", params: list | None = None, exists: bool = False) -> list[Entry]:
+    """The entries matching `where` (over the table's own columns), in sequence order; none when the
+    table does not exist (not asked when the caller knows it does: `exists`)."""
+    if not exists and not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
+                                      "AND table_name = 'log'").fetchone()[0]:
         return []
     text = ", ".join(f"CAST({c} AS VARCHAR)" for c in _COLUMNS.split(", ")[1:])  # whatever a forger's types
-    rows = con.execute(f"SELECT TRY_CAST(seq AS BIGINT), {text} FROM audit.log ORDER BY 1 NULLS LAST").fetchall()
+    rows = con.execute(f"SELECT {_SEQ}, {text} FROM audit.log WHERE {where} ORDER BY 1 NULLS LAST",
+                       params or []).fetchall()
     return [Entry(*row) for row in rows]
+
+
+def read_log(con: Connection) -> list[Entry]:
+    """Every entry, in sequence order (none when the table does not exist)."""
+    return _entries(con)
+
+
+def _head_of_log(con: Connection, from_seq: int) -> list[Entry]:
+    """What `append` checks the checkpoint against, without reading the whole log: the entries from
+    `from_seq` on (or the last entry, if the log ends before it) and any without a sequence number."""
+    last = con.execute(f"SELECT max({_SEQ}) FROM audit.log").fetchone()[0]
+    return _entries(con, f"{_SEQ} IS NULL OR {_SEQ} >= ?", [min(from_seq, last if last is not None else from_seq)],
+                    exists=True)
 
 
 def accesses_of(con: Connection, person_id: str) -> list[Entry]:
     """The entries that name `person_id` among the people whose identifiable data were shown (for the
     record page's "who has seen this record"), oldest first."""
     pid = str(person_id)
-    return [e for e in read_log(con) if pid in json.loads(e.details).get("person_ids", "").split()]
+    # the database narrows by text; the exact test is here
+    candidates = _entries(con, "contains(CAST(details AS VARCHAR), ?)", [pid])
+    return [e for e in candidates if pid in json.loads(e.details).get("person_ids", "").split()]
 
 
 def _check_head(entries: list[Entry], checkpoint: tuple[int, str] | None, key: bytes) -> tuple[list[str], list[str]]:
@@ -313,11 +330,17 @@ def append(con: Connection, store: Store, action: str, outcome: str, details: Ma
                 "entry_mac VARCHAR NOT NULL)")
     con.execute("BEGIN")
     try:
-        entries = read_log(con)
-        key = _key(store, create=not entries and not checkpoint_file(store).exists())
+        key = _key(store, create=False)
+        checkpoint = _read_checkpoint(store, key) if key is not None else None
+        # from the checkpoint on, not the whole log: an append costs the same however long the log is
+        entries = _head_of_log(con, checkpoint[0]) if checkpoint else read_log(con)
+        if any(e.seq is None for e in entries):
+            raise AuditError("the log has entries without a sequence number; run `openphm audit verify`")
+        if key is None:
+            key = _key(store, create=not entries and not checkpoint_file(store).exists())
         if key is None:
             raise AuditError(f"the audit key {key_file(store)} is missing but the log or its checkpoint exists")
-        problems, _ = _check_head(entries, _read_checkpoint(store, key), key)
+        problems, _ = _check_head(entries, checkpoint, key)
         if problems:
             raise AuditError(f"{problems[0]}; run `openphm audit verify`")
         seq = entries[-1].seq + 1 if entries else 1

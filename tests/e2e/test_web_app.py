@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from openphm.governance.disclosure import REDACTED, protect_count, small_counts  # noqa: E402
 from openphm.measures.definitions import load_measures  # noqa: E402
+from openphm.web import app as web_app  # noqa: E402
 from openphm.web.app import create_app  # noqa: E402
 from openphm.web.users import MAX_FAILURES  # noqa: E402
 
@@ -111,6 +112,23 @@ def test_signing_out_needs_the_token_too(app):
     assert client.post("/sign-out").status_code == 403
     assert client.post("/sign-out", data={"csrf_token": _csrf(client, "/overview")}).status_code == 303
     assert client.get("/whoami").json()["user"] is None
+
+
+def test_a_page_rendered_once_still_carries_each_sessions_own_token_and_name(app):
+    """Aggregate pages are rendered once and kept (`render_aggregate`): a second session of the same user,
+    and another user, each get their own CSRF token (which signs them out) and their own name."""
+    first, second, board = _signed_in(app, "ann"), _signed_in(app, "ann"), _signed_in(app, "bob")
+    tokens = {}
+    for name, client in (("first", first), ("second", second), ("board", board)):
+        page = client.get("/variation/elective_admissions?level=pcn")
+        assert page.status_code == 200
+        tokens[name] = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        assert ("Signed in as <strong>bob</strong>" in page.text) == (name == "board")
+        assert web_app._CSRF_MARK not in page.text  # the stand-in never leaves the server
+    assert len(set(tokens.values())) == 3
+    assert first.post("/sign-out", data={"csrf_token": tokens["second"]}).status_code == 403
+    for name, client in (("first", first), ("second", second), ("board", board)):
+        assert client.post("/sign-out", data={"csrf_token": tokens[name]}).status_code == 303
 
 
 def test_pages_need_a_sign_in(app):

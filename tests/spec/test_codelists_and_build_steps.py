@@ -89,3 +89,26 @@ def test_references_to_the_record_point_at_the_version_being_built():
     assert "record_v7.registration AS r" in sql and "reference.organisations" in sql
     spark = compile_step(step, "record_v7", dialect="spark")
     assert "CREATE TABLE record_v7.person" in spark
+
+
+def test_a_step_with_an_order_header_stores_its_rows_sorted(tmp_path):
+    """`-- order: person_id` (the tables a record page looks a person up in): the table is written
+    sorted, so that a person's rows share a row group; a header naming anything but columns is refused."""
+    import duckdb
+
+    (tmp_path / "a.sql").write_text("-- table: a\n-- order: person_id, n\n-- depends:\n"
+                                    "SELECT (range * 7919) % 1000 AS person_id, range % 3 AS n FROM range(5000)\n")
+    step = read_steps(tmp_path)[0]
+    assert step.order == ("person_id", "n")
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA v1")
+    con.execute(compile_step(step, "v1"))
+    stored = con.execute("SELECT person_id, n FROM v1.a").fetchall()  # in storage order
+    assert stored == sorted(stored) and len(stored) == 5000
+    assert "ORDER BY person_id" in compile_step(step, "v1", dialect="spark")
+    (tmp_path / "a.sql").write_text("-- table: a\n-- order: person_id; DROP TABLE x\nSELECT 1 AS person_id\n")
+    with pytest.raises(BuildFailed, match="order"):
+        read_steps(tmp_path)
+    shipped = {s.table: s.order for s in read_steps(DEFAULT_SQL_DIR)}
+    assert all(shipped[t] == ("person_id",) for t in ("person", "condition", "inpatient_spell", "ae_attendance",
+                                                      "outpatient_appointment"))

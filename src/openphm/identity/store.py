@@ -84,7 +84,7 @@ def replace_person_keys(con: Connection, person_table: str, run_id: str) -> None
         con.execute(f"""CREATE OR REPLACE TABLE {PERSON_KEY} AS
                         SELECT p.person_id, p.person_key,
                                CASE WHEN p.person_key LIKE 'nhs:%' THEN substr(p.person_key, 5) END AS nhs_number
-                        FROM {person_table} p ORDER BY p.person_key""")
+                        FROM {person_table} p ORDER BY p.person_id""")  # by person: record pages look one up
         con.execute(f"CREATE OR REPLACE TABLE {LINK_RUN} AS SELECT ? AS run_id", [run_id])
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -87,10 +88,18 @@ def _check(rule: str, reason: str, where: str) -> tuple[exp.Expression, ReasonTe
 
 
 def load_lists(folder: Path | None = None) -> dict[str, CaseList]:
-    """Every list definition, validated, by id."""
+    """Every list definition, validated, by id. Validated once per version of the files (name, size and
+    modification time): the web application asks on every list request, and validation is slow."""
+    files = tuple((path, path.stat().st_mtime_ns, path.stat().st_size)
+                  for path in sorted((folder or definitions_dir()).glob("*.yaml")))
+    return dict(_validated_lists(files))
+
+
+@functools.lru_cache(maxsize=8)
+def _validated_lists(files: tuple[tuple[Path, int, int], ...]) -> dict[str, CaseList]:
     schema = json.loads((resources.files("openphm.lists") / "list.schema.json").read_text(encoding="utf-8"))
     out = {}
-    for path in sorted((folder or definitions_dir()).glob("*.yaml")):
+    for path, _, _ in files:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
             jsonschema.validate(data, schema)

@@ -1,11 +1,12 @@
 """`openphm build`: the person record from the ingested, linked data.
 
 Each table is one SQL file in `record/sql/` (a SELECT with a header naming its table, grain and
-dependencies). The runner orders them by dependency, parses each with sqlglot, points
-references to `record.<table>` at the version being built and writes `<dialect>` SQL. A build
-writes a new schema `record_v<N>`; only when every table is built does it switch the views in
-`record` (and the opt-out-filtered `planning` views) over, in one transaction. A failed build
-drops its partial schema and leaves the last good build in service.
+dependencies, and for the tables a person's record page reads, `-- order: person_id`, so that their
+rows are stored by person and a lookup reads one row group). The runner orders them by dependency,
+parses each with sqlglot, points references to `record.<table>` at the version being built and
+writes `<dialect>` SQL. A build writes a new schema `record_v<N>`; only when every table is built
+does it switch the views in `record` (and the opt-out-filtered `planning` views) over, in one
+transaction. A failed build drops its partial schema and leaves the last good build in service.
 
 The same steps run on Apache Spark through `openphm.engine.spark.SparkConnection`, which
 transpiles each statement; the two lookups that differ between engines (a table's columns, table
@@ -62,6 +63,7 @@ class Step:
     table: str
     depends: tuple[str, ...]
     sql: str
+    order: tuple[str, ...] = ()  # `-- order:` header: the rows are stored sorted by these columns
 
 
 def read_steps(sql_dir: Path) -> list[Step]:
@@ -74,7 +76,11 @@ def read_steps(sql_dir: Path) -> list[Step]:
         if not table:
             raise BuildFailed(f"{path.name}: no '-- table:' header")
         deps = tuple(d.strip() for d in (depends.group(1) if depends else "").split(",") if d.strip())
-        steps[table.group(1)] = Step(table.group(1), deps, text)
+        order = re.search(r"^-- order:(.*)$", text, re.M)
+        columns = tuple(c.strip() for c in (order.group(1) if order else "").split(",") if c.strip())
+        if any(not re.fullmatch(r"[a-z_][a-z0-9_]*", c) for c in columns):
+            raise BuildFailed(f"{path.name}: '-- order:' names columns, separated by commas")
+        steps[table.group(1)] = Step(table.group(1), deps, text, columns)
     ordered: list[Step] = []
     visiting: set[str] = set()
 
@@ -105,6 +111,8 @@ def compile_step(step: Step, schema: str, dialect: str = "duckdb") -> str:
         return node
 
     tree = tree.transform(retarget)
+    if step.order:  # stored by person: a person's rows share a row group, so a record lookup reads one
+        tree = exp.select("*").from_(tree.subquery("step")).order_by(*step.order)
     create = exp.Create(this=exp.table_(step.table, db=schema), kind="TABLE", expression=tree)
     return create.sql(dialect=dialect)
 

@@ -11,8 +11,9 @@ every exit.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -32,6 +33,8 @@ from openphm.web.security import SecurityHeaders, csrf_token, current_user, sess
 WEB = Path(str(resources.files("openphm.web")))
 log = logging.getLogger("openphm.web")
 SESSION_HOURS = 8
+# stands in for the session's CSRF token in a cached page; swapped for the real token on every response
+_CSRF_MARK = "csrf-" + secrets.token_hex(16)
 
 
 def count_html(value: int | None, protected: bool = True) -> Markup:
@@ -124,3 +127,20 @@ def render(request: Request, template: str, context: dict, status: int = 200) ->
     user = current_user(request)
     base = {"request": request, "user": user, "csrf_token": csrf_token(request), "path": request.url.path}
     return request.app.state.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
+
+
+def render_aggregate(request: Request, template: str, context: Callable[[], dict]) -> HTMLResponse:
+    """An aggregate page, rendered once per address (path and query) and user for the life of the
+    server (`Database.page`: the data cannot change while it serves), with the session's CSRF token
+    put in on each response. Only for pages whose content depends on nothing but the address, the
+    database and who is signed in; never for person-level pages."""
+    user = current_user(request)
+    who = (user.username, user.role, tuple(user.scope)) if user else None
+    key = ("page", template, request.url.path, request.url.query, who)
+
+    def compute() -> str:
+        base = {"request": request, "user": user, "csrf_token": _CSRF_MARK, "path": request.url.path}
+        return request.app.state.templates.get_template(template).render({**base, **context()})
+
+    html = request.app.state.db.page(key, compute)
+    return HTMLResponse(html.replace(_CSRF_MARK, csrf_token(request)))

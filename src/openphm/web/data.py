@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from openphm.identity import store as identity_store
 from openphm.ingest.loader import open_store
 
 T = TypeVar("T")
+PAGES_KEPT = 4096  # rendered aggregate pages kept (least recently used dropped): bounded, whatever URLs arrive
 
 
 class Database:
@@ -40,6 +42,7 @@ class Database:
         self._write_lock = threading.Lock()
         self._memo: dict[tuple, object] = {}
         self._memo_lock = threading.Lock()
+        self._pages: OrderedDict[tuple, object] = OrderedDict()
         self.stop = False  # set on shutdown: background work stops
 
     @contextmanager
@@ -70,6 +73,21 @@ class Database:
         value = compute()
         with self._memo_lock:
             self._memo.setdefault(key, value)
+        return value
+
+    def page(self, key: tuple, compute: Callable[[], T]) -> T:
+        """A rendered aggregate page (or download), computed once per `key` while it stays among the
+        PAGES_KEPT most recently used: the same soundness as `memo`, but bounded, since keys carry
+        whatever query a client sends."""
+        with self._memo_lock:
+            if key in self._pages:
+                self._pages.move_to_end(key)
+                return self._pages[key]  # type: ignore[return-value]
+        value = compute()
+        with self._memo_lock:
+            self._pages[key] = value
+            while len(self._pages) > PAGES_KEPT:
+                self._pages.popitem(last=False)
         return value
 
     def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from openphm.measures.definitions import load_measures
 from openphm.web import data
-from openphm.web.app import render
+from openphm.web.app import render, render_aggregate
 from openphm.web.security import check_csrf, current_user
 from openphm.web.users import authenticate
 from openphm.web.variation_pages import latest_ics_value
@@ -35,15 +35,19 @@ def _db(request: Request) -> data.Database:
 @router.get("/", response_class=HTMLResponse)
 def public_view(request: Request) -> HTMLResponse:
     """The shared outcome measures for citizens and boards: ICS figures, aggregate and protected."""
-    measures = load_measures()
-    cards = []
-    for mid in PUBLIC_MEASURES:
-        if mid not in measures:
-            continue
-        latest = latest_ics_value(request, measures[mid])
-        if latest is not None:
-            cards.append({"measure": measures[mid], "row": latest})
-    return render(request, "public.html", {"cards": cards})
+
+    def context() -> dict:
+        measures = load_measures()
+        cards = []
+        for mid in PUBLIC_MEASURES:
+            if mid not in measures:
+                continue
+            latest = latest_ics_value(request, measures[mid])
+            if latest is not None:
+                cards.append({"measure": measures[mid], "row": latest})
+        return {"cards": cards}
+
+    return render_aggregate(request, "public.html", context)
 
 
 @router.get("/sign-in", response_class=HTMLResponse)

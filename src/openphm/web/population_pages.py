@@ -16,7 +16,7 @@ from openphm.governance.disclosure import protect_count, protect_frame
 from openphm.measures.definitions import load_measures
 from openphm.reports.charts import lines_svg, pyramid_svg
 from openphm.web import data
-from openphm.web.app import render
+from openphm.web.app import render_aggregate
 from openphm.web.security import check_csrf, require
 from openphm.web.variation_pages import published
 
@@ -46,7 +46,7 @@ def segment_labels(db: data.Database) -> dict[str, str]:
 def overview(request: Request) -> HTMLResponse:
     """The population pyramid, segments over time, prevalence, activity trends and data freshness."""
     require(request)
-    return render(request, "overview.html", overview_context(_db(request)))
+    return render_aggregate(request, "overview.html", lambda: overview_context(_db(request)))
 
 
 def overview_context(db: data.Database) -> dict:
@@ -112,7 +112,7 @@ def _segment_chart(sizes: pl.DataFrame, labels: dict[str, str]) -> str:
 def segments(request: Request) -> HTMLResponse:
     """The population by segment over time, the latest year's transitions and activity by segment."""
     require(request)
-    return render(request, "segments.html", segments_context(_db(request)))
+    return render_aggregate(request, "segments.html", lambda: segments_context(_db(request)))
 
 
 def segments_context(db: data.Database) -> dict:
@@ -201,17 +201,20 @@ def risk_card(report: dict) -> dict:
 def risk(request: Request) -> HTMLResponse:
     """The emergency admission risk model's card and validation performance."""
     require(request)
-    report = data.read_report(_reports(request) / "risk" / "report.json")
-    card = risk_card(report) if report and "best_model" in report else None
-    return render(request, "risk.html", {"card": card, "isnan": lambda v: v is None or (isinstance(v, float)
-                                                                                         and math.isnan(v))})
+
+    def context() -> dict:
+        report = data.read_report(_reports(request) / "risk" / "report.json")
+        card = risk_card(report) if report and "best_model" in report else None
+        return {"card": card, "isnan": lambda v: v is None or (isinstance(v, float) and math.isnan(v))}
+
+    return render_aggregate(request, "risk.html", context)
 
 
 @router.get("/population/linkage", response_class=HTMLResponse)
 def linkage(request: Request) -> HTMLResponse:
     """How each source's records were linked to people: by NHS number, probabilistically, unlinked."""
     require(request)
-    return render(request, "linkage.html", linkage_context(_db(request)))
+    return render_aggregate(request, "linkage.html", lambda: linkage_context(_db(request)))
 
 
 def linkage_context(db: data.Database) -> dict:
@@ -240,7 +243,7 @@ def _linkage(db: data.Database) -> dict:
 def data_quality(request: Request) -> HTMLResponse:
     """Every file received: rows read, loaded and quarantined, and the reasons for quarantine."""
     require(request)
-    return render(request, "data_quality.html", data_quality_context(_db(request)))
+    return render_aggregate(request, "data_quality.html", lambda: data_quality_context(_db(request)))
 
 
 def data_quality_context(db: data.Database) -> dict:

@@ -25,7 +25,7 @@ from openphm.reports.charts import league_svg, spc_svg, variation_icon_svg
 from openphm.reports.html import paired_bars
 from openphm.variation import variation_icon, xmr
 from openphm.web import data
-from openphm.web.app import render
+from openphm.web.app import render_aggregate
 from openphm.web.security import check_csrf, require
 
 router = APIRouter(dependencies=[Depends(check_csrf)])
@@ -61,7 +61,7 @@ def catalogue(request: Request, q: str = "") -> HTMLResponse:
     words = [w for w in q.lower().split() if w][:10]
     found = [m for m in load_measures().values()
              if all(w in (m.data.get("title", "") + " " + m.data.get("why_it_matters", "")).lower() for w in words)]
-    return render(request, "catalogue.html", {"q": q[:100], "measures": found})
+    return render_aggregate(request, "catalogue.html", lambda: {"q": q[:100], "measures": found})
 
 
 def _spc(db: data.Database, m: Measure) -> dict | None:
@@ -121,7 +121,8 @@ def indicator(request: Request, measure_id: str, level: str = "practice", period
     m = measure_or_404(measure_id)
     if level not in LEVELS:
         raise HTTPException(status_code=404, detail="No such level.")
-    return render(request, "indicator.html", indicator_context(request.app.state.db, m, level, period))
+    return render_aggregate(request, "indicator.html",
+                            lambda: indicator_context(request.app.state.db, m, level, period))
 
 
 def indicator_context(db: data.Database, m: Measure, level: str, period: str = "") -> dict:
@@ -168,14 +169,18 @@ def indicator_csv(request: Request, measure_id: str, level: str = "practice") ->
     m = measure_or_404(measure_id)
     if level not in LEVELS:
         raise HTTPException(status_code=404, detail="No such level.")
-    rows = published(request.app.state.db, m, (level,))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for r in (rows.rows(named=True) if rows.height else []):
-        writer.writerow([measure_id, level, r["period"], r["unit"],
-                         *(_cell(r[c]) for c in CSV_COLUMNS[4:])])
-    return Response(out.getvalue(), media_type="text/csv",
+    db = request.app.state.db
+
+    def written() -> str:
+        rows = published(db, m, (level,))
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        for r in (rows.rows(named=True) if rows.height else []):
+            writer.writerow([measure_id, level, r["period"], r["unit"], *(_cell(r[c]) for c in CSV_COLUMNS[4:])])
+        return out.getvalue()
+
+    return Response(db.page(("csv", m.id, level), written), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{measure_id}_{level}.csv"'})
 
 

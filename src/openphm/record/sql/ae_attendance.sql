@@ -1,6 +1,7 @@
 -- table: ae_attendance
 -- grain: one row per A&E attendance (ECDS)
 -- cost: one attendance at the tariff line of its department type (01, 02, 03)
+-- order: person_id
 -- depends:
 SELECT person_id, record_id AS attendance_id, provider_code, gp_practice_code AS practice_code, arrival_date,
        department_type, arrival_mode, disposal, disposal = 'admitted' AS admitted, lsoa_code,

@@ -1,5 +1,6 @@
 -- table: condition
 -- grain: one row per person and condition (from code lists: SNOMED CT in primary care, ICD-10 prefixes in hospital)
+-- order: person_id
 -- depends:
 WITH primary_care AS (
     SELECT g.person_id, c.condition, g.event_date AS coded_on, 'gp' AS setting

@@ -1,5 +1,6 @@
 -- table: inpatient_spell
 -- grain: one row per hospital spell (SUS APC)
+-- order: person_id
 -- depends:
 -- Emergency readmissions within 30 days follow NHS Digital's definition (Compendium indicator I02040,
 -- NHS Outcomes Framework 3b, CCG Outcomes Indicator Set 3.2): an emergency admission 0 to 29 days

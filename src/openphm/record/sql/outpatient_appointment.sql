@@ -1,6 +1,7 @@
 -- table: outpatient_appointment
 -- grain: one row per outpatient appointment (SUS outpatients)
 -- cost: an attended first or follow-up appointment; one not attended costs the did_not_attend line
+-- order: person_id
 -- depends:
 SELECT person_id, record_id AS appointment_id, provider_code, gp_practice_code AS practice_code, appointment_date,
        first_attendance = '1' AS first_attendance, attendance_status IN ('5', '6') AS attended,

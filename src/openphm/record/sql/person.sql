@@ -1,5 +1,6 @@
 -- table: person
 -- grain: one row per linked person (anyone with a record in any source)
+-- order: person_id
 -- depends: registration
 WITH everyone AS (
     SELECT person_id, birth_year, birth_month, sex, 0 AS source_rank FROM linked_gp_registrations
