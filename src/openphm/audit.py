@@ -44,6 +44,7 @@ import json
 import os
 import re
 import secrets
+import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, astuple, dataclass, replace
@@ -54,7 +55,7 @@ from openphm.engine.connection import Connection, EngineError
 from openphm.engine.duckdb_store import Store
 from openphm.engine.files import private_dir, write_private
 from openphm.identity.nhs_number import is_valid
-from openphm.identity.pseudonym import UUID_TEXT
+from openphm.identity.pseudonym import PERSON_ID, UUID_TEXT
 
 OUTCOMES = ("allowed", "refused")
 DETAIL_FIELDS = frozenset({"list_id", "practice_code", "people", "purpose", "file", "reason", "person_ids"})
@@ -64,6 +65,14 @@ _ENTRY_TAG = b"openphm audit entry v1\n"  # domain separation: an entry's hash, 
 _MAC_TAG = b"openphm audit mac v1\n"
 _CHECKPOINT_TAG = b"openphm audit head v1\n"
 _NHS_LIKE = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
+# Appends in one process take turns (the web server's threads): two transactions appending at once would
+# conflict (DuckDB's optimistic concurrency), and both would write the checkpoint. Other processes cannot
+# open the database while one holds it for writing. Group commit: entries that arrive while one is being
+# written wait in _PENDING, and the next writer commits them all at once (each caller still returns only
+# after its own entry is committed), so concurrent views share one transaction and one checkpoint.
+_APPEND_LOCK = threading.Lock()
+_PENDING_LOCK = threading.Lock()
+_PENDING: list[_Pending] = []
 _SEQ = "TRY_CAST(seq AS BIGINT)"  # a forger may have changed the column's type
 _COLUMNS = "seq, logged_at, actor, stated_user, action, outcome, details, prev_hash, entry_hash, entry_mac"
 
@@ -223,13 +232,27 @@ def _head_of_log(con: Connection, from_seq: int) -> list[Entry]:
                     exists=True)
 
 
-def accesses_of(con: Connection, person_id: str) -> list[Entry]:
+def accesses_of(con: Connection, person_id: str, latest: int | None = None) -> tuple[list[Entry], int]:
     """The entries that name `person_id` among the people whose identifiable data were shown (for the
-    record page's "who has seen this record"), oldest first."""
+    record page's "who has seen this record"): the `latest` of them (all if None), newest first, and
+    how many there are in all."""
+    if not PERSON_ID.fullmatch(str(person_id)):
+        raise AuditError("not a person id")
     pid = str(person_id)
-    # the database narrows by text; the exact test is here
-    candidates = _entries(con, "contains(CAST(details AS VARCHAR), ?)", [pid])
-    return [e for e in candidates if pid in json.loads(e.details).get("person_ids", "").split()]
+    # a text search narrows (it is fast), then the exact test: the id among the entry's person_ids
+    text = "CAST(details AS VARCHAR)"
+    names = (f"contains({text}, ?) AND list_contains(string_split(coalesce(CASE WHEN json_valid({text}) THEN "
+             f"json_extract_string({text}, '$.person_ids') END, ''), ' '), ?)")  # a forged entry may not be JSON
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
+                         "AND table_name = 'log'").fetchone()[0]
+    if not exists:
+        return [], 0
+    total = con.execute(f"SELECT count(*) FROM audit.log WHERE {names}", [pid, pid]).fetchone()[0]
+    text = ", ".join(f"CAST({c} AS VARCHAR)" for c in _COLUMNS.split(", ")[1:])
+    limit = f"LIMIT {int(latest)}" if latest is not None else ""
+    rows = con.execute(f"SELECT {_SEQ}, {text} FROM audit.log WHERE {names} ORDER BY 1 DESC NULLS LAST {limit}",
+                       [pid, pid]).fetchall()
+    return [Entry(*row) for row in rows], total
 
 
 def _check_head(entries: list[Entry], checkpoint: tuple[int, str] | None, key: bytes) -> tuple[list[str], list[str]]:
@@ -323,6 +346,43 @@ def append(con: Connection, store: Store, action: str, outcome: str, details: Ma
         raise AuditError(f"action must be a short lower-case name such as list_export (got {action!r})")
     body = canonical_details(details)
     stated = _scrub(stated_user)[:200] if stated_user is not None else None
+    item = _Pending(str(checkpoint_file(store)), action, outcome, body, stated)
+    with _PENDING_LOCK:
+        _PENDING.append(item)
+    with _APPEND_LOCK:  # whoever holds it writes every entry waiting for this installation, in one commit
+        if not item.done:
+            with _PENDING_LOCK:
+                batch = [p for p in _PENDING if p.installation == item.installation]
+                _PENDING[:] = [p for p in _PENDING if p.installation != item.installation]
+            try:
+                for pending, seq in zip(batch, _append(con, store, batch), strict=True):
+                    pending.seq = seq
+            except BaseException as exc:
+                for pending in batch:
+                    pending.error = exc
+            finally:
+                for pending in batch:
+                    pending.done = True
+    if item.error is not None:
+        raise item.error
+    return item.seq
+
+
+@dataclass
+class _Pending:
+    """An entry waiting to be written (group commit: see `append`)."""
+
+    installation: str
+    action: str
+    outcome: str
+    body: str
+    stated: str | None
+    done: bool = False
+    seq: int = 0
+    error: BaseException | None = None
+
+
+def _append(con: Connection, store: Store, batch: list[_Pending]) -> list[int]:
     con.execute("CREATE SCHEMA IF NOT EXISTS audit")
     con.execute("CREATE TABLE IF NOT EXISTS audit.log (seq BIGINT PRIMARY KEY, logged_at VARCHAR NOT NULL, "
                 "actor VARCHAR NOT NULL, stated_user VARCHAR, action VARCHAR NOT NULL, outcome VARCHAR NOT NULL, "
@@ -343,13 +403,16 @@ def append(con: Connection, store: Store, action: str, outcome: str, details: Ma
         problems, _ = _check_head(entries, checkpoint, key)
         if problems:
             raise AuditError(f"{problems[0]}; run `openphm audit verify`")
-        seq = entries[-1].seq + 1 if entries else 1
-        entry = Entry(seq, dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"), _actor(), stated, action,
-                      outcome, body, entries[-1].entry_hash if entries else GENESIS, "", "")
-        digest = entry_hash(entry)
-        entry = replace(entry, entry_hash=digest, entry_mac=_mac(key, _MAC_TAG, digest))
-        con.execute(f"INSERT INTO audit.log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    list(astuple(entry)))
+        seq, digest = (entries[-1].seq, entries[-1].entry_hash) if entries else (0, GENESIS)
+        rows, seqs = [], []
+        for p in batch:
+            seq += 1
+            entry = Entry(seq, dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"), _actor(), p.stated,
+                          p.action, p.outcome, p.body, digest, "", "")
+            digest = entry_hash(entry)
+            rows.append(list(astuple(replace(entry, entry_hash=digest, entry_mac=_mac(key, _MAC_TAG, digest)))))
+            seqs.append(seq)
+        con.executemany(f"INSERT INTO audit.log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(*EngineError):
@@ -357,7 +420,7 @@ def append(con: Connection, store: Store, action: str, outcome: str, details: Ma
         raise
     try:
         _write_checkpoint(store, key, seq, digest)
-    except OSError as exc:  # the entry stands; verify explains the checkpoint behind it
+    except OSError as exc:  # the entries stand; verify explains the checkpoint behind them
         raise AuditError(f"entry {seq} was recorded but the checkpoint could not be written "
                          f"({exc.strerror or exc})") from None
-    return seq
+    return seqs

@@ -59,6 +59,42 @@ def test_a_clean_log_verifies(logged):
     assert audit.key_file(store).parent == store.key_file.parent
 
 
+def test_appends_from_many_threads_at_once_make_one_clean_chain(logged):
+    """The web server's threads append at once (group commit: entries waiting are written together):
+    every caller gets its own sequence number, each entry is there once, and the chain verifies."""
+    import threading
+
+    store, con = logged
+    returned: dict[str, int] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(24)
+
+    def view(i: int) -> None:
+        cur = con.cursor()
+        try:
+            start.wait()
+            for j in range(5):
+                returned[f"list_{i}_{j}"] = audit.append(cur, store, "list_view", "allowed", {
+                    "list_id": f"list_{i}_{j}", "practice_code": PRACTICE, "people": 1, "purpose": "direct_care"})
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            cur.close()
+
+    threads = [threading.Thread(target=view, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    assert sorted(returned.values()) == list(range(5, 5 + 24 * 5))
+    entries = audit.read_log(con)
+    written = {json.loads(e.details)["list_id"]: e.seq for e in entries if e.seq >= 5}
+    assert written == returned  # each caller was told the number its own entry was written under
+    result = audit.verify(con, store)
+    assert result.ok and result.entries == 4 + 24 * 5, result.problems
+
+
 def test_an_edited_entry_is_found(logged):
     store, con = logged
     con.execute("""UPDATE audit.log SET details = '{"list_id":"list_2","people":200}' WHERE seq = 2""")

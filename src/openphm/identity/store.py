@@ -19,7 +19,9 @@ the analytic database (see `openphm.ingest.loader` and `openphm.identity.linkage
 
 from __future__ import annotations
 
+from openphm.engine import dialect
 from openphm.engine.connection import Connection, transaction
+from openphm.identity.pseudonym import PERSON_ID
 
 SCHEMA = "idn.identity"
 RECORDS = f"{SCHEMA}.records"
@@ -84,7 +86,9 @@ def replace_person_keys(con: Connection, person_table: str, run_id: str) -> None
         con.execute(f"""CREATE OR REPLACE TABLE {PERSON_KEY} AS
                         SELECT p.person_id, p.person_key,
                                CASE WHEN p.person_key LIKE 'nhs:%' THEN substr(p.person_key, 5) END AS nhs_number
-                        FROM {person_table} p ORDER BY p.person_id""")  # by person: record pages look one up
+                        FROM {person_table} p ORDER BY p.person_id""")
+        if dialect(con) == "duckdb":  # direct care looks people up by id (`nhs_numbers_of`): an ART index
+            con.execute(f"CREATE INDEX person_key_person_id ON {PERSON_KEY} (person_id)")
         con.execute(f"CREATE OR REPLACE TABLE {LINK_RUN} AS SELECT ? AS run_id", [run_id])
 
 
@@ -96,9 +100,21 @@ def link_run_id(con: Connection) -> str | None:
     return row[0] if row else None
 
 
-def nhs_numbers_sql() -> str:
-    """A SELECT of (person_id, nhs_number) for direct-care re-identification, to join on person_id."""
-    return f"SELECT person_id, nhs_number FROM {PERSON_KEY}"
+def nhs_numbers_of(con: Connection, person_ids: list[str]) -> dict[str, str | None]:
+    """The NHS numbers of the people given (pseudonyms as text), for direct care: by the person keys'
+    index, so a page of a list costs a few lookups rather than a scan of every key. Ids are checked
+    to be UUIDs (ValueError) and written into the statement as literals, which DuckDB answers from
+    the index (a parameter list is joined, scanning every key)."""
+    if not person_ids:
+        return {}
+    bad = next((p for p in person_ids if not PERSON_ID.fullmatch(p)), None)
+    if bad is not None:
+        raise ValueError(f"not a person id: {bad[:40]!r}")
+    literals = ", ".join(f"'{p}'" for p in dict.fromkeys(person_ids))
+    rows = con.execute(f"SELECT CAST(person_id AS VARCHAR), nhs_number FROM {PERSON_KEY} "
+                       f"WHERE person_id IN ({literals})").fetchall()
+    found = dict(rows)
+    return {p: found.get(p) for p in person_ids}
 
 
 # ---- the National Data Opt-out list -------------------------------------------------------------------

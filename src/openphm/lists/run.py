@@ -194,14 +194,19 @@ def run_lists(con: Connection, only: list[str] | None = None, model: str | None 
 EXPORT_COLUMNS = ("nhs_number", "practice_code", "rank", "risk", "reasons", "risk_factors", "as_of")
 
 
+LIST_ORDERS = {"rank": "m.rank", "risk": "m.risk DESC NULLS LAST, m.rank"}  # how a list can be sorted
+
+
 def identified_list(con: Connection, store: Store, list_id: str, practice: str, purpose: str | None,
                     user: str | None = None, action: str = "list_export", file: Path | None = None,
-                    with_person_id: bool = False) -> list[tuple]:
+                    with_person_id: bool = False, order: str = "rank", limit: int | None = None,
+                    offset: int = 0) -> list[tuple]:
     """One practice's list with NHS numbers (EXPORT_COLUMNS, then the pseudonym if `with_person_id`), for
     direct care, after writing the audit entry (`action`: list_export, list_view), which names the
     people shown by their pseudonyms. Refuses without the direct-care purpose, for an unknown
     list or one with no one on it, recording each refusal in the audit log first. `user` is recorded
-    as the stated user only."""
+    as the stated user only. `order` (LIST_ORDERS), `limit` and `offset` give one page of the list:
+    the audit entry names the people on that page, the ones shown."""
     details: dict[str, object] = {"list_id": list_id, "practice_code": practice, "purpose": purpose}
     if file is not None:
         details["file"] = str(file.resolve())
@@ -218,14 +223,20 @@ def identified_list(con: Connection, store: Store, list_id: str, practice: str, 
                      "(the request is refused and nothing is written)")
     if list_id not in load_lists():
         raise refuse(f"no list {list_id!r}; `openphm lists run` shows the lists")
-    rows = con.execute(f"""
-        SELECT k.nhs_number, m.practice_code, m.rank, round(m.risk, 3) AS risk, array_to_string(m.reasons, '; ')
-               AS reasons, array_to_string(m.risk_factors, '; ') AS risk_factors, m.as_of,
-               CAST(m.person_id AS VARCHAR) AS person_id
-        FROM lists.member m LEFT JOIN ({identity_store.nhs_numbers_sql()}) k ON k.person_id = m.person_id
-        WHERE m.list_id = ? AND m.practice_code = ? ORDER BY m.rank""", [list_id, practice]).fetchall()
-    if not rows:
+    if order not in LIST_ORDERS:
+        raise ValueError(f"order must be one of {', '.join(LIST_ORDERS)}")
+    page = f"LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
+    members = con.execute(f"""
+        SELECT m.practice_code, m.rank, round(m.risk, 3) AS risk, array_to_string(m.reasons, '; ') AS reasons,
+               array_to_string(m.risk_factors, '; ') AS risk_factors, m.as_of, CAST(m.person_id AS VARCHAR)
+        FROM lists.member m WHERE m.list_id = ? AND m.practice_code = ? ORDER BY {LIST_ORDERS[order]} {page}""",
+                          [list_id, practice]).fetchall()
+    numbers = identity_store.nhs_numbers_of(con, [r[-1] for r in members])
+    rows = [(numbers[r[-1]], *r) for r in members]
+    if not rows and offset == 0:
         raise refuse(f"no one on {list_id} at practice {practice} (run `openphm lists run`, check the code)")
+    if not rows:
+        return []  # a page past the end: no one shown, nothing to record
     try:
         audit.append(con, store, action, "allowed", {**details, "people": len(rows),
                                                       "person_ids": " ".join(r[-1] for r in rows)}, stated_user=user)

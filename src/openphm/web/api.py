@@ -314,7 +314,7 @@ def create_api(database: data.Database, db_path, reports) -> FastAPI:
         if practice not in data.practices_of(database, user.user.scope):
             raise HTTPException(status_code=403, detail="That practice is outside this token's direct-care scope.")
         try:
-            with database.cursor(writes=True) as cur:
+            with database.cursor() as cur:
                 rows = identified_list(cur, database.store, list_id, practice, DIRECT_CARE, user.name, "list_view")
         except ListError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -20,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from openphm import audit
 from openphm.identity.pseudonym import PERSON_ID
-from openphm.lists.run import DIRECT_CARE, EXPORT_COLUMNS, ListError, identified_list
+from openphm.lists.run import DIRECT_CARE, EXPORT_COLUMNS, LIST_ORDERS, ListError, identified_list
 from openphm.web import data
 from openphm.web.app import render
 from openphm.web.security import check_csrf, require
@@ -28,6 +27,8 @@ from openphm.web.security import check_csrf, require
 router = APIRouter(dependencies=[Depends(check_csrf)])
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RECENT = 20  # the latest rows of each kind of activity shown on a record
+ACCESSES_SHOWN = 50  # the latest views of a record listed on it (the page says how many there are in all)
+PAGE_SIZE = 100  # people on one page of a case-finding list (the CSV export has everyone)
 
 
 def _db(request: Request) -> data.Database:
@@ -53,26 +54,33 @@ def _own_practice(request: Request, list_id: str, practice: str):
     return user
 
 
-def _identified(request: Request, list_id: str, practice: str, action: str) -> list[tuple]:
+def _identified(request: Request, list_id: str, practice: str, action: str, **page: object) -> list[tuple]:
     user = _own_practice(request, list_id, practice)
     db = _db(request)
     try:
-        with db.cursor(writes=True) as cur:
+        with db.cursor() as cur:
             return identified_list(cur, db.store, list_id, practice, DIRECT_CARE, f"web:{user.username}", action,
-                                   with_person_id=True)
+                                   with_person_id=True, **page)
     except ListError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
 
 
 @router.get("/case-finding/{list_id}/{practice}", response_class=HTMLResponse)
-def case_list(request: Request, list_id: str, practice: str, sort: str = "rank") -> HTMLResponse:
-    """One of the clinician's practice lists, with NHS numbers and reasons, sortable; the view is audited."""
-    rows = _identified(request, list_id, practice, "list_view")
+def case_list(request: Request, list_id: str, practice: str, sort: str = "rank", page: int = 1) -> HTMLResponse:
+    """One page of one of the clinician's practice lists (PAGE_SIZE people), with NHS numbers and reasons,
+    sorted by rank or risk; the view is audited, naming the people on the page."""
+    sort = sort if sort in LIST_ORDERS else "rank"
+    _own_practice(request, list_id, practice)
+    sizes = data.list_sizes(_db(request), {practice})
+    total = sum(r["people"] for r in sizes.rows(named=True) if r["list_id"] == list_id) if sizes.height else 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    rows = _identified(request, list_id, practice, "list_view", order=sort, limit=PAGE_SIZE,
+                       offset=(page - 1) * PAGE_SIZE)
     people = [dict(zip((*EXPORT_COLUMNS, "person_id"), r, strict=True)) for r in rows]
-    if sort in ("risk", "nhs_number"):
-        people.sort(key=lambda p: (p[sort] is None, p[sort]), reverse=sort == "risk")
     return render(request, "case_list.html", {"list_id": list_id, "practice": practice, "people": people,
-                                              "sort": sort})
+                                              "sort": sort, "page": page, "pages": pages, "total": total,
+                                              "first": (page - 1) * PAGE_SIZE + 1})
 
 
 @router.get("/case-finding/{list_id}/{practice}/export.csv")
@@ -88,9 +96,11 @@ def case_list_csv(request: Request, list_id: str, practice: str) -> Response:
                              "Cache-Control": "no-store"})
 
 
-def _rows(db: data.Database, sql: str, person_id: str) -> list[dict]:
-    got = db.frame(sql, [person_id])
-    return got.rows(named=True) if got.height else []
+def _rows(cur, sql: str, person_id: str) -> list[dict]:
+    """A record query's rows as dicts (straight from the cursor: a handful of rows, no frame needed)."""
+    result = cur.execute(sql, [person_id])
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
 
 @router.get("/patient/{person_id}", response_class=HTMLResponse)
@@ -109,22 +119,28 @@ def patient(request: Request, person_id: str) -> HTMLResponse:
                                                     "direct-care scope.")
     data.record_access(db, "record_view", person_id, DIRECT_CARE, f"web:{user.username}")
     with db.cursor() as cur:
+        latest, seen = audit.accesses_of(cur, person_id, latest=ACCESSES_SHOWN)
         accesses = [{"at": e.logged_at[:19].replace("T", " "), "who": e.stated_user or e.actor, "action": e.action,
-                     "outcome": e.outcome, "purpose": json.loads(e.details).get("purpose")}
-                    for e in audit.accesses_of(cur, person_id)]
+                     "outcome": e.outcome} for e in latest]
+        record = _record(cur, person_id)
+    return render(request, "patient.html", {"person": person, "record": record, "accesses": accesses,
+                                            "accesses_in_all": seen})
+
+
+def _record(cur, person_id: str) -> dict[str, list[dict]]:
+    """What the record page shows of a person's record: conditions, latest risk, recent activity."""
     pid = "person_id = CAST(? AS UUID)"
-    record = {
-        "conditions": _rows(db, f"SELECT condition, first_date, latest_date FROM record.condition WHERE {pid} "
+    return {
+        "conditions": _rows(cur, f"SELECT condition, first_date, latest_date FROM record.condition WHERE {pid} "
                                 "ORDER BY first_date", person_id),
-        "risk": _rows(db, f"SELECT as_of, risk, centile, array_to_string(reasons, '; ') AS reasons FROM risk.score "
+        "risk": _rows(cur, f"SELECT as_of, risk, centile, array_to_string(reasons, '; ') AS reasons FROM risk.score "
                           f"WHERE {pid} ORDER BY as_of DESC LIMIT 1", person_id),
-        "spells": _rows(db, f"SELECT admission_date, discharge_date, admission_type, length_of_stay, "
+        "spells": _rows(cur, f"SELECT admission_date, discharge_date, admission_type, length_of_stay, "
                             f"primary_diagnosis, treatment_specialty FROM record.inpatient_spell WHERE {pid} "
                             f"ORDER BY admission_date DESC LIMIT {RECENT}", person_id),
-        "ae": _rows(db, f"SELECT arrival_date, department_type, disposal FROM record.ae_attendance WHERE {pid} "
+        "ae": _rows(cur, f"SELECT arrival_date, department_type, disposal FROM record.ae_attendance WHERE {pid} "
                         f"ORDER BY arrival_date DESC LIMIT {RECENT}", person_id),
-        "outpatients": _rows(db, f"SELECT appointment_date, treatment_specialty, first_attendance, attended FROM "
+        "outpatients": _rows(cur, f"SELECT appointment_date, treatment_specialty, first_attendance, attended FROM "
                                  f"record.outpatient_appointment WHERE {pid} ORDER BY appointment_date DESC "
                                  f"LIMIT {RECENT}", person_id),
     }
-    return render(request, "patient.html", {"person": person, "record": record, "accesses": accesses})

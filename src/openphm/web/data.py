@@ -39,26 +39,20 @@ class Database:
         self.store: Store
         self.store, self.con = open_store(self.path)
         self._lock = threading.Lock()
-        self._write_lock = threading.Lock()
         self._memo: dict[tuple, object] = {}
         self._memo_lock = threading.Lock()
         self._pages: OrderedDict[tuple, object] = OrderedDict()
         self.stop = False  # set on shutdown: background work stops
 
     @contextmanager
-    def cursor(self, writes: bool = False) -> Iterator[Connection]:
-        """A cursor for one request's reads, or (`writes`) its audit entries too. Cursors of one DuckDB
-        connection may run at the same time in different threads (each is its own connection to the
-        same database), so reads run in parallel; writers take turns, since two transactions appending
-        to the audit log at once would conflict (DuckDB's optimistic concurrency) and one would fail."""
+    def cursor(self) -> Iterator[Connection]:
+        """A cursor for one request. Cursors of one DuckDB connection may run at the same time in
+        different threads (each is its own connection to the same database), so requests run in
+        parallel; audit appends take turns inside `openphm.audit.append`."""
         with self._lock:
             cur = self.con.cursor()
         try:
-            if writes:
-                with self._write_lock:
-                    yield cur
-            else:
-                yield cur
+            yield cur
         finally:
             cur.close()
 
@@ -163,19 +157,23 @@ def list_sizes(db: Database, practices: set[str]) -> pl.DataFrame:
     if not practices:
         return pl.DataFrame()
     marks = ", ".join("?" for _ in practices)
-    return db.frame(f"SELECT list_id, practice_code, count(*) AS people FROM lists.member "
-                    f"WHERE practice_code IN ({marks}) GROUP BY ALL ORDER BY 1, 2", sorted(practices))
+    return db.memo(("list_sizes", tuple(sorted(practices))), lambda: db.frame(
+        f"SELECT list_id, practice_code, count(*) AS people FROM lists.member WHERE practice_code IN ({marks}) "
+        "GROUP BY ALL ORDER BY 1, 2", sorted(practices)))
 
 
 def identified_person(db: Database, person_id: str) -> dict | None:
     """One person's `record.person` row (opted-out people included: direct care) with their NHS number
     and age today, `person_id` as text; None if there is no such person."""
     got = db.frame(f"""
-        SELECT p.* EXCLUDE (person_id), CAST(p.person_id AS VARCHAR) AS person_id, k.nhs_number,
+        SELECT p.* EXCLUDE (person_id), CAST(p.person_id AS VARCHAR) AS person_id,
                {domain.age_at('current_date', 'p')} AS age
-        FROM record.person AS p LEFT JOIN ({identity_store.nhs_numbers_sql()}) AS k ON k.person_id = p.person_id
-        WHERE p.person_id = CAST(? AS UUID)""", [person_id])
-    return got.row(0, named=True) if got.height else None
+        FROM record.person AS p WHERE p.person_id = CAST(? AS UUID)""", [person_id])
+    if not got.height:
+        return None
+    with db.cursor() as cur:
+        number = identity_store.nhs_numbers_of(cur, [person_id])[person_id]
+    return {**got.row(0, named=True), "nhs_number": number}
 
 
 def record_access(db: Database, action: str, person_id: str, purpose: str, stated_user: str,
@@ -184,7 +182,7 @@ def record_access(db: Database, action: str, person_id: str, purpose: str, state
     written before anything is sent."""
     details: dict[str, object] = {"person_ids": person_id, "purpose": purpose}
     details |= {"reason": refused_because} if refused_because else {"people": 1}
-    with db.cursor(writes=True) as cur:
+    with db.cursor() as cur:
         audit.append(cur, db.store, action, "refused" if refused_because else "allowed", details,
                      stated_user=stated_user)
 
