@@ -51,6 +51,7 @@ from dataclasses import asdict, astuple, dataclass, replace
 from math import isfinite
 from pathlib import Path
 
+from openphm.engine import dialect
 from openphm.engine.connection import Connection, EngineError
 from openphm.engine.duckdb_store import Store
 from openphm.engine.files import private_dir, write_private
@@ -232,27 +233,56 @@ def _head_of_log(con: Connection, from_seq: int) -> list[Entry]:
                     exists=True)
 
 
+def _ids_named(details: str) -> list[str]:
+    """The person ids an entry's details name (its `person_ids`), none if it names none."""
+    try:
+        named = json.loads(details).get("person_ids", "")
+    except (ValueError, AttributeError):
+        return []
+    return named.split() if isinstance(named, str) else []
+
+
+def _ensure_access_index(con: Connection) -> None:
+    """audit.person_access: (person_id, seq) for each person an entry names, written with the entry, so
+    that a record's viewers are found by an index lookup however long the log grows. Built from the
+    whole log once, for a log written before it existed; `verify` checks it against the log."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
+                         "AND table_name = 'person_access'").fetchone()[0]
+    if exists:
+        return
+    con.execute("CREATE TABLE audit.person_access (person_id UUID NOT NULL, seq BIGINT NOT NULL)")
+    _index_accesses(con, [(pid, e.seq) for e in read_log(con) if e.seq is not None for pid in _ids_named(e.details)])
+    if dialect(con) == "duckdb":  # an ART index: a record page's lookup reads a few rows, not the table
+        con.execute("CREATE INDEX person_access_person_id ON audit.person_access (person_id)")
+
+
+def _index_accesses(con: Connection, named: list[tuple[str, int]]) -> None:
+    """Add (person_id, seq) rows to audit.person_access in one statement (a list view names a hundred)."""
+    if named:
+        con.execute("INSERT INTO audit.person_access SELECT CAST(unnest(?) AS UUID), unnest(?)",
+                    [[pid for pid, _ in named], [seq for _, seq in named]])
+
+
 def accesses_of(con: Connection, person_id: str, latest: int | None = None) -> tuple[list[Entry], int]:
     """The entries that name `person_id` among the people whose identifiable data were shown (for the
     record page's "who has seen this record"): the `latest` of them (all if None), newest first, and
-    how many there are in all."""
+    how many there are in all. Found through audit.person_access; each entry found is checked to name
+    the person."""
     if not PERSON_ID.fullmatch(str(person_id)):
         raise AuditError("not a person id")
     pid = str(person_id)
-    # a text search narrows (it is fast), then the exact test: the id among the entry's person_ids
-    text = "CAST(details AS VARCHAR)"
-    names = (f"contains({text}, ?) AND list_contains(string_split(coalesce(CASE WHEN json_valid({text}) THEN "
-             f"json_extract_string({text}, '$.person_ids') END, ''), ' '), ?)")  # a forged entry may not be JSON
     exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
-                         "AND table_name = 'log'").fetchone()[0]
+                         "AND table_name = 'person_access'").fetchone()[0]
     if not exists:
         return [], 0
-    total = con.execute(f"SELECT count(*) FROM audit.log WHERE {names}", [pid, pid]).fetchone()[0]
-    text = ", ".join(f"CAST({c} AS VARCHAR)" for c in _COLUMNS.split(", ")[1:])
-    limit = f"LIMIT {int(latest)}" if latest is not None else ""
-    rows = con.execute(f"SELECT {_SEQ}, {text} FROM audit.log WHERE {names} ORDER BY 1 DESC NULLS LAST {limit}",
-                       [pid, pid]).fetchall()
-    return [Entry(*row) for row in rows], total
+    seqs = [s for (s,) in con.execute("SELECT seq FROM audit.person_access WHERE person_id = CAST(? AS UUID) "
+                                      "ORDER BY seq DESC", [pid]).fetchall()]
+    shown = seqs[:latest] if latest is not None else seqs
+    if not shown:
+        return [], len(seqs)
+    found = _entries(con, f"{_SEQ} IN ({', '.join(str(int(s)) for s in shown)})", exists=True)
+    entries = sorted((e for e in found if pid in _ids_named(e.details)), key=lambda e: e.seq, reverse=True)
+    return entries, len(seqs)
 
 
 def _check_head(entries: list[Entry], checkpoint: tuple[int, str] | None, key: bytes) -> tuple[list[str], list[str]]:
@@ -318,6 +348,7 @@ def verify(con: Connection, store: Store) -> VerifyResult:
             what = f"entry {prev_seq}'s hash" if prev_seq else "the start of the log"
             problems.append(f"entry {e.seq}: its prev_hash is not {what} (chain broken)")
         prev_seq, prev_hash = e.seq, e.entry_hash
+    problems += _access_index_problems(con, entries)
     notes: list[str] = []
     if key is not None:
         try:
@@ -327,6 +358,24 @@ def verify(con: Connection, store: Store) -> VerifyResult:
         problems += head_problems
     return VerifyResult(not problems, len(entries), entries[-1].entry_hash if entries else None, tuple(problems),
                         tuple(notes))
+
+
+def _access_index_problems(con: Connection, entries: list[Entry]) -> list[str]:
+    """Whether audit.person_access says exactly what the entries say (who was named where)."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
+                         "AND table_name = 'person_access'").fetchone()[0]
+    if not exists:
+        return []
+    try:
+        indexed = Counter(con.execute("SELECT CAST(person_id AS VARCHAR), seq FROM audit.person_access").fetchall())
+    except EngineError as exc:
+        return [f"audit.person_access cannot be read (altered): {exc}"]
+    said = Counter((pid, e.seq) for e in entries for pid in _ids_named(e.details))
+    if indexed == said:
+        return []
+    missing, extra = sum((said - indexed).values()), sum((indexed - said).values())
+    return [f"audit.person_access disagrees with the log ({missing} of the people entries name missing, {extra} "
+            "not named by any entry): a record page's list of who has seen it would be wrong"]
 
 
 def _actor() -> str:
@@ -403,6 +452,7 @@ def _append(con: Connection, store: Store, batch: list[_Pending]) -> list[int]:
         problems, _ = _check_head(entries, checkpoint, key)
         if problems:
             raise AuditError(f"{problems[0]}; run `openphm audit verify`")
+        _ensure_access_index(con)
         seq, digest = (entries[-1].seq, entries[-1].entry_hash) if entries else (0, GENESIS)
         rows, seqs = [], []
         for p in batch:
@@ -413,6 +463,7 @@ def _append(con: Connection, store: Store, batch: list[_Pending]) -> list[int]:
             rows.append(list(astuple(replace(entry, entry_hash=digest, entry_mac=_mac(key, _MAC_TAG, digest)))))
             seqs.append(seq)
         con.executemany(f"INSERT INTO audit.log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        _index_accesses(con, [(pid, s) for p, s in zip(batch, seqs, strict=True) for pid in _ids_named(p.body)])
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(*EngineError):

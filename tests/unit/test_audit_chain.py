@@ -95,6 +95,25 @@ def test_appends_from_many_threads_at_once_make_one_clean_chain(logged):
     assert result.ok and result.entries == 4 + 24 * 5, result.problems
 
 
+def test_who_has_seen_a_record_is_found_by_the_access_index_which_verify_checks(logged):
+    """audit.person_access finds the entries naming a person (newest first, with the total); a log written
+    before the index existed gets it built on the next append; an index that disagrees fails verify."""
+    store, con = logged
+    ann, bob = "0b8f2e3c-1d2a-4c5b-9e6f-7a8b9c0d1e2f", "1c9a3f4d-2e3b-4d6c-8f70-8b9cad1e2f30"
+    seqs = [audit.append(con, store, "record_view", "allowed", {"person_ids": ids, "purpose": "direct_care"})
+            for ids in (ann, f"{bob} {ann}", bob, ann)]
+    entries, total = audit.accesses_of(con, ann, latest=2)
+    assert total == 3 and [e.seq for e in entries] == [seqs[3], seqs[1]]
+    assert [e.seq for e in audit.accesses_of(con, bob)[0]] == [seqs[2], seqs[1]]
+    assert audit.accesses_of(con, "2d0b4a5e-3f4c-4e7d-9a81-9cadbe2f3041") == ([], 0)
+    con.execute("DROP TABLE audit.person_access")  # as an installation from before the index
+    audit.append(con, store, "record_view", "allowed", {"person_ids": bob, "purpose": "direct_care"})
+    assert audit.accesses_of(con, ann)[1] == 3 and audit.accesses_of(con, bob)[1] == 3
+    assert audit.verify(con, store).ok
+    con.execute("DELETE FROM audit.person_access WHERE seq = ?", [seqs[3]])  # hiding a view from the record page
+    assert "audit.person_access disagrees with the log (1 of the people" in _problems(store, con)
+
+
 def test_an_edited_entry_is_found(logged):
     store, con = logged
     con.execute("""UPDATE audit.log SET details = '{"list_id":"list_2","people":200}' WHERE seq = 2""")
