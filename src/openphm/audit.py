@@ -31,6 +31,11 @@ deleted (checkpoint ahead), the log replaced (the checkpoint's entry or HMAC dif
 checkpoint or key. Limits: DuckDB cannot forbid UPDATE or DELETE (tampering is evident, not
 prevented); whoever can read the audit key (the installation's owner) can rebuild everything, so
 keep `openphm audit verify`'s head hash somewhere else from time to time.
+
+Speed: `append` reads the log only from the checkpoint on; entries arriving together from one
+process's threads are committed together (group commit); `audit.person_access` indexes the people
+each entry names (written in the same transaction; `verify` checks it against the log), so a record
+page's "who has seen this record" is an index lookup however long the log grows.
 """
 
 from __future__ import annotations

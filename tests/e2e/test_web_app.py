@@ -346,3 +346,17 @@ def test_a_list_view_audits_which_people_were_shown(app):
     assert set(details["person_ids"].split()) == members and details["people"] == len(members)
     risks = [float(x) for x in re.findall(r'nhsuk-table__cell--numeric">([0-9.]+)<', page.text)]
     assert risks == sorted(risks, reverse=True) and len(risks) == len(members)
+
+
+def test_a_record_table_not_made_yet_reads_as_empty_not_as_an_error():
+    """Before `openphm risk score` there is no risk.score: the record page shows no risk, not a 500."""
+    import duckdb
+
+    from openphm.web.care_pages import _rows
+
+    con = duckdb.connect()
+    assert _rows(con, "SELECT risk FROM risk.score WHERE person_id = CAST(? AS UUID)",
+                 "0b8f2e3c-1d2a-4c5b-9e6f-7a8b9c0d1e2f") == []
+    con.execute("CREATE TABLE t AS SELECT CAST('0b8f2e3c-1d2a-4c5b-9e6f-7a8b9c0d1e2f' AS UUID) AS person_id, 1 AS n")
+    assert _rows(con, "SELECT n FROM t WHERE person_id = CAST(? AS UUID)", "0b8f2e3c-1d2a-4c5b-9e6f-7a8b9c0d1e2f") \
+        == [{"n": 1}]

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from openphm import audit
+from openphm.engine.connection import EngineError
 from openphm.identity.pseudonym import PERSON_ID
 from openphm.lists.run import DIRECT_CARE, EXPORT_COLUMNS, LIST_ORDERS, ListError, identified_list
 from openphm.web import data
@@ -97,8 +98,12 @@ def case_list_csv(request: Request, list_id: str, practice: str) -> Response:
 
 
 def _rows(cur, sql: str, person_id: str) -> list[dict]:
-    """A record query's rows as dicts (straight from the cursor: a handful of rows, no frame needed)."""
-    result = cur.execute(sql, [person_id])
+    """A record query's rows as dicts (straight from the cursor: a handful of rows, no frame needed); none
+    when the table is not there yet (risk scores before `openphm risk score`, say)."""
+    try:
+        result = cur.execute(sql, [person_id])
+    except EngineError:
+        return []
     names = [d[0] for d in result.description]
     return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
