@@ -175,7 +175,7 @@ def run() -> str:
         db, measures, practice, list_id = _installation(work)
         con = duckdb.connect(str(db), read_only=True)
         patients = [r[0] for r in con.execute("SELECT CAST(person_id AS VARCHAR) FROM lists.member WHERE "
-                                              "practice_code = ? LIMIT 50", [practice]).fetchall()]
+                                              "practice_code = ? ORDER BY person_id LIMIT 200", [practice]).fetchall()]
         people = con.execute("SELECT count(*) FROM record.person").fetchone()[0]
         con.close()
         server, base = _serve(db)

@@ -230,12 +230,26 @@ def read_log(con: Connection) -> list[Entry]:
     return _entries(con)
 
 
-def _head_of_log(con: Connection, from_seq: int) -> list[Entry]:
+def _head_of_log(con: Connection, from_seq: int, typed: bool) -> list[Entry]:
     """What `append` checks the checkpoint against, without reading the whole log: the entries from
-    `from_seq` on (or the last entry, if the log ends before it) and any without a sequence number."""
+    `from_seq` on (or the last entry, if the log ends before it) and any without a sequence number.
+    `typed`: the log's `seq` is still the BIGINT primary key OpenPHM made (never null, and DuckDB
+    finds a range of it without reading the other columns); a log whose columns were changed is read
+    the slow way, casting every row."""
+    if typed:
+        last = con.execute("SELECT max(seq) FROM audit.log").fetchone()[0]
+        return _entries(con, "seq >= ?", [min(from_seq, last if last is not None else from_seq)], exists=True)
     last = con.execute(f"SELECT max({_SEQ}) FROM audit.log").fetchone()[0]
     return _entries(con, f"{_SEQ} IS NULL OR {_SEQ} >= ?", [min(from_seq, last if last is not None else from_seq)],
                     exists=True)
+
+
+def _audit_tables(con: Connection) -> tuple[set[str], bool]:
+    """The tables in the audit schema, and whether audit.log's `seq` is still a BIGINT (as made here),
+    in one catalogue question."""
+    rows = con.execute("SELECT table_name, column_name, data_type FROM information_schema.columns "
+                       "WHERE table_schema = 'audit'").fetchall()
+    return {t for t, _, _ in rows}, any((t, c, d) == ("log", "seq", "BIGINT") for t, c, d in rows)
 
 
 def _ids_named(details: str) -> list[str]:
@@ -276,16 +290,19 @@ def accesses_of(con: Connection, person_id: str, latest: int | None = None) -> t
     if not PERSON_ID.fullmatch(str(person_id)):
         raise AuditError("not a person id")
     pid = str(person_id)
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
-                         "AND table_name = 'person_access'").fetchone()[0]
-    if not exists:
+    try:  # asked straight away (a catalogue lookup first cost as much as the answer)
+        seqs = [s for (s,) in con.execute("SELECT seq FROM audit.person_access WHERE person_id = CAST(? AS UUID) "
+                                          "ORDER BY seq DESC", [pid]).fetchall()]
+    except EngineError:  # no index table: nothing has been logged with this version yet
         return [], 0
-    seqs = [s for (s,) in con.execute("SELECT seq FROM audit.person_access WHERE person_id = CAST(? AS UUID) "
-                                      "ORDER BY seq DESC", [pid]).fetchall()]
     shown = seqs[:latest] if latest is not None else seqs
     if not shown:
         return [], len(seqs)
-    found = _entries(con, f"{_SEQ} IN ({', '.join(str(int(s)) for s in shown)})", exists=True)
+    wanted = ", ".join(str(int(s)) for s in shown)
+    try:  # by the primary key: a few rows, however long the log
+        found = _entries(con, f"seq IN ({wanted})", exists=True)
+    except EngineError:  # a log whose seq column was changed: cast every row
+        found = _entries(con, f"{_SEQ} IN ({wanted})", exists=True)
     entries = sorted((e for e in found if pid in _ids_named(e.details)), key=lambda e: e.seq, reverse=True)
     return entries, len(seqs)
 
@@ -437,17 +454,19 @@ class _Pending:
 
 
 def _append(con: Connection, store: Store, batch: list[_Pending]) -> list[int]:
-    con.execute("CREATE SCHEMA IF NOT EXISTS audit")
-    con.execute("CREATE TABLE IF NOT EXISTS audit.log (seq BIGINT PRIMARY KEY, logged_at VARCHAR NOT NULL, "
-                "actor VARCHAR NOT NULL, stated_user VARCHAR, action VARCHAR NOT NULL, outcome VARCHAR NOT NULL, "
-                "details VARCHAR NOT NULL, prev_hash VARCHAR NOT NULL, entry_hash VARCHAR NOT NULL, "
-                "entry_mac VARCHAR NOT NULL)")
+    tables, typed = _audit_tables(con)
+    if "log" not in tables:  # one catalogue question, not a CREATE ... IF NOT EXISTS per table, per append
+        con.execute("CREATE SCHEMA IF NOT EXISTS audit")
+        con.execute("CREATE TABLE IF NOT EXISTS audit.log (seq BIGINT PRIMARY KEY, logged_at VARCHAR NOT NULL, "
+                    "actor VARCHAR NOT NULL, stated_user VARCHAR, action VARCHAR NOT NULL, outcome VARCHAR NOT "
+                    "NULL, details VARCHAR NOT NULL, prev_hash VARCHAR NOT NULL, entry_hash VARCHAR NOT NULL, "
+                    "entry_mac VARCHAR NOT NULL)")
     con.execute("BEGIN")
     try:
         key = _key(store, create=False)
         checkpoint = _read_checkpoint(store, key) if key is not None else None
         # from the checkpoint on, not the whole log: an append costs the same however long the log is
-        entries = _head_of_log(con, checkpoint[0]) if checkpoint else read_log(con)
+        entries = _head_of_log(con, checkpoint[0], typed or "log" not in tables) if checkpoint else read_log(con)
         if any(e.seq is None for e in entries):
             raise AuditError("the log has entries without a sequence number; run `openphm audit verify`")
         if key is None:
@@ -457,7 +476,8 @@ def _append(con: Connection, store: Store, batch: list[_Pending]) -> list[int]:
         problems, _ = _check_head(entries, checkpoint, key)
         if problems:
             raise AuditError(f"{problems[0]}; run `openphm audit verify`")
-        _ensure_access_index(con)
+        if "person_access" not in tables:
+            _ensure_access_index(con)
         seq, digest = (entries[-1].seq, entries[-1].entry_hash) if entries else (0, GENESIS)
         rows, seqs = [], []
         for p in batch:

@@ -132,20 +132,29 @@ def patient(request: Request, person_id: str) -> HTMLResponse:
                                             "accesses_in_all": seen})
 
 
+def _of_person(cur, columns: str, table: str, order: str, person_id: str, limit: int | None = None) -> list[dict]:
+    """A person's rows of `table`, newest first or in `order`. The person's rows are fetched first, as a
+    materialised step, so that DuckDB finds them by the table's person index: with ORDER BY and a small
+    LIMIT in one query, DuckDB's late materialisation turns the lookup into a scan of the whole table
+    (7 ms against 1 ms on 9 million outpatient rows, measured)."""
+    top = f" LIMIT {int(limit)}" if limit else ""
+    return _rows(cur, f"WITH mine AS MATERIALIZED (SELECT {columns} FROM {table} WHERE person_id = CAST(? AS UUID)) "
+                      f"SELECT * FROM mine ORDER BY {order}{top}", person_id)
+
+
 def _record(cur, person_id: str) -> dict[str, list[dict]]:
     """What the record page shows of a person's record: conditions, latest risk, recent activity."""
-    pid = "person_id = CAST(? AS UUID)"
     return {
-        "conditions": _rows(cur, f"SELECT condition, first_date, latest_date FROM record.condition WHERE {pid} "
-                                "ORDER BY first_date", person_id),
-        "risk": _rows(cur, f"SELECT as_of, risk, centile, array_to_string(reasons, '; ') AS reasons FROM risk.score "
-                          f"WHERE {pid} ORDER BY as_of DESC LIMIT 1", person_id),
-        "spells": _rows(cur, f"SELECT admission_date, discharge_date, admission_type, length_of_stay, "
-                            f"primary_diagnosis, treatment_specialty FROM record.inpatient_spell WHERE {pid} "
-                            f"ORDER BY admission_date DESC LIMIT {RECENT}", person_id),
-        "ae": _rows(cur, f"SELECT arrival_date, department_type, disposal FROM record.ae_attendance WHERE {pid} "
-                        f"ORDER BY arrival_date DESC LIMIT {RECENT}", person_id),
-        "outpatients": _rows(cur, f"SELECT appointment_date, treatment_specialty, first_attendance, attended FROM "
-                                 f"record.outpatient_appointment WHERE {pid} ORDER BY appointment_date DESC "
-                                 f"LIMIT {RECENT}", person_id),
+        "conditions": _of_person(cur, "condition, first_date, latest_date", "record.condition", "first_date",
+                                 person_id),
+        "risk": _of_person(cur, "as_of, risk, centile, array_to_string(reasons, '; ') AS reasons", "risk.score",
+                           "as_of DESC", person_id, limit=1),
+        "spells": _of_person(cur, "admission_date, discharge_date, admission_type, length_of_stay, primary_diagnosis, "
+                                  "treatment_specialty", "record.inpatient_spell", "admission_date DESC", person_id,
+                             limit=RECENT),
+        "ae": _of_person(cur, "arrival_date, department_type, disposal", "record.ae_attendance", "arrival_date DESC",
+                         person_id, limit=RECENT),
+        "outpatients": _of_person(cur, "appointment_date, treatment_specialty, first_attendance, attended",
+                                  "record.outpatient_appointment", "appointment_date DESC", person_id,
+                                  limit=RECENT),
     }

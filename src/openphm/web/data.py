@@ -165,15 +165,19 @@ def list_sizes(db: Database, practices: set[str]) -> pl.DataFrame:
 def identified_person(db: Database, person_id: str) -> dict | None:
     """One person's `record.person` row (opted-out people included: direct care) with their NHS number
     and age today, `person_id` as text; None if there is no such person."""
-    got = db.frame(f"""
-        SELECT p.* EXCLUDE (person_id), CAST(p.person_id AS VARCHAR) AS person_id,
-               {domain.age_at('current_date', 'p')} AS age
-        FROM record.person AS p WHERE p.person_id = CAST(? AS UUID)""", [person_id])
-    if not got.height:
-        return None
-    with db.cursor() as cur:
+    with db.cursor() as cur:  # one row: read straight from the cursor (a frame costs more than the lookup)
+        try:
+            got = cur.execute(f"""
+                SELECT p.* EXCLUDE (person_id), CAST(p.person_id AS VARCHAR) AS person_id,
+                       {domain.age_at('current_date', 'p')} AS age
+                FROM record.person AS p WHERE p.person_id = CAST(? AS UUID)""", [person_id])
+        except EngineError:  # no build yet
+            return None
+        names, row = [d[0] for d in got.description], got.fetchone()
+        if row is None:
+            return None
         number = identity_store.nhs_numbers_of(cur, [person_id])[person_id]
-    return {**got.row(0, named=True), "nhs_number": number}
+    return {**dict(zip(names, row, strict=True)), "nhs_number": number}
 
 
 def record_access(db: Database, action: str, person_id: str, purpose: str, stated_user: str,
