@@ -182,3 +182,21 @@ def test_the_pages_can_be_used_from_the_keyboard(server, browser):
             break
     assert page.evaluate("() => document.activeElement.labels[0].textContent").strip() == "User name"
     page.close()
+
+
+def test_health_says_when_every_aggregate_page_has_been_computed(server):
+    """`/health` (for a load balancer or the benchmark) answers at once, without sign-in, and reports
+    the warm-up's end; it carries no figure."""
+    import json
+    import urllib.request
+
+    base, _ = server
+    deadline = time.monotonic() + 600
+    while True:
+        with urllib.request.urlopen(f"{base}/health", timeout=30) as got:
+            body = json.loads(got.read())
+        assert body["status"] == "ok" and set(body) == {"status", "pages_ready"}
+        if body["pages_ready"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert body["pages_ready"] is True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -113,6 +114,7 @@ def warm_up(database: Database) -> None:
     jobs = [lambda page=page: page(database) for page in pages]
     jobs += [lambda m=m, level=level: variation_pages.indicator_context(database, m, level)
              for m in load_measures().values() for level in variation_pages.LEVELS]
+    started = time.monotonic()
     for job in jobs:
         if database.stop:
             return
@@ -120,6 +122,8 @@ def warm_up(database: Database) -> None:
             job()
         except Exception:  # a page that fails here fails again, visibly, when it is opened
             log.warning("warm-up: a page could not be computed in advance", exc_info=False)
+    database.warmed.set()
+    log.info("warm-up: %d aggregate pages computed in %.0f s", len(jobs), time.monotonic() - started)
 
 
 def render(request: Request, template: str, context: dict, status: int = 200) -> HTMLResponse:

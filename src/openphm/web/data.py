@@ -43,6 +43,7 @@ class Database:
         self._memo_lock = threading.Lock()
         self._pages: OrderedDict[tuple, object] = OrderedDict()
         self.stop = False  # set on shutdown: background work stops
+        self.warmed = threading.Event()  # set when the warm-up has computed every aggregate page (`/health`)
 
     @contextmanager
     def cursor(self) -> Iterator[Connection]:

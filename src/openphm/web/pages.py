@@ -89,6 +89,13 @@ def sign_out(request: Request) -> RedirectResponse:
     return RedirectResponse("/", status_code=303)
 
 
+@router.get("/health")
+def health(request: Request) -> dict:
+    """For a load balancer or a benchmark: the server answers, and whether it has finished computing
+    every aggregate page in advance (until then the first views of some pages are slower)."""
+    return {"status": "ok", "pages_ready": _db(request).warmed.is_set()}
+
+
 @router.get("/whoami")
 def whoami(request: Request) -> dict:
     """The signed-in user's name and role (for scripts and tests)."""
