@@ -32,13 +32,11 @@ import numpy as np
 import polars as pl
 
 from openphm.derive.features import FEATURES, build_features, feature_names
-from openphm.engine import dialect
 from openphm.engine.connection import Connection, transaction
 from openphm.identity.optout import direct_care_schema, planning_view
 from openphm.risk.model_files import installation_key, load_models
 
 TOP_REASONS = 3
-SCORE_INDEX = "score_by_person_id"  # DuckDB's ART index on risk.score's person_id, for the record page
 SHAP_TOP_SHARE = 0.05
 
 
@@ -94,13 +92,8 @@ def score_population(con: Connection, model_dir: Path, as_of: dt.date,
     with transaction(con):
         con.execute("CREATE TABLE IF NOT EXISTS risk.score AS SELECT CAST(person_id AS UUID) AS person_id, "
                     "* EXCLUDE (person_id) FROM new_scores LIMIT 0")
-        indexed = dialect(con) == "duckdb"  # a record page looks a person's scores up: an ART index
-        if indexed:  # dropped and built again after the insert (a bulk build is quicker than a million inserts)
-            con.execute(f"DROP INDEX IF EXISTS risk.{SCORE_INDEX}")
         con.execute(f"DELETE FROM risk.score WHERE as_of = DATE '{as_of}' AND model = '{name}'")
         con.execute("INSERT INTO risk.score SELECT CAST(person_id AS UUID), * EXCLUDE (person_id) FROM new_scores")
-        if indexed:
-            con.execute(f"CREATE INDEX {SCORE_INDEX} ON risk.score (person_id)")
         con.execute(f"""
             CREATE OR REPLACE TABLE risk.rising AS
             WITH previous AS (SELECT max(as_of) AS as_of FROM risk.score
