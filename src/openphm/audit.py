@@ -233,15 +233,12 @@ def read_log(con: Connection) -> list[Entry]:
 def _head_of_log(con: Connection, from_seq: int, typed: bool) -> list[Entry]:
     """What `append` checks the checkpoint against, without reading the whole log: the entries from
     `from_seq` on (or the last entry, if the log ends before it) and any without a sequence number.
-    `typed`: the log's `seq` is still the BIGINT primary key OpenPHM made (never null, and DuckDB
-    finds a range of it without reading the other columns); a log whose columns were changed is read
-    the slow way, casting every row."""
-    if typed:
-        last = con.execute("SELECT max(seq) FROM audit.log").fetchone()[0]
-        return _entries(con, "seq >= ?", [min(from_seq, last if last is not None else from_seq)], exists=True)
-    last = con.execute(f"SELECT max({_SEQ}) FROM audit.log").fetchone()[0]
-    return _entries(con, f"{_SEQ} IS NULL OR {_SEQ} >= ?", [min(from_seq, last if last is not None else from_seq)],
-                    exists=True)
+    `typed`: `seq` is still the BIGINT primary key made here (never null; DuckDB finds a range of it
+    without reading the other columns); a log whose columns were changed is cast row by row."""
+    seq = "seq" if typed else _SEQ
+    last = con.execute(f"SELECT max({seq}) FROM audit.log").fetchone()[0]
+    where = f"{seq} >= ?" if typed else f"{_SEQ} IS NULL OR {_SEQ} >= ?"
+    return _entries(con, where, [min(from_seq, last if last is not None else from_seq)], exists=True)
 
 
 def _audit_tables(con: Connection) -> tuple[set[str], bool]:
@@ -261,14 +258,10 @@ def _ids_named(details: str) -> list[str]:
     return named.split() if isinstance(named, str) else []
 
 
-def _ensure_access_index(con: Connection) -> None:
-    """audit.person_access: (person_id, seq) for each person an entry names, written with the entry, so
-    that a record's viewers are found by an index lookup however long the log grows. Built from the
-    whole log once, for a log written before it existed; `verify` checks it against the log."""
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
-                         "AND table_name = 'person_access'").fetchone()[0]
-    if exists:
-        return
+def _make_access_index(con: Connection) -> None:
+    """Make audit.person_access: (person_id, seq) for each person an entry names, written with the
+    entry, so that a record's viewers are found by an index lookup however long the log grows. Built
+    from the whole log once, for a log written before it existed; `verify` checks it against the log."""
     con.execute("CREATE TABLE audit.person_access (person_id UUID NOT NULL, seq BIGINT NOT NULL)")
     _index_accesses(con, [(pid, e.seq) for e in read_log(con) if e.seq is not None for pid in _ids_named(e.details)])
     if dialect(con) == "duckdb":  # an ART index: a record page's lookup reads a few rows, not the table
@@ -461,12 +454,13 @@ def _append(con: Connection, store: Store, batch: list[_Pending]) -> list[int]:
                     "actor VARCHAR NOT NULL, stated_user VARCHAR, action VARCHAR NOT NULL, outcome VARCHAR NOT "
                     "NULL, details VARCHAR NOT NULL, prev_hash VARCHAR NOT NULL, entry_hash VARCHAR NOT NULL, "
                     "entry_mac VARCHAR NOT NULL)")
+        typed = True
     con.execute("BEGIN")
     try:
         key = _key(store, create=False)
         checkpoint = _read_checkpoint(store, key) if key is not None else None
         # from the checkpoint on, not the whole log: an append costs the same however long the log is
-        entries = _head_of_log(con, checkpoint[0], typed or "log" not in tables) if checkpoint else read_log(con)
+        entries = _head_of_log(con, checkpoint[0], typed) if checkpoint else read_log(con)
         if any(e.seq is None for e in entries):
             raise AuditError("the log has entries without a sequence number; run `openphm audit verify`")
         if key is None:
@@ -477,7 +471,7 @@ def _append(con: Connection, store: Store, batch: list[_Pending]) -> list[int]:
         if problems:
             raise AuditError(f"{problems[0]}; run `openphm audit verify`")
         if "person_access" not in tables:
-            _ensure_access_index(con)
+            _make_access_index(con)
         seq, digest = (entries[-1].seq, entries[-1].entry_hash) if entries else (0, GENESIS)
         rows, seqs = [], []
         for p in batch:

@@ -308,3 +308,17 @@ def test_audit_verify_and_list_commands(tmp_path):
     assert code == 1
     assert "FAILED: entry 2: its contents do not match its hash" in output and "does not verify" in output
     assert _invoke(["audit", "verify", "--db", str(tmp_path / "missing.duckdb")])[0] == 2
+
+
+def test_a_log_whose_seq_column_was_retyped_is_still_read_row_by_row(logged):
+    """`append` reads the log's head by its BIGINT key; a log remade with text sequence numbers is cast
+    row by row instead, so an entry without a number is still refused and an intact one still chains."""
+    store, con = logged
+    con.execute("CREATE TABLE audit.retyped AS SELECT CAST(seq AS VARCHAR) AS seq, * EXCLUDE (seq) FROM audit.log")
+    con.execute("DROP TABLE audit.log")
+    con.execute("ALTER TABLE audit.retyped RENAME TO log")
+    assert audit.append(con, store, "list_view", "allowed", {"people": 1, "purpose": "direct_care"}) == 5
+    assert audit.verify(con, store).ok
+    con.execute("INSERT INTO audit.log SELECT 'x', * EXCLUDE (seq) FROM audit.log WHERE seq = '5'")
+    with pytest.raises(audit.AuditError, match="without a sequence number"):
+        audit.append(con, store, "list_view", "allowed", {"people": 1, "purpose": "direct_care"})

@@ -67,10 +67,16 @@ class User:
         return self.role in PERSON_LEVEL_ROLES
 
 
+def _users_path(db: Path) -> Path:
+    db = Path(db).resolve()
+    return db.with_name(db.stem + "-web") / "users.sqlite"
+
+
 def users_file(db: Path) -> Path:
-    """Where the users of the database `db` are kept."""
-    db = Path(db)
-    return private_dir(db.with_name(db.stem + "-web")) / "users.sqlite"
+    """Where the users of the database `db` are kept (its folder made private)."""
+    path = _users_path(db)
+    private_dir(path.parent)
+    return path
 
 
 @contextmanager
@@ -172,7 +178,7 @@ def authenticate(db: Path, username: str, password: str) -> User | None:
 def get_user(db: Path, username: str) -> User | None:
     """A user by name (for a session that names them), or None if removed since. Asked on every
     request, so read-only and without `_connect`'s set-up (a quarter of a millisecond each time)."""
-    path = Path(db).resolve().with_name(Path(db).stem + "-web") / "users.sqlite"  # as users_file, no chmod
+    path = _users_path(db)  # as users_file, without making the folder private on every request
     try:
         with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10)) as con:
             row = con.execute("SELECT role, scope FROM users WHERE username = ?", (username,)).fetchone()
