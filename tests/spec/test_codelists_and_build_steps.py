@@ -112,3 +112,28 @@ def test_a_step_with_an_order_header_stores_its_rows_sorted(tmp_path):
     shipped = {s.table: s.order for s in read_steps(DEFAULT_SQL_DIR)}
     assert all(shipped[t] == ("person_id",) for t in ("person", "condition", "inpatient_spell", "ae_attendance",
                                                       "outpatient_appointment"))
+
+
+def test_a_stored_by_person_table_keeps_its_person_ids_unpacked_for_quick_lookups(tmp_path):
+    """DuckDB bit-packs sorted UUIDs, and unpacking a row group's person ids made each record lookup
+    cost 6-8 ms at 1.25M people; an `-- order:` table is written without bit-packing (and checkpointed,
+    so that a table smaller than a row group is too), the other tables as DuckDB chooses. The build
+    writes its `-- order:` tables so (`compile_step`'s caller)."""
+    import duckdb
+
+    from openphm.engine import lookup_storage
+
+    con = duckdb.connect(str(tmp_path / "x.duckdb"))
+    make = "CREATE TABLE {} AS SELECT uuid() AS person_id, range % 7 AS n FROM range(1300000) ORDER BY 1"
+    with lookup_storage(con):
+        con.execute(make.format("ordered"))
+    con.execute(make.format("plain"))
+    con.execute("CHECKPOINT")
+
+    def packed(table: str) -> int:
+        return con.execute(f"SELECT count(*) FROM pragma_storage_info('{table}') WHERE column_name = 'person_id' "
+                           "AND compression = 'BitPacking'").fetchone()[0]
+
+    assert packed("plain") > 0 and packed("ordered") == 0
+    assert con.execute("SELECT value FROM duckdb_settings() WHERE name = 'disabled_compression_methods'"
+                       ).fetchone()[0] == ""

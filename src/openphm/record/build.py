@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -38,7 +39,7 @@ from sqlglot import exp
 
 from openphm.codelists import load_codelists
 from openphm.domain import expand_rules
-from openphm.engine import table_columns, table_kind
+from openphm.engine import lookup_storage, table_columns, table_kind
 from openphm.engine.connection import Connection, EngineError
 from openphm.engine.duckdb_store import ident, lit
 from openphm.finance.tariff import Tariff, load_tariff
@@ -111,10 +112,8 @@ def compile_step(step: Step, schema: str, dialect: str = "duckdb") -> str:
         return node
 
     tree = tree.transform(retarget)
-    # Stored by person: a person's rows share a row group, so a record lookup reads one. Not also an ART
-    # index (a lookup of 0.7 ms, not 6-8 ms): with DuckDB 1.5, a build killed after CREATE INDEX leaves a
-    # WAL that a read-only open cannot replay until a read-write open has (duckdb/duckdb#24103, fixed
-    # after 1.5.6); the fault-injection tests found it.
+    # Stored by person: a person's rows share a row group, so a record lookup reads one (and the build
+    # writes it in `engine.lookup_storage`, so that the row group is quick to read).
     if step.order:
         tree = exp.select("*").from_(tree.subquery("step")).order_by(*step.order)
     create = exp.Create(this=exp.table_(step.table, db=schema), kind="TABLE", expression=tree)
@@ -215,7 +214,8 @@ def build_record(con: Connection, sql_dir: Path = DEFAULT_SQL_DIR, tariff: Tarif
         opted_out = _opted_out(con, schema)
         con.execute(f"CREATE TABLE {ident(schema)}.tariff AS SELECT * FROM tariff")
         for step in steps:
-            con.execute(compile_step(step, schema))
+            with lookup_storage(con) if step.order else nullcontext():
+                con.execute(compile_step(step, schema))
             log.info("built %s", step.table)
     except Exception as exc:
         con.execute(f"DROP SCHEMA {ident(schema)} CASCADE")

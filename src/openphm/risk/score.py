@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 
 from openphm.derive.features import FEATURES, build_features, feature_names
+from openphm.engine import lookup_storage
 from openphm.engine.connection import Connection, transaction
 from openphm.identity.optout import direct_care_schema, planning_view
 from openphm.risk.model_files import installation_key, load_models
@@ -89,7 +90,7 @@ def score_population(con: Connection, model_dir: Path, as_of: dt.date,
         pl.Series("centile", centile), pl.Series("reasons", reasons, dtype=pl.List(pl.Utf8)))
     con.execute("CREATE SCHEMA IF NOT EXISTS risk")
     con.register("new_scores", scores.to_arrow())
-    with transaction(con):
+    with lookup_storage(con), transaction(con):  # a record page looks a person's scores up (sorted above)
         con.execute("CREATE TABLE IF NOT EXISTS risk.score AS SELECT CAST(person_id AS UUID) AS person_id, "
                     "* EXCLUDE (person_id) FROM new_scores LIMIT 0")
         con.execute(f"DELETE FROM risk.score WHERE as_of = DATE '{as_of}' AND model = '{name}'")
