@@ -236,14 +236,22 @@ def _head_of_log(con: Connection, from_seq: int, typed: bool) -> list[Entry]:
     `typed`: `seq` is still the BIGINT primary key made here (never null; DuckDB finds a range of it
     without reading the other columns); a log whose columns were changed is cast row by row."""
     seq = "seq" if typed else _SEQ
-    last = con.execute(f"SELECT max({seq}) FROM audit.log").fetchone()[0]
-    where = f"{seq} >= ?" if typed else f"{_SEQ} IS NULL OR {_SEQ} >= ?"
-    return _entries(con, where, [min(from_seq, last if last is not None else from_seq)], exists=True)
+    start = f"LEAST(?, coalesce((SELECT max({seq}) FROM audit.log), ?))"
+    where = f"{seq} >= {start}" if typed else f"{_SEQ} IS NULL OR {_SEQ} >= {start}"
+    return _entries(con, where, [from_seq, from_seq], exists=True)
 
 
 def _audit_tables(con: Connection) -> tuple[set[str], bool]:
-    """The tables in the audit schema, and whether audit.log's `seq` is still a BIGINT (as made here),
-    in one catalogue question."""
+    """The tables in the audit schema, and whether audit.log's `seq` is still a BIGINT (as made here).
+    Asked of the tables themselves when both exist and the log has an entry (a quarter of a
+    millisecond), else of the catalogue (some milliseconds on a database of many tables)."""
+    try:
+        kind = con.execute("SELECT (SELECT typeof(seq) FROM audit.log LIMIT 1), "
+                           "(SELECT count(*) FROM audit.person_access WHERE FALSE)").fetchone()[0]
+    except EngineError:  # a table is missing
+        kind = None
+    if kind is not None:
+        return {"log", "person_access"}, str(kind).upper() == "BIGINT"
     rows = con.execute("SELECT table_name, column_name, data_type FROM information_schema.columns "
                        "WHERE table_schema = 'audit'").fetchall()
     return {t for t, _, _ in rows}, any((t, c, d) == ("log", "seq", "BIGINT") for t, c, d in rows)
@@ -275,22 +283,29 @@ def _index_accesses(con: Connection, named: list[tuple[str, int]]) -> None:
                     [[pid for pid, _ in named], [seq for _, seq in named]])
 
 
-def accesses_of(con: Connection, person_id: str, latest: int | None = None) -> tuple[list[Entry], int]:
+def accesses_of(con: Connection, person_id: str, latest: int | None = None,
+                count_up_to: int | None = None) -> tuple[list[Entry], int]:
     """The entries that name `person_id` among the people whose identifiable data were shown (for the
     record page's "who has seen this record"): the `latest` of them (all if None), newest first, and
-    how many there are in all. Found through audit.person_access; each entry found is checked to name
-    the person."""
+    how many there are in all, counted up to `count_up_to` (more are reported as `count_up_to` + 1:
+    a person on a list viewed every day is named thousands of times, and counting them all reads
+    every row of audit.person_access). Found through audit.person_access; each entry found is checked
+    to name the person."""
     if not PERSON_ID.fullmatch(str(person_id)):
         raise AuditError("not a person id")
     pid = str(person_id)
+    top = f" LIMIT {int(count_up_to) + 1}" if count_up_to is not None else ""
     try:  # asked straight away (a catalogue lookup first cost as much as the answer)
-        seqs = [s for (s,) in con.execute("SELECT seq FROM audit.person_access WHERE person_id = CAST(? AS UUID) "
-                                          "ORDER BY seq DESC", [pid]).fetchall()]
+        # found first, as a materialised step: with ORDER BY and LIMIT in one query DuckDB scans the
+        # whole table instead of using the index on person_id
+        seqs = [s for (s,) in con.execute("WITH mine AS MATERIALIZED (SELECT seq FROM audit.person_access "
+                                          "WHERE person_id = CAST(? AS UUID)) "
+                                          f"SELECT seq FROM mine ORDER BY seq DESC{top}", [pid]).fetchall()]
     except EngineError:  # no index table: nothing has been logged with this version yet
         return [], 0
     shown = seqs[:latest] if latest is not None else seqs
     if not shown:
-        return [], len(seqs)
+        return [], 0
     wanted = ", ".join(str(int(s)) for s in shown)
     try:  # by the primary key: a few rows, however long the log
         found = _entries(con, f"seq IN ({wanted})", exists=True)
@@ -481,7 +496,9 @@ def _append(con: Connection, store: Store, batch: list[_Pending]) -> list[int]:
             digest = entry_hash(entry)
             rows.append(list(astuple(replace(entry, entry_hash=digest, entry_mac=_mac(key, _MAC_TAG, digest)))))
             seqs.append(seq)
-        con.executemany(f"INSERT INTO audit.log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        # one statement for the batch (executemany prepares and runs one per row)
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
+        con.execute(f"INSERT INTO audit.log ({_COLUMNS}) VALUES {values}", [v for row in rows for v in row])
         _index_accesses(con, [(pid, s) for p, s in zip(batch, seqs, strict=True) for pid in _ids_named(p.body)])
         con.execute("COMMIT")
     except BaseException:

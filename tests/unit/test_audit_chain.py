@@ -106,6 +106,10 @@ def test_who_has_seen_a_record_is_found_by_the_access_index_which_verify_checks(
     assert total == 3 and [e.seq for e in entries] == [seqs[3], seqs[1]]
     assert [e.seq for e in audit.accesses_of(con, bob)[0]] == [seqs[2], seqs[1]]
     assert audit.accesses_of(con, "2d0b4a5e-3f4c-4e7d-9a81-9cadbe2f3041") == ([], 0)
+    # counted up to a bound (the record page says "more than" beyond it), the latest still found
+    entries, counted = audit.accesses_of(con, ann, latest=1, count_up_to=2)
+    assert counted == 3 and [e.seq for e in entries] == [seqs[3]]
+    assert audit.accesses_of(con, ann, latest=1, count_up_to=1)[1] == 2  # the bound + 1: more than 1
     con.execute("DROP TABLE audit.person_access")  # as an installation from before the index
     audit.append(con, store, "record_view", "allowed", {"person_ids": bob, "purpose": "direct_care"})
     assert audit.accesses_of(con, ann)[1] == 3 and audit.accesses_of(con, bob)[1] == 3

@@ -52,6 +52,7 @@ def count_html(value: int | None, protected: bool = True) -> Markup:
 def templates() -> Jinja2Templates:
     """The page templates, with the count filter."""
     t = Jinja2Templates(directory=str(WEB / "templates"))
+    t.env.auto_reload = False  # the package's own files: not checked for changes on every page
     t.env.filters["count"] = count_html
     t.env.globals["redacted"] = REDACTED
     return t

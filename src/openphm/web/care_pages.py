@@ -29,6 +29,7 @@ router = APIRouter(dependencies=[Depends(check_csrf)])
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RECENT = 20  # the latest rows of each kind of activity shown on a record
 ACCESSES_SHOWN = 50  # the latest views of a record listed on it (the page says how many there are in all)
+ACCESSES_COUNTED = 1000  # counted exactly up to here ("more than 1,000" beyond: counting all reads the whole index)
 PAGE_SIZE = 100  # people on one page of a case-finding list (the CSV export has everyone)
 
 
@@ -124,22 +125,26 @@ def patient(request: Request, person_id: str) -> HTMLResponse:
                                                     "direct-care scope.")
     data.record_access(db, "record_view", person_id, DIRECT_CARE, f"web:{user.username}")
     with db.cursor() as cur:
-        latest, seen = audit.accesses_of(cur, person_id, latest=ACCESSES_SHOWN)
+        latest, seen = audit.accesses_of(cur, person_id, latest=ACCESSES_SHOWN, count_up_to=ACCESSES_COUNTED)
         accesses = [{"at": e.logged_at[:19].replace("T", " "), "who": e.stated_user or e.actor, "action": e.action,
                      "outcome": e.outcome} for e in latest]
         record = _record(cur, person_id)
     return render(request, "patient.html", {"person": person, "record": record, "accesses": accesses,
-                                            "accesses_in_all": seen})
+                                            "accesses_in_all": seen,
+                                            "accesses_counted": ACCESSES_COUNTED})
 
 
 def _of_person(cur, columns: str, table: str, order: str, person_id: str, limit: int | None = None) -> list[dict]:
-    """A person's rows of `table`, newest first or in `order`. The person's rows are fetched first, as a
-    materialised step, so that DuckDB reads only the row group the person is stored in: with ORDER BY
-    and a small LIMIT in one query, DuckDB's late materialisation turns the lookup into a semi-join
-    over a scan of the whole table."""
-    top = f" LIMIT {int(limit)}" if limit else ""
-    return _rows(cur, f"WITH mine AS MATERIALIZED (SELECT {columns} FROM {table} WHERE person_id = CAST(? AS UUID)) "
-                      f"SELECT * FROM mine ORDER BY {order}{top}", person_id)
+    """A person's rows of `table` in `order` (a column, with DESC for newest first; nulls last, as in
+    DuckDB), at most `limit`. Sorted here: a person has a few rows, and in SQL an ORDER BY with a small
+    LIMIT makes DuckDB's late materialisation turn the lookup into a semi-join over a scan of the whole
+    table (a materialised step avoids that but costs more than the sort)."""
+    rows = _rows(cur, f"SELECT {columns} FROM {table} WHERE person_id = CAST(? AS UUID)", person_id)
+    key, _, direction = order.partition(" ")
+    present = [r for r in rows if r[key] is not None]
+    present.sort(key=lambda r: r[key], reverse=direction.upper() == "DESC")
+    ordered = present + [r for r in rows if r[key] is None]
+    return ordered[:limit] if limit else ordered
 
 
 def _record(cur, person_id: str) -> dict[str, list[dict]]:

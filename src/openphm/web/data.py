@@ -168,17 +168,19 @@ def identified_person(db: Database, person_id: str) -> dict | None:
     and age today, `person_id` as text; None if there is no such person."""
     with db.cursor() as cur:  # one row: read straight from the cursor (a frame costs more than the lookup)
         try:
-            got = cur.execute(f"""
-                SELECT p.* EXCLUDE (person_id), CAST(p.person_id AS VARCHAR) AS person_id,
-                       {domain.age_at('current_date', 'p')} AS age
-                FROM record.person AS p WHERE p.person_id = CAST(? AS UUID)""", [person_id])
+            got = cur.execute("SELECT * EXCLUDE (person_id), CAST(person_id AS VARCHAR) AS person_id "
+                              "FROM record.person WHERE person_id = CAST(? AS UUID)", [person_id])
         except EngineError:  # no build yet
             return None
         names, row = [d[0] for d in got.description], got.fetchone()
         if row is None:
             return None
         number = identity_store.nhs_numbers_of(cur, [person_id])[person_id]
-    return {**dict(zip(names, row, strict=True)), "nhs_number": number}
+    person = dict(zip(names, row, strict=True))
+    # the domain's rule, by its Python twin: in the SQL it made the lookup twice as slow
+    year, month = person.get("birth_year"), person.get("birth_month")
+    age = domain.age_on_value(year, month, dt.date.today()) if year is not None and month is not None else None
+    return {**person, "nhs_number": number, "age": age}
 
 
 def record_access(db: Database, action: str, person_id: str, purpose: str, stated_user: str,

@@ -17,6 +17,7 @@ is locked for `LOCK_MINUTES`; a right password while locked is refused too, so g
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -68,8 +69,14 @@ class User:
 
 
 def _users_path(db: Path) -> Path:
-    db = Path(db).resolve()
-    return db.with_name(db.stem + "-web") / "users.sqlite"
+    return _users_path_of(str(db)) if Path(db).is_absolute() else _users_path_of.__wrapped__(str(db))
+
+
+@functools.lru_cache(maxsize=64)
+def _users_path_of(db: str) -> Path:
+    """(Kept: resolving the path asks the file system, and a request asks for it every time.)"""
+    path = Path(db).resolve()
+    return path.with_name(path.stem + "-web") / "users.sqlite"
 
 
 def users_file(db: Path) -> Path:
