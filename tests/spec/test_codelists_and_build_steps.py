@@ -137,3 +137,29 @@ def test_a_stored_by_person_table_keeps_its_person_ids_unpacked_for_quick_lookup
     assert packed("plain") > 0 and packed("ordered") == 0
     assert con.execute("SELECT value FROM duckdb_settings() WHERE name = 'disabled_compression_methods'"
                        ).fetchone()[0] == ""
+
+
+def test_person_keys_are_stored_uncompressed_in_the_attached_identity_store(tmp_path):
+    """The identity store's person keys, read a page of people at a time through their index, are
+    written without compression (`lookup_storage(compressed=False)` checkpoints the attached store),
+    and the setting does not outlast the write."""
+    import duckdb
+
+    from openphm.identity.store import PERSON_KEY, replace_person_keys
+
+    con = duckdb.connect(str(tmp_path / "x.duckdb"))
+    con.execute(f"ATTACH '{tmp_path / 'x-identity.duckdb'}' AS idn")
+    con.execute("CREATE SCHEMA idn.identity")
+    con.execute("CREATE TABLE people AS SELECT uuid() AS person_id, "
+                "'nhs:' || CAST(9000000000 + range % 5000 AS VARCHAR) AS person_key FROM range(300000)")
+    replace_person_keys(con, "people", "run-1")
+    compressed = con.execute("SELECT count(*) FROM pragma_storage_info('idn.identity.person_key') "
+                             "WHERE segment_type <> 'VALIDITY' AND compression <> 'Uncompressed'").fetchone()[0]
+    assert compressed == 0
+    con.execute("CREATE TABLE plain AS FROM idn.identity.person_key")
+    con.execute("CHECKPOINT")
+    assert con.execute("SELECT count(*) FROM pragma_storage_info('plain') WHERE segment_type <> 'VALIDITY' "
+                       "AND compression <> 'Uncompressed'").fetchone()[0] > 0  # what DuckDB does otherwise
+    assert con.execute(f"SELECT count(*), count(nhs_number) FROM {PERSON_KEY}").fetchone() == (300000, 300000)
+    assert con.execute("SELECT value FROM duckdb_settings() WHERE name = 'disabled_compression_methods'"
+                       ).fetchone()[0] == ""

@@ -52,21 +52,28 @@ def open_engine(store: Any, engine: str = "duckdb", spark_master: str = "local[2
     raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
 
 
+# Every compression method DuckDB 1.5 has, for `lookup_storage(..., compressed=False)`.
+UNCOMPRESSED = "bitpacking,fsst,dictionary,rle,dict_fsst,alp,alprd,chimp,patas,zstd,roaring"
+
+
 @contextmanager
-def lookup_storage(con: Any) -> Iterator[None]:
+def lookup_storage(con: Any, database: str | None = None, compressed: bool = True) -> Iterator[None]:
     """Tables written inside this block are stored for lookups by person, on DuckDB: without
     bit-packing, which DuckDB chooses for sorted UUIDs, and unpacking a row group's 122,880 person ids
     made each lookup cost 6-8 ms; unpacked, about 1 ms (measured on 1.25M people), as with an ART
     index. Not an index: with DuckDB 1.5 a process killed after CREATE INDEX leaves a WAL that a
     read-only open cannot replay until a read-write open has (duckdb/duckdb#24103), which the
-    fault-injection tests found. Other columns keep their dictionary, RLE and FSST compression. The
-    block ends with a checkpoint (a table smaller than a row group is compressed then). Spark: as is."""
+    fault-injection tests found. Other columns keep their dictionary, RLE and FSST compression, unless
+    `compressed` is false: a table read row by row through an index (the identity store's person
+    keys) fetches each row's vector, and decompressing it made a hundred lookups cost 13 ms against 4
+    uncompressed. The block ends with a checkpoint of `database` (default: the main one; a table
+    smaller than a row group is compressed then). Spark: as is."""
     if dialect(con) != "duckdb":
         yield
         return
-    con.execute("SET disabled_compression_methods = 'bitpacking'")
+    con.execute(f"SET disabled_compression_methods = '{'bitpacking' if compressed else UNCOMPRESSED}'")
     try:
         yield
-        con.execute("CHECKPOINT")
+        con.execute(f"CHECKPOINT {database}" if database else "CHECKPOINT")
     finally:
         con.execute("RESET disabled_compression_methods")

@@ -19,7 +19,7 @@ the analytic database (see `openphm.ingest.loader` and `openphm.identity.linkage
 
 from __future__ import annotations
 
-from openphm.engine import dialect
+from openphm.engine import dialect, lookup_storage
 from openphm.engine.connection import Connection, transaction
 from openphm.identity.pseudonym import PERSON_ID
 
@@ -82,7 +82,8 @@ def records_sql() -> str:
 def replace_person_keys(con: Connection, person_table: str, run_id: str) -> None:
     """Make `person_key` the keys in `person_table` (person_id UUID, person_key), NHS numbers taken from
     `nhs:` keys, and record the linking run, in one transaction."""
-    with transaction(con):
+    # stored uncompressed, for direct care's lookups of a page of people through the index
+    with lookup_storage(con, database="idn", compressed=False), transaction(con):
         con.execute(f"""CREATE OR REPLACE TABLE {PERSON_KEY} AS
                         SELECT p.person_id, p.person_key,
                                CASE WHEN p.person_key LIKE 'nhs:%' THEN substr(p.person_key, 5) END AS nhs_number
