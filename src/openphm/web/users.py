@@ -69,7 +69,7 @@ class User:
 
 
 def _users_path(db: Path) -> Path:
-    return _users_path_of(str(db)) if Path(db).is_absolute() else _users_path_of.__wrapped__(str(db))
+    return _users_path_of(str(Path(db).absolute()))
 
 
 @functools.lru_cache(maxsize=64)
