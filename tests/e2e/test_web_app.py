@@ -17,7 +17,7 @@ from openphm.governance.disclosure import REDACTED, protect_count, small_counts 
 from openphm.measures.definitions import load_measures  # noqa: E402
 from openphm.web import app as web_app  # noqa: E402
 from openphm.web.app import create_app  # noqa: E402
-from openphm.web.users import MAX_FAILURES  # noqa: E402
+from openphm.web.users import MAX_FAILURES, add_user, remove_user, set_role  # noqa: E402
 
 PASSWORD = "correct horse battery"  # the users' password (tests/e2e/conftest.py)
 COUNT = re.compile(r'data-count="([^"]+)"(?: data-kind="([^"]+)")?')
@@ -129,6 +129,19 @@ def test_a_page_rendered_once_still_carries_each_sessions_own_token_and_name(app
     assert first.post("/sign-out", data={"csrf_token": tokens["second"]}).status_code == 403
     for name, client in (("first", first), ("second", second), ("board", board)):
         assert client.post("/sign-out", data={"csrf_token": tokens[name]}).status_code == 303
+
+
+def test_a_role_changed_or_a_user_removed_takes_effect_on_the_next_request(app, web_installation):
+    """The users file is read through connections each worker thread keeps open: a change made by
+    `openphm users` while the server runs must still be seen at once."""
+    add_user(web_installation.db, "dee", "clinician", PASSWORD, (web_installation.practices[0],))
+    client = _signed_in(app, "dee")
+    assert client.get("/case-finding").status_code == 200
+    set_role(web_installation.db, "dee", "board")
+    assert client.get("/case-finding").status_code == 403
+    assert client.get("/overview").status_code == 200
+    remove_user(web_installation.db, "dee")
+    assert client.get("/overview").status_code == 303  # signed out: to the sign-in page
 
 
 def test_pages_need_a_sign_in(app):

@@ -110,6 +110,11 @@ def test_who_has_seen_a_record_is_found_by_the_access_index_which_verify_checks(
     entries, counted = audit.accesses_of(con, ann, latest=1, count_up_to=2)
     assert counted == 3 and [e.seq for e in entries] == [seqs[3]]
     assert audit.accesses_of(con, ann, latest=1, count_up_to=1)[1] == 2  # the bound + 1: more than 1
+    # an index row for an entry that does not name the person (only bob's view) is not shown as theirs
+    con.execute("INSERT INTO audit.person_access VALUES (CAST(? AS UUID), ?)", [ann, seqs[2]])
+    assert [e.seq for e in audit.accesses_of(con, ann)[0]] == [seqs[3], seqs[1], seqs[0]]
+    assert audit.accesses_of(con, bob)[0][0].action == "record_view"
+    con.execute("DELETE FROM audit.person_access WHERE person_id = CAST(? AS UUID) AND seq = ?", [ann, seqs[2]])
     con.execute("DROP TABLE audit.person_access")  # as an installation from before the index
     audit.append(con, store, "record_view", "allowed", {"person_ids": bob, "purpose": "direct_care"})
     assert audit.accesses_of(con, ann)[1] == 3 and audit.accesses_of(con, bob)[1] == 3

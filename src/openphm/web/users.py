@@ -20,6 +20,7 @@ import datetime as dt
 import functools
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -182,13 +183,41 @@ def authenticate(db: Path, username: str, password: str) -> User | None:
     return User(username, role, tuple(s for s in scope.split(",") if s))
 
 
+_READERS = threading.local()  # each web worker thread's read-only connections, by users file
+
+
+def _reader(path: Path) -> sqlite3.Connection | None:
+    """This thread's read-only connection to the users file `path` (None when there is no file); a new
+    one when the file at `path` is another file than the one held (replaced, or deleted and made again:
+    its device, inode or change time differ; a checkpoint's write only costs a reconnection)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    held: dict[str, tuple[tuple[int, int, int], sqlite3.Connection]] = _READERS.__dict__.setdefault("held", {})
+    which = (st.st_dev, st.st_ino, st.st_ctime_ns)
+    kept = held.get(str(path))
+    if kept is not None and kept[0] == which:
+        return kept[1]
+    if kept is not None:
+        kept[1].close()
+    while len(held) >= 8:  # a thread that has served many installations (tests) keeps the latest few
+        held.pop(next(iter(held)))[1].close()
+    con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10)
+    held[str(path)] = (which, con)
+    return con
+
+
 def get_user(db: Path, username: str) -> User | None:
     """A user by name (for a session that names them), or None if removed since. Asked on every
-    request, so read-only and without `_connect`'s set-up (a quarter of a millisecond each time)."""
+    request, so through this thread's read-only connection, kept open (opening one cost more than the
+    page's other checks together). In WAL mode each query sees every change committed before it, so a
+    user removed or given another role is seen at once; a users file replaced or recreated is opened
+    afresh."""
     path = _users_path(db)  # as users_file, without making the folder private on every request
     try:
-        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10)) as con:
-            row = con.execute("SELECT role, scope FROM users WHERE username = ?", (username,)).fetchone()
-    except sqlite3.OperationalError:  # no users file (or table) yet: nobody can be signed in
+        con = _reader(path)
+        row = con.execute("SELECT role, scope FROM users WHERE username = ?", (username,)).fetchone() if con else None
+    except sqlite3.OperationalError:  # no users table yet: nobody can be signed in
         return None
     return None if row is None else User(username, row[0], tuple(s for s in row[1].split(",") if s))
