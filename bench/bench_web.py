@@ -81,14 +81,17 @@ def _serve(db: Path) -> tuple[subprocess.Popen, str]:
 
 
 def _wait_for_warm_up(base: str) -> float:
-    """Seconds until the server reports (`/health`) that it has computed every aggregate page: the clock
-    starts on the steady state, not while the warm-up still shares the cores."""
+    """Seconds until the server reports (`/health`) that it has computed every aggregate page and made
+    the record pages' row store: the clock starts on the steady state, not while the warm-up still
+    shares the cores."""
     started = time.monotonic()
-    while not httpx.get(base + "/health", timeout=60).json()["pages_ready"]:
+    while True:
+        health = httpx.get(base + "/health", timeout=60).json()
+        if health["pages_ready"] and health.get("records_ready", True):
+            return time.monotonic() - started
         if time.monotonic() - started > 1800:
             raise RuntimeError("the server's warm-up did not finish in 30 minutes")
         time.sleep(1)
-    return time.monotonic() - started
 
 
 def _cookie(base: str, username: str) -> str:

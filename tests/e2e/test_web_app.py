@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from openphm.governance.disclosure import REDACTED, protect_count, small_counts  # noqa: E402
 from openphm.measures.definitions import load_measures  # noqa: E402
 from openphm.web import app as web_app  # noqa: E402
+from openphm.web import record_store  # noqa: E402
 from openphm.web.app import create_app  # noqa: E402
 from openphm.web.users import MAX_FAILURES, add_user, remove_user, set_role  # noqa: E402
 
@@ -344,6 +345,33 @@ def test_a_clinician_reads_a_record_in_scope_and_sees_who_has_seen_it(app):
     assert all(mine in d for d in log["details"][:2]) and theirs in log["details"][2]
 
 
+def test_the_record_page_reads_the_same_from_its_row_store(app):
+    """The SQLite copy the server makes as it starts (openphm.web.record_store) against DuckDB: the same
+    page for a person with much activity, and the same rows, typed the same, for a sample of people."""
+    own, _ = app.state.test_practices
+    db = app.state.db
+    busiest = db.frame("SELECT CAST(person_id AS VARCHAR) AS p FROM record.outpatient_appointment "
+                       "WHERE practice_code = ? GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1", [own])["p"][0]
+    client = _signed_in(app, "cat")
+    before = client.get(f"/patient/{busiest}").text.split("Who has seen this record")[0]
+    assert not db.records.ready.is_set()
+    with db.cursor() as cur:
+        db.records.make(cur)
+    assert db.records.ready.is_set()
+    after = client.get(f"/patient/{busiest}").text.split("Who has seen this record")[0]
+    assert after == before and after.count("specialty") >= 10
+    sample = db.frame("SELECT CAST(person_id AS VARCHAR) AS p FROM record.person USING SAMPLE 200 ROWS "
+                      "(reservoir, 7)")["p"].to_list()
+    never_made = record_store.RecordStore(db.records.folder / "unused")
+    with db.cursor() as cur:
+        for person_id in [*sample, busiest]:
+            for name in record_store.KINDS:
+                stored = record_store.rows_of(db.records, cur, name, person_id)
+                read = record_store.rows_of(never_made, cur, name, person_id)
+                assert stored == read and [list(map(type, r.values())) for r in stored] == \
+                    [list(map(type, r.values())) for r in read], (name, person_id)
+
+
 def test_a_list_view_audits_which_people_were_shown(app):
     own, _ = app.state.test_practices
     db = app.state.db
@@ -359,17 +387,3 @@ def test_a_list_view_audits_which_people_were_shown(app):
     assert set(details["person_ids"].split()) == members and details["people"] == len(members)
     risks = [float(x) for x in re.findall(r'nhsuk-table__cell--numeric">([0-9.]+)<', page.text)]
     assert risks == sorted(risks, reverse=True) and len(risks) == len(members)
-
-
-def test_a_record_table_not_made_yet_reads_as_empty_not_as_an_error():
-    """Before `openphm risk score` there is no risk.score: the record page shows no risk, not a 500."""
-    import duckdb
-
-    from openphm.web.care_pages import _rows
-
-    con = duckdb.connect()
-    assert _rows(con, "SELECT risk FROM risk.score WHERE person_id = CAST(? AS UUID)",
-                 "0b8f2e3c-1d2a-4c5b-9e6f-7a8b9c0d1e2f") == []
-    con.execute("CREATE TABLE t AS SELECT CAST('0b8f2e3c-1d2a-4c5b-9e6f-7a8b9c0d1e2f' AS UUID) AS person_id, 1 AS n")
-    assert _rows(con, "SELECT n FROM t WHERE person_id = CAST(? AS UUID)", "0b8f2e3c-1d2a-4c5b-9e6f-7a8b9c0d1e2f") \
-        == [{"n": 1}]

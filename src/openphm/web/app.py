@@ -125,6 +125,8 @@ def warm_up(database: Database) -> None:
             log.warning("warm-up: a page could not be computed in advance", exc_info=False)
     database.warmed.set()
     log.info("warm-up: %d aggregate pages computed in %.0f s", len(jobs), time.monotonic() - started)
+    with database.cursor() as cur:  # then the record pages' row store (found, or made in a minute or so)
+        database.records.make(cur, stopping=lambda: database.stop)
 
 
 def render(request: Request, template: str, context: dict, status: int = 200) -> HTMLResponse:

@@ -18,16 +18,14 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from openphm import audit
-from openphm.engine.connection import EngineError
 from openphm.identity.pseudonym import PERSON_ID
 from openphm.lists.run import DIRECT_CARE, EXPORT_COLUMNS, LIST_ORDERS, ListError, identified_list
-from openphm.web import data
+from openphm.web import data, record_store
 from openphm.web.app import render
 from openphm.web.security import check_csrf, require
 
 router = APIRouter(dependencies=[Depends(check_csrf)])
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-RECENT = 20  # the latest rows of each kind of activity shown on a record
 ACCESSES_SHOWN = 50  # the latest views of a record listed on it (the page says how many there are in all)
 ACCESSES_COUNTED = 1000  # counted exactly up to here ("more than 1,000" beyond: counting all reads the whole index)
 PAGE_SIZE = 100  # people on one page of a case-finding list (the CSV export has everyone)
@@ -98,17 +96,6 @@ def case_list_csv(request: Request, list_id: str, practice: str) -> Response:
                              "Cache-Control": "no-store"})
 
 
-def _rows(cur, sql: str, person_id: str) -> list[dict]:
-    """A record query's rows as dicts (straight from the cursor: a handful of rows, no frame needed); none
-    when the table is not there yet (risk scores before `openphm risk score`, say)."""
-    try:
-        result = cur.execute(sql, [person_id])
-    except EngineError:
-        return []
-    names = [d[0] for d in result.description]
-    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-
-
 @router.get("/patient/{person_id}", response_class=HTMLResponse)
 def patient(request: Request, person_id: str) -> HTMLResponse:
     """A person's linked record for their clinician: conditions, risk and its reasons, recent hospital
@@ -128,38 +115,13 @@ def patient(request: Request, person_id: str) -> HTMLResponse:
         latest, seen = audit.accesses_of(cur, person_id, latest=ACCESSES_SHOWN, count_up_to=ACCESSES_COUNTED)
         accesses = [{"at": e.logged_at[:19].replace("T", " "), "who": e.stated_user or e.actor, "action": e.action,
                      "outcome": e.outcome} for e in latest]
-        record = _record(cur, person_id)
+        record = _record(db, cur, person_id)
     return render(request, "patient.html", {"person": person, "record": record, "accesses": accesses,
                                             "accesses_in_all": seen,
                                             "accesses_counted": ACCESSES_COUNTED})
 
 
-def _of_person(cur, columns: str, table: str, order: str, person_id: str, limit: int | None = None) -> list[dict]:
-    """A person's rows of `table` in `order` (a column, with DESC for newest first; nulls last, as in
-    DuckDB), at most `limit`. Sorted here: a person has a few rows, and in SQL an ORDER BY with a small
-    LIMIT makes DuckDB's late materialisation turn the lookup into a semi-join over a scan of the whole
-    table (a materialised step avoids that but costs more than the sort)."""
-    rows = _rows(cur, f"SELECT {columns} FROM {table} WHERE person_id = CAST(? AS UUID)", person_id)
-    key, _, direction = order.partition(" ")
-    present = [r for r in rows if r[key] is not None]
-    present.sort(key=lambda r: r[key], reverse=direction.upper() == "DESC")
-    ordered = present + [r for r in rows if r[key] is None]
-    return ordered[:limit] if limit else ordered
-
-
-def _record(cur, person_id: str) -> dict[str, list[dict]]:
+def _record(db: data.Database, cur, person_id: str) -> dict[str, list[dict]]:
     """What the record page shows of a person's record: conditions, latest risk, recent activity."""
-    return {
-        "conditions": _of_person(cur, "condition, first_date, latest_date", "record.condition", "first_date",
-                                 person_id),
-        "risk": _of_person(cur, "as_of, risk, centile, array_to_string(reasons, '; ') AS reasons", "risk.score",
-                           "as_of DESC", person_id, limit=1),
-        "spells": _of_person(cur, "admission_date, discharge_date, admission_type, length_of_stay, primary_diagnosis, "
-                                  "treatment_specialty", "record.inpatient_spell", "admission_date DESC", person_id,
-                             limit=RECENT),
-        "ae": _of_person(cur, "arrival_date, department_type, disposal", "record.ae_attendance", "arrival_date DESC",
-                         person_id, limit=RECENT),
-        "outpatients": _of_person(cur, "appointment_date, treatment_specialty, first_attendance, attended",
-                                  "record.outpatient_appointment", "appointment_date DESC", person_id,
-                                  limit=RECENT),
-    }
+    return {name: record_store.rows_of(db.records, cur, name, person_id)
+            for name in ("conditions", "risk", "spells", "ae", "outpatients")}

@@ -26,6 +26,8 @@ from openphm.engine.connection import Connection, EngineError
 from openphm.engine.duckdb_store import Store
 from openphm.identity import store as identity_store
 from openphm.ingest.loader import open_store
+from openphm.web import record_store
+from openphm.web.record_store import RecordStore
 
 T = TypeVar("T")
 PAGES_KEPT = 4096  # rendered aggregate pages kept (least recently used dropped): bounded, whatever URLs arrive
@@ -44,6 +46,8 @@ class Database:
         self._pages: OrderedDict[tuple, object] = OrderedDict()
         self.stop = False  # set on shutdown: background work stops
         self.warmed = threading.Event()  # set when the warm-up has computed every aggregate page (`/health`)
+        resolved = self.path.resolve()
+        self.records = RecordStore(resolved.with_name(resolved.stem + "-web"))  # made by the warm-up
 
     @contextmanager
     def cursor(self) -> Iterator[Connection]:
@@ -166,17 +170,12 @@ def list_sizes(db: Database, practices: set[str]) -> pl.DataFrame:
 def identified_person(db: Database, person_id: str) -> dict | None:
     """One person's `record.person` row (opted-out people included: direct care) with their NHS number
     and age today, `person_id` as text; None if there is no such person."""
-    with db.cursor() as cur:  # one row: read straight from the cursor (a frame costs more than the lookup)
-        try:
-            got = cur.execute("SELECT * EXCLUDE (person_id), CAST(person_id AS VARCHAR) AS person_id "
-                              "FROM record.person WHERE person_id = CAST(? AS UUID)", [person_id])
-        except EngineError:  # no build yet
-            return None
-        names, row = [d[0] for d in got.description], got.fetchone()
-        if row is None:
+    with db.cursor() as cur:
+        rows = record_store.rows_of(db.records, cur, "person", person_id)
+        if not rows:  # no such person, or no build yet
             return None
         number = identity_store.nhs_numbers_of(cur, [person_id])[person_id]
-    person = dict(zip(names, row, strict=True))
+    person = {**rows[0], "person_id": person_id}
     # the domain's rule, by its Python twin: in the SQL it made the lookup twice as slow
     year, month = person.get("birth_year"), person.get("birth_month")
     age = domain.age_on_value(year, month, dt.date.today()) if year is not None and month is not None else None

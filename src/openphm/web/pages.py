@@ -92,8 +92,10 @@ def sign_out(request: Request) -> RedirectResponse:
 @router.get("/health")
 def health(request: Request) -> dict:
     """For a load balancer or a benchmark: the server answers, and whether it has finished computing
-    every aggregate page in advance (until then the first views of some pages are slower)."""
-    return {"status": "ok", "pages_ready": _db(request).warmed.is_set()}
+    every aggregate page in advance (until then the first views of some pages are slower), and whether
+    record pages read their row store yet (until then they read the database, more slowly)."""
+    db = _db(request)
+    return {"status": "ok", "pages_ready": db.warmed.is_set(), "records_ready": db.records.ready.is_set()}
 
 
 @router.get("/whoami")
