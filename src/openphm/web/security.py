@@ -17,7 +17,8 @@ import secrets
 from pathlib import Path
 
 from fastapi import HTTPException, Request
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openphm.engine.files import private_dir, write_private
 from openphm.web.users import User
@@ -43,14 +44,26 @@ def session_secret(db: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-class SecurityHeaders(BaseHTTPMiddleware):
-    """Add HEADERS to every response."""
+class SecurityHeaders:
+    """Add HEADERS to every response: plain ASGI middleware (Starlette's BaseHTTPMiddleware runs each
+    request through an extra task and stream, which cost more than the header lines)."""
 
-    async def dispatch(self, request: Request, call_next):
-        response = await call_next(request)
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def csrf_token(request: Request) -> str:
