@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +38,11 @@ def serve(
 
     if not db.exists():
         fail(f"{db}: no database here (run `openphm demo` or `openphm ingest` and `openphm build` first)")
+    # A thread back from DuckDB or SQLite waits for the GIL up to the switch interval (5 ms by default)
+    # while others run Python: a record page makes some fifteen such calls, so among many cheap page
+    # views it waited more than it worked. At 1 ms, measured on 1.26 million people with 15 analysts and
+    # 5 clinicians at once, the clinicians' 95th centile fell from 0.38 s to 0.27 s, the analysts' the same.
+    sys.setswitchinterval(0.001)
     uvicorn.run(create_app(db, reports), host=host, port=port, log_level="warning", access_log=False)
 
 
