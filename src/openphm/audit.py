@@ -428,8 +428,38 @@ class _Pending:
     error: BaseException | None = None
 
 
+def _head_quickly(con: Connection, from_seq: int) -> list[Entry] | None:
+    """The log's entries from `from_seq` on in one statement, for a log as made here (`seq` a BIGINT
+    key), reading only what the checks and the next entry need (seq, entry_hash, entry_mac; not a list
+    view's hundred person ids). None when the log is not as made here or nothing is found (the log
+    ends before the checkpoint, which `_head_of_log` finds and `_check_head` reports)."""
+    try:
+        rows = con.execute("SELECT typeof(seq), seq, CAST(entry_hash AS VARCHAR), CAST(entry_mac AS VARCHAR) "
+                           "FROM audit.log WHERE seq >= ?", [from_seq]).fetchall()  # a constant: found by the key
+    except EngineError:
+        return None
+    if not rows or any(str(kind).upper() != "BIGINT" for kind, *_ in rows):
+        return None
+    return sorted((Entry(seq, "", "", None, "", "", "", "", digest, mac) for _, seq, digest, mac in rows),
+                  key=lambda e: e.seq)
+
+
 def _append(con: Connection, store: Store, batch: list[_Pending]) -> list[int]:
-    tables, typed = _audit_tables(con)
+    """Write the batch assuming the tables are as made here (the common case: no catalogue question);
+    if a statement fails (audit.person_access missing, say: a log from before it existed), again
+    with the tables asked for and made as needed."""
+    try:
+        return _append_once(con, store, batch, quick=True)
+    except EngineError:
+        return _append_once(con, store, batch, quick=False)
+
+
+def _append_once(con: Connection, store: Store, batch: list[_Pending], quick: bool) -> list[int]:
+    key = _key(store, create=False)
+    checkpoint = _read_checkpoint(store, key) if key is not None else None
+    # read before the transaction: appends take turns (_APPEND_LOCK) and no other process can write
+    head = _head_quickly(con, checkpoint[0]) if checkpoint and quick else None
+    tables, typed = ({"log", "person_access"}, True) if head is not None else _audit_tables(con)
     if "log" not in tables:  # one catalogue question, not a CREATE ... IF NOT EXISTS per table, per append
         con.execute("CREATE SCHEMA IF NOT EXISTS audit")
         con.execute("CREATE TABLE IF NOT EXISTS audit.log (seq BIGINT PRIMARY KEY, logged_at VARCHAR NOT NULL, "
@@ -439,10 +469,9 @@ def _append(con: Connection, store: Store, batch: list[_Pending]) -> list[int]:
         typed = True
     con.execute("BEGIN")
     try:
-        key = _key(store, create=False)
-        checkpoint = _read_checkpoint(store, key) if key is not None else None
         # from the checkpoint on, not the whole log: an append costs the same however long the log is
-        entries = _head_of_log(con, checkpoint[0], typed) if checkpoint else read_log(con)
+        entries = head if head is not None else _head_of_log(con, checkpoint[0], typed) if checkpoint else \
+            read_log(con)
         if any(e.seq is None for e in entries):
             raise AuditError("the log has entries without a sequence number; run `openphm audit verify`")
         if key is None:
