@@ -117,8 +117,11 @@ def test_a_half_made_copy_is_never_used(tmp_path, monkeypatch):
     stopped = iter([False, False, True])  # stopped while copying the third kind
     store.make(con, stopping=lambda: next(stopped, True))
     assert not store.ready.is_set() and not list((tmp_path / "web").glob("*"))
+    killed = tmp_path / "web" / ".record-store-0123abcd.4242.tmp"  # a copy a killed server left half-made
+    killed.write_bytes(b"half a copy")
     done = RecordStore(tmp_path / "web")
     done.make(con)
+    assert not killed.exists() and [p.name for p in (tmp_path / "web").iterdir()] == [done.path.name]
     with sqlite3.connect(done.path) as check:
         check.execute("DELETE FROM meta")  # as if killed before the last write
     assert not record_store._complete(done.path, done.path.stem.removeprefix("record-store-"))

@@ -147,6 +147,9 @@ class RecordStore:
             log.info("record store: not made (%s); record pages read the database", exc)
             return
         path = private_dir(self.folder) / f"record-store-{fingerprint}.sqlite"
+        for stale in self.folder.glob(".record-store-*.tmp"):  # left by a server killed while copying (only
+            with contextlib.suppress(OSError):                 # one server runs: it holds the database's lock)
+                stale.unlink()
         if not _complete(path, fingerprint):
             tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
             try:
