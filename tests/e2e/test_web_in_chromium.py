@@ -186,7 +186,7 @@ def test_the_pages_can_be_used_from_the_keyboard(server, browser):
 
 def test_health_says_when_every_aggregate_page_has_been_computed(server):
     """`/health` (for a load balancer or the benchmark) answers at once, without sign-in, and reports
-    the warm-up's end; it carries no figure."""
+    the warm-up's end and the record pages' row store; it carries no figure."""
     import json
     import urllib.request
 
@@ -195,8 +195,8 @@ def test_health_says_when_every_aggregate_page_has_been_computed(server):
     while True:
         with urllib.request.urlopen(f"{base}/health", timeout=30) as got:
             body = json.loads(got.read())
-        assert body["status"] == "ok" and set(body) == {"status", "pages_ready"}
-        if body["pages_ready"] or time.monotonic() > deadline:
+        assert body["status"] == "ok" and set(body) == {"status", "pages_ready", "records_ready"}
+        if (body["pages_ready"] and body["records_ready"]) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert body["pages_ready"] is True
+    assert body["pages_ready"] is True and body["records_ready"] is True
