@@ -125,8 +125,11 @@ def warm_up(database: Database) -> None:
             log.warning("warm-up: a page could not be computed in advance", exc_info=False)
     database.warmed.set()
     log.info("warm-up: %d aggregate pages computed in %.0f s", len(jobs), time.monotonic() - started)
-    with database.cursor() as cur:  # then the record pages' row store (found, or made in a minute or so)
-        database.records.make(cur, stopping=lambda: database.stop)
+    try:  # then the record pages' row store (found, or made in a minute or so); without it they read DuckDB
+        with database.cursor() as cur:
+            database.records.make(cur, stopping=lambda: database.stop)
+    except Exception:
+        log.warning("the record pages' row store could not be made; record pages read the database", exc_info=False)
 
 
 def render(request: Request, template: str, context: dict, status: int = 200) -> HTMLResponse:

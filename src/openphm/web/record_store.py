@@ -186,7 +186,7 @@ class RecordStore:
                 raise ValueError(f"columns of a type not copied: {', '.join(unknown)}")
             counted = con.execute(f"SELECT count(*), bit_xor(h), sum(h) FROM (SELECT hash(t) AS h FROM {kind.table} t)"
                                   ).fetchone()
-            digest.update(f"{name}:{counted}".encode())
+            digest.update(f"{name}:{columns[name]}:{counted}".encode())  # the types too: they say how it is kept
         return columns, digest.hexdigest()[:32]
 
     @staticmethod
