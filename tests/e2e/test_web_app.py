@@ -345,6 +345,27 @@ def test_a_clinician_reads_a_record_in_scope_and_sees_who_has_seen_it(app):
     assert all(mine in d for d in log["details"][:2]) and theirs in log["details"][2]
 
 
+def test_a_clinician_scoped_to_a_pcn_reaches_every_practice_in_it_and_no_other(app, web_installation):
+    own, _ = app.state.test_practices
+    db = app.state.db
+    pcn = db.frame("SELECT any_value(pcn_code) AS pcn FROM record.registration WHERE practice_code = ?",
+                   [own])["pcn"][0]
+    in_pcn = set(db.frame("SELECT DISTINCT practice_code FROM record.registration WHERE pcn_code = ?",
+                          [pcn])["practice_code"])
+    outside = db.frame("SELECT practice_code FROM lists.member WHERE practice_code NOT IN (SELECT practice_code FROM "
+                       "record.registration WHERE pcn_code = ?) GROUP BY 1 ORDER BY 1 LIMIT 1", [pcn])
+    add_user(web_installation.db, "pam", "clinician", PASSWORD, (pcn,))
+    client = _signed_in(app, "pam")
+    for _ in range(2):  # the PCN's practices are looked up once, then kept: the same answer both times
+        page = client.get("/case-finding")
+        assert page.status_code == 200 and all(p in page.text for p in in_pcn)
+    list_id = db.frame("SELECT list_id FROM lists.member WHERE practice_code = ? LIMIT 1", [own])["list_id"][0]
+    assert client.get(f"/case-finding/{list_id}/{own}").status_code == 200
+    assert outside.height  # a practice in another PCN (the demo's PCNs are of one practice each)
+    assert client.get(f"/case-finding/{list_id}/{outside['practice_code'][0]}").status_code == 403
+    remove_user(web_installation.db, "pam")
+
+
 def test_the_record_page_reads_the_same_from_its_row_store(app):
     """The SQLite copy the server makes as it starts (openphm.web.record_store) against DuckDB: the same
     page for a person with much activity, and the same rows, typed the same, for a sample of people."""

@@ -148,12 +148,13 @@ def measure_results(db: Database, measure_id: str, levels: tuple[str, ...],
 
 def practices_of(db: Database, scope: tuple[str, ...]) -> set[str]:
     """The practices a clinician's scope covers: practices named, and the practices of PCNs named."""
-    pcns = [s for s in scope if s.startswith("U")]
+    pcns = sorted(s for s in scope if s.startswith("U"))
     practices = {s for s in scope if not s.startswith("U")}
-    if pcns:
+    if pcns:  # asked on every person-level request: kept per PCN set (`memo`: nothing changes while serving)
         marks = ", ".join("?" for _ in pcns)
-        got = db.frame(f"SELECT DISTINCT practice_code FROM record.registration WHERE pcn_code IN ({marks})", pcns)
-        practices |= set(got["practice_code"].to_list()) if got.height else set()
+        practices |= db.memo(("practices_of", tuple(pcns)), lambda: frozenset(db.frame(
+            f"SELECT DISTINCT practice_code FROM record.registration WHERE pcn_code IN ({marks})", pcns)
+            .get_column("practice_code", default=pl.Series([], dtype=pl.String)).to_list()))
     return practices
 
 
