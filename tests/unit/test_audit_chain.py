@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from openphm import audit
+from openphm import audit, audit_access
 from openphm.cli import app  # with every command registered
 from openphm.engine.files import mode
 from openphm.ingest.loader import open_store
@@ -102,22 +102,22 @@ def test_who_has_seen_a_record_is_found_by_the_access_index_which_verify_checks(
     ann, bob = "0b8f2e3c-1d2a-4c5b-9e6f-7a8b9c0d1e2f", "1c9a3f4d-2e3b-4d6c-8f70-8b9cad1e2f30"
     seqs = [audit.append(con, store, "record_view", "allowed", {"person_ids": ids, "purpose": "direct_care"})
             for ids in (ann, f"{bob} {ann}", bob, ann)]
-    entries, total = audit.accesses_of(con, ann, latest=2)
+    entries, total = audit_access.accesses_of(con, ann, latest=2)
     assert total == 3 and [e.seq for e in entries] == [seqs[3], seqs[1]]
-    assert [e.seq for e in audit.accesses_of(con, bob)[0]] == [seqs[2], seqs[1]]
-    assert audit.accesses_of(con, "2d0b4a5e-3f4c-4e7d-9a81-9cadbe2f3041") == ([], 0)
+    assert [e.seq for e in audit_access.accesses_of(con, bob)[0]] == [seqs[2], seqs[1]]
+    assert audit_access.accesses_of(con, "2d0b4a5e-3f4c-4e7d-9a81-9cadbe2f3041") == ([], 0)
     # counted up to a bound (the record page says "more than" beyond it), the latest still found
-    entries, counted = audit.accesses_of(con, ann, latest=1, count_up_to=2)
+    entries, counted = audit_access.accesses_of(con, ann, latest=1, count_up_to=2)
     assert counted == 3 and [e.seq for e in entries] == [seqs[3]]
-    assert audit.accesses_of(con, ann, latest=1, count_up_to=1)[1] == 2  # the bound + 1: more than 1
+    assert audit_access.accesses_of(con, ann, latest=1, count_up_to=1)[1] == 2  # the bound + 1: more than 1
     # an index row for an entry that does not name the person (only bob's view) is not shown as theirs
     con.execute("INSERT INTO audit.person_access VALUES (CAST(? AS UUID), ?)", [ann, seqs[2]])
-    assert [e.seq for e in audit.accesses_of(con, ann)[0]] == [seqs[3], seqs[1], seqs[0]]
-    assert audit.accesses_of(con, bob)[0][0].action == "record_view"
+    assert [e.seq for e in audit_access.accesses_of(con, ann)[0]] == [seqs[3], seqs[1], seqs[0]]
+    assert audit_access.accesses_of(con, bob)[0][0].action == "record_view"
     con.execute("DELETE FROM audit.person_access WHERE person_id = CAST(? AS UUID) AND seq = ?", [ann, seqs[2]])
     con.execute("DROP TABLE audit.person_access")  # as an installation from before the index
     audit.append(con, store, "record_view", "allowed", {"person_ids": bob, "purpose": "direct_care"})
-    assert audit.accesses_of(con, ann)[1] == 3 and audit.accesses_of(con, bob)[1] == 3
+    assert audit_access.accesses_of(con, ann)[1] == 3 and audit_access.accesses_of(con, bob)[1] == 3
     assert audit.verify(con, store).ok
     con.execute("DELETE FROM audit.person_access WHERE seq = ?", [seqs[3]])  # hiding a view from the record page
     assert "audit.person_access disagrees with the log (1 of the people" in _problems(store, con)
