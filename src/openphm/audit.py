@@ -33,9 +33,9 @@ prevented); whoever can read the audit key (the installation's owner) can rebuil
 keep `openphm audit verify`'s head hash somewhere else from time to time.
 
 Speed: `append` reads the log only from the checkpoint on; entries arriving together from one
-process's threads are committed together (group commit); `audit.person_access` indexes the people
-each entry names (written in the same transaction; `verify` checks it against the log), so a record
-page's "who has seen this record" is an index lookup however long the log grows.
+process's threads are committed together (group commit); `openphm.audit_index` indexes the people
+each entry names (written after the entry; `verify` checks it against the log), so a record page's
+"who has seen this record" is an index lookup however long the log grows.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ import datetime as dt
 import getpass
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
@@ -54,6 +55,7 @@ from collections.abc import Mapping
 from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 
+from openphm import audit_index
 from openphm.audit_entry import (  # noqa: F401  (GENESIS, Entry, entry_hash, canonical_details: the log's API)
     _CHECKPOINT_TAG,
     _MAC_TAG,
@@ -68,7 +70,6 @@ from openphm.audit_entry import (  # noqa: F401  (GENESIS, Entry, entry_hash, ca
     canonical_details,
     entry_hash,
 )
-from openphm.engine import dialect
 from openphm.engine.connection import Connection, EngineError
 from openphm.engine.duckdb_store import Store
 from openphm.engine.files import private_dir, write_private
@@ -82,6 +83,7 @@ _APPEND_LOCK = threading.Lock()
 _PENDING_LOCK = threading.Lock()
 _PENDING: list[_Pending] = []
 _SEQ = "TRY_CAST(seq AS BIGINT)"  # a forger may have changed the column's type
+log = logging.getLogger("openphm.audit")
 _COLUMNS = "seq, logged_at, actor, stated_user, action, outcome, details, prev_hash, entry_hash, entry_mac"
 
 
@@ -104,6 +106,11 @@ def key_file(store: Store) -> Path:
 def checkpoint_file(store: Store) -> Path:
     """The signed head of the log, beside the keys."""
     return store.key_file.with_name("audit.checkpoint")
+
+
+def index_file(store: Store) -> Path:
+    """The index of who has seen each record (`openphm.audit_index`), beside the keys."""
+    return store.key_file.with_name(audit_index.FILE)
 
 
 def _key(store: Store, create: bool) -> bytes | None:
@@ -186,44 +193,40 @@ def _head_of_log(con: Connection, from_seq: int, typed: bool) -> list[Entry]:
 
 def _audit_tables(con: Connection) -> tuple[set[str], bool]:
     """The tables in the audit schema, and whether audit.log's `seq` is still a BIGINT (as made here).
-    Asked of the tables themselves when both exist and the log has an entry (a quarter of a
-    millisecond), else of the catalogue (some milliseconds on a database of many tables)."""
+    Asked of the log itself when it has an entry (a quarter of a millisecond), else of the catalogue
+    (some milliseconds on a database of many tables)."""
     try:
-        kind = con.execute("SELECT (SELECT typeof(seq) FROM audit.log LIMIT 1), "
-                           "(SELECT count(*) FROM audit.person_access WHERE FALSE)").fetchone()[0]
-    except EngineError:  # a table is missing
+        kind = con.execute("SELECT typeof(seq) FROM audit.log LIMIT 1").fetchone()
+    except EngineError:  # no log yet
         kind = None
-    if kind is not None:
-        return {"log", "person_access"}, str(kind).upper() == "BIGINT"
+    if kind is not None and kind[0] is not None:
+        return {"log"}, str(kind[0]).upper() == "BIGINT"
     rows = con.execute("SELECT table_name, column_name, data_type FROM information_schema.columns "
                        "WHERE table_schema = 'audit'").fetchall()
     return {t for t, _, _ in rows}, any((t, c, d) == ("log", "seq", "BIGINT") for t, c, d in rows)
 
 
-def _ids_named(details: str) -> list[str]:
-    """The person ids an entry's details name (its `person_ids`), none if it names none."""
+def catch_up_index(con: Connection, store: Store) -> None:
+    """Bring the index of who has seen each record up to the log's head: add the entries after the
+    one it has reached, or make it again from the whole log when the log's entry there is not the one
+    it copied (the log replaced) or the file is damaged. Callers hold _APPEND_LOCK. Drops
+    audit.person_access, the index's table in the database before it moved to its own file."""
+    path = index_file(store)
     try:
-        named = json.loads(details).get("person_ids", "")
-    except (ValueError, AttributeError):
-        return []
-    return named.split() if isinstance(named, str) else []
-
-
-def _make_access_index(con: Connection) -> None:
-    """Make audit.person_access: (person_id, seq) for each person an entry names, written with the
-    entry, so that a record's viewers are found by an index lookup however long the log grows. Built
-    from the whole log once, for a log written before it existed; `verify` checks it against the log."""
-    con.execute("CREATE TABLE audit.person_access (person_id UUID NOT NULL, seq BIGINT NOT NULL)")
-    _index_accesses(con, [(pid, e.seq) for e in read_log(con) if e.seq is not None for pid in _ids_named(e.details)])
-    if dialect(con) == "duckdb":  # an ART index: a record page's lookup reads a few rows, not the table
-        con.execute("CREATE INDEX person_access_person_id ON audit.person_access (person_id)")
-
-
-def _index_accesses(con: Connection, named: list[tuple[str, int]]) -> None:
-    """Add (person_id, seq) rows to audit.person_access in one statement (a list view names a hundred)."""
-    if named:
-        con.execute("INSERT INTO audit.person_access SELECT CAST(unnest(?) AS UUID), unnest(?)",
-                    [[pid for pid, _ in named], [seq for _, seq in named]])
+        at = audit_index.head(path)
+        if at is not None:
+            same = _entries(con, f"{_SEQ} = ?", [at[0]])
+            if len(same) == 1 and same[0].entry_hash == at[1]:
+                tail = [e for e in _entries(con, f"{_SEQ} > ?", [at[0]], exists=True) if e.seq is not None]
+                if not tail or audit_index.add(path, at, tail):
+                    return
+    except audit_index.ERRORS as exc:
+        log.warning("audit: the index of who has seen each record is damaged (%s); making it again from the log",
+                    type(exc).__name__)
+        audit_index.discard(path)
+    with contextlib.suppress(*EngineError):
+        con.execute("DROP TABLE IF EXISTS audit.person_access")
+    audit_index.add(path, None, [e for e in read_log(con) if e.seq is not None], replace=True)
 
 
 def _check_head(entries: list[Entry], checkpoint: tuple[int, str] | None, key: bytes) -> tuple[list[str], list[str]]:
@@ -289,34 +292,17 @@ def verify(con: Connection, store: Store) -> VerifyResult:
             what = f"entry {prev_seq}'s hash" if prev_seq else "the start of the log"
             problems.append(f"entry {e.seq}: its prev_hash is not {what} (chain broken)")
         prev_seq, prev_hash = e.seq, e.entry_hash
-    problems += _access_index_problems(con, entries)
-    notes: list[str] = []
+    index_problems, notes = audit_index.problems(index_file(store), entries)
+    problems += index_problems
     if key is not None:
         try:
-            head_problems, notes = _check_head(entries, _read_checkpoint(store, key), key)
+            head_problems, head_notes = _check_head(entries, _read_checkpoint(store, key), key)
         except AuditError as exc:
-            head_problems = [str(exc)]
+            head_problems, head_notes = [str(exc)], []
         problems += head_problems
+        notes = head_notes + notes
     return VerifyResult(not problems, len(entries), entries[-1].entry_hash if entries else None, tuple(problems),
                         tuple(notes))
-
-
-def _access_index_problems(con: Connection, entries: list[Entry]) -> list[str]:
-    """Whether audit.person_access says exactly what the entries say (who was named where)."""
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
-                         "AND table_name = 'person_access'").fetchone()[0]
-    if not exists:
-        return []
-    try:
-        indexed = Counter(con.execute("SELECT CAST(person_id AS VARCHAR), seq FROM audit.person_access").fetchall())
-    except EngineError as exc:
-        return [f"audit.person_access cannot be read (altered): {exc}"]
-    said = Counter((pid, e.seq) for e in entries for pid in _ids_named(e.details))
-    if indexed == said:
-        return []
-    missing, extra = sum((said - indexed).values()), sum((indexed - said).values())
-    return [f"audit.person_access disagrees with the log ({missing} of the people entries name missing, {extra} "
-            "not named by any entry): a record page's list of who has seen it would be wrong"]
 
 
 def _actor() -> str:
@@ -372,38 +358,55 @@ class _Pending:
     error: BaseException | None = None
 
 
-def _head_quickly(con: Connection, from_seq: int) -> list[Entry] | None:
-    """The log's entries from `from_seq` on in one statement, for a log as made here (`seq` a BIGINT
-    key), reading only what the checks and the next entry need (seq, entry_hash, entry_mac; not a list
-    view's hundred person ids). None when the log is not as made here or nothing is found (the log
-    ends before the checkpoint, which `_head_of_log` finds and `_check_head` reports)."""
-    try:
-        rows = con.execute("SELECT typeof(seq), seq, CAST(entry_hash AS VARCHAR), CAST(entry_mac AS VARCHAR) "
-                           "FROM audit.log WHERE seq >= ?", [from_seq]).fetchall()  # a constant: found by the key
-    except EngineError:
-        return None
-    if not rows or any(str(kind).upper() != "BIGINT" for kind, *_ in rows):
-        return None
-    return sorted((Entry(seq, "", "", None, "", "", "", "", digest, mac) for _, seq, digest, mac in rows),
-                  key=lambda e: e.seq)
+def _new_entries(batch: list[_Pending], key: bytes, seq: int, digest: str) -> list[Entry]:
+    """The batch as entries chained on from entry `seq` (whose hash is `digest`), hashed and signed."""
+    written = []
+    for p in batch:
+        seq += 1
+        entry = Entry(seq, dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"), _actor(), p.stated,
+                      p.action, p.outcome, p.body, digest, "", "")
+        digest = entry_hash(entry)
+        written.append(replace(entry, entry_hash=digest, entry_mac=_mac(key, _MAC_TAG, digest)))
+    return written
+
+
+def _insert(con: Connection, written: list[Entry], condition: str = "TRUE", params: list | None = None) -> int:
+    """Insert the entries in one statement (executemany prepares and runs one per row) if `condition`
+    holds when it runs; how many were inserted."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(written))
+    got = con.execute(f"INSERT INTO audit.log ({_COLUMNS}) SELECT * FROM (VALUES {values}) WHERE {condition}",
+                      [v for e in written for v in astuple(e)] + (params or [])).fetchone()
+    return int(got[0]) if got else 0
 
 
 def _append(con: Connection, store: Store, batch: list[_Pending]) -> list[int]:
-    """Write the batch assuming the tables are as made here (the common case: no catalogue question);
-    if a statement fails (audit.person_access missing, say: a log from before it existed), again
-    with the tables asked for and made as needed."""
+    """Write the batch. The common case is one statement, its own transaction: the INSERT itself checks
+    that the log ends at the checkpoint's entry, as checkpointed (seq still the BIGINT made here), and
+    writes nothing otherwise; then the careful way (`_append_once`) finds out why (a crash's tail after
+    the checkpoint, a new log, tampering) and writes, or refuses."""
     try:
-        return _append_once(con, store, batch, quick=True)
-    except EngineError:
-        return _append_once(con, store, batch, quick=False)
+        key = _key(store, create=False)
+        checkpoint = _read_checkpoint(store, key) if key is not None else None
+    except AuditError:
+        checkpoint = None  # the careful way says what is wrong
+    if key is not None and checkpoint is not None:
+        written = _new_entries(batch, key, *checkpoint)
+        try:
+            inserted = _insert(con, written, "(SELECT typeof(max(seq)) = 'BIGINT' AND max(seq) = ? FROM audit.log) "
+                               "AND (SELECT entry_hash FROM audit.log WHERE seq = ?) = ?",
+                               [checkpoint[0], checkpoint[0], checkpoint[1]])
+        except EngineError:
+            inserted = 0
+        if inserted == len(written):
+            _after_commit(con, store, key, checkpoint, written)
+            return [e.seq for e in written]
+    return _append_once(con, store, batch)
 
 
-def _append_once(con: Connection, store: Store, batch: list[_Pending], quick: bool) -> list[int]:
+def _append_once(con: Connection, store: Store, batch: list[_Pending]) -> list[int]:
     key = _key(store, create=False)
     checkpoint = _read_checkpoint(store, key) if key is not None else None
-    # read before the transaction: appends take turns (_APPEND_LOCK) and no other process can write
-    head = _head_quickly(con, checkpoint[0]) if checkpoint and quick else None
-    tables, typed = ({"log", "person_access"}, True) if head is not None else _audit_tables(con)
+    tables, typed = _audit_tables(con)
     if "log" not in tables:  # one catalogue question, not a CREATE ... IF NOT EXISTS per table, per append
         con.execute("CREATE SCHEMA IF NOT EXISTS audit")
         con.execute("CREATE TABLE IF NOT EXISTS audit.log (seq BIGINT PRIMARY KEY, logged_at VARCHAR NOT NULL, "
@@ -414,8 +417,7 @@ def _append_once(con: Connection, store: Store, batch: list[_Pending], quick: bo
     con.execute("BEGIN")
     try:
         # from the checkpoint on, not the whole log: an append costs the same however long the log is
-        entries = head if head is not None else _head_of_log(con, checkpoint[0], typed) if checkpoint else \
-            read_log(con)
+        entries = _head_of_log(con, checkpoint[0], typed) if checkpoint else read_log(con)
         if any(e.seq is None for e in entries):
             raise AuditError("the log has entries without a sequence number; run `openphm audit verify`")
         if key is None:
@@ -425,29 +427,36 @@ def _append_once(con: Connection, store: Store, batch: list[_Pending], quick: bo
         problems, _ = _check_head(entries, checkpoint, key)
         if problems:
             raise AuditError(f"{problems[0]}; run `openphm audit verify`")
-        if "person_access" not in tables:
-            _make_access_index(con)
-        seq, digest = (entries[-1].seq, entries[-1].entry_hash) if entries else (0, GENESIS)
-        rows, seqs = [], []
-        for p in batch:
-            seq += 1
-            entry = Entry(seq, dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"), _actor(), p.stated,
-                          p.action, p.outcome, p.body, digest, "", "")
-            digest = entry_hash(entry)
-            rows.append(list(astuple(replace(entry, entry_hash=digest, entry_mac=_mac(key, _MAC_TAG, digest)))))
-            seqs.append(seq)
-        # one statement for the batch (executemany prepares and runs one per row)
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
-        con.execute(f"INSERT INTO audit.log ({_COLUMNS}) VALUES {values}", [v for row in rows for v in row])
-        _index_accesses(con, [(pid, s) for p, s in zip(batch, seqs, strict=True) for pid in _ids_named(p.body)])
+        before = (entries[-1].seq, entries[-1].entry_hash) if entries else None
+        written = _new_entries(batch, key, *(before or (0, GENESIS)))
+        _insert(con, written)
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(*EngineError):
             con.execute("ROLLBACK")
         raise
+    _after_commit(con, store, key, before, written)
+    return [e.seq for e in written]
+
+
+def _after_commit(con: Connection, store: Store, key: bytes, before: tuple[int, str] | None,
+                  written: list[Entry]) -> None:
+    """Move the checkpoint to the last entry written, then add the entries to the index."""
     try:
-        _write_checkpoint(store, key, seq, digest)
+        _write_checkpoint(store, key, written[-1].seq, written[-1].entry_hash)
     except OSError as exc:  # the entries stand; verify explains the checkpoint behind them
-        raise AuditError(f"entry {seq} was recorded but the checkpoint could not be written "
+        raise AuditError(f"entry {written[-1].seq} was recorded but the checkpoint could not be written "
                          f"({exc.strerror or exc})") from None
-    return seqs
+    _index(con, store, before, written)
+
+
+def _index(con: Connection, store: Store, before: tuple[int, str] | None, written: list[Entry]) -> None:
+    """Add the entries just committed to the index of who has seen each record, first bringing it up to
+    the log if it is behind (`before`: the log's head before them). The entries stand whatever
+    happens here: an index that cannot be written is brought into step at the next view."""
+    try:
+        if not audit_index.add(index_file(store), before, written):
+            catch_up_index(con, store)
+    except (*audit_index.ERRORS, *EngineError) as exc:
+        log.warning("audit: the index of who has seen each record could not be updated (%s); the next view "
+                    "brings it up to date", type(exc).__name__)

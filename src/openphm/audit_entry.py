@@ -82,3 +82,12 @@ def canonical_details(details: Mapping[str, object]) -> str:
             continue
         clean[name] = _scrub(value) if isinstance(value, str) else value
     return _canonical(clean)
+
+
+def ids_named(details: str | None) -> list[str]:
+    """The person ids an entry's details name (its `person_ids`), each once, none if it names none."""
+    try:
+        named = json.loads(details or "").get("person_ids", "")
+    except (ValueError, AttributeError):
+        return []
+    return list(dict.fromkeys(named.split())) if isinstance(named, str) else []

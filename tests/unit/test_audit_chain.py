@@ -7,12 +7,13 @@ from __future__ import annotations
 import gc
 import itertools
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from openphm import audit, audit_access
+from openphm import audit, audit_access, audit_index
 from openphm.cli import app  # with every command registered
 from openphm.engine.files import mode
 from openphm.ingest.loader import open_store
@@ -95,32 +96,119 @@ def test_appends_from_many_threads_at_once_make_one_clean_chain(logged):
     assert result.ok and result.entries == 4 + 24 * 5, result.problems
 
 
+ANN, BOB = "0b8f2e3c-1d2a-4c5b-9e6f-7a8b9c0d1e2f", "1c9a3f4d-2e3b-4d6c-8f70-8b9cad1e2f30"
+
+
+def _views(store, con) -> list[int]:
+    return [audit.append(con, store, "record_view", "allowed", {"person_ids": ids, "purpose": "direct_care"},
+                         stated_user=f"web:{n}") for n, ids in enumerate((ANN, f"{BOB} {ANN}", BOB, ANN))]
+
+
+def _index(store):
+    return sqlite3.connect(audit.index_file(store), isolation_level=None)
+
+
 def test_who_has_seen_a_record_is_found_by_the_access_index_which_verify_checks(logged):
-    """audit.person_access finds the entries naming a person (newest first, with the total); a log written
-    before the index existed gets it built on the next append; an index that disagrees fails verify."""
+    """The index finds the entries naming a person (newest first, with who and when, and the total);
+    verify finds an index that hides a view or adds one."""
     store, con = logged
-    ann, bob = "0b8f2e3c-1d2a-4c5b-9e6f-7a8b9c0d1e2f", "1c9a3f4d-2e3b-4d6c-8f70-8b9cad1e2f30"
-    seqs = [audit.append(con, store, "record_view", "allowed", {"person_ids": ids, "purpose": "direct_care"})
-            for ids in (ann, f"{bob} {ann}", bob, ann)]
-    entries, total = audit_access.accesses_of(con, ann, latest=2)
+    seqs = _views(store, con)
+    entries, total = audit_access.accesses_of(con, store, ANN, latest=2)
     assert total == 3 and [e.seq for e in entries] == [seqs[3], seqs[1]]
-    assert [e.seq for e in audit_access.accesses_of(con, bob)[0]] == [seqs[2], seqs[1]]
-    assert audit_access.accesses_of(con, "2d0b4a5e-3f4c-4e7d-9a81-9cadbe2f3041") == ([], 0)
+    logged_at = {e.seq: e for e in audit.read_log(con)}
+    assert entries[0] == audit_access.Access(seqs[3], logged_at[seqs[3]].logged_at, logged_at[seqs[3]].actor,
+                                             "web:3", "record_view", "allowed")
+    assert [e.seq for e in audit_access.accesses_of(con, store, BOB)[0]] == [seqs[2], seqs[1]]
+    assert audit_access.accesses_of(con, store, "2d0b4a5e-3f4c-4e7d-9a81-9cadbe2f3041") == ([], 0)
     # counted up to a bound (the record page says "more than" beyond it), the latest still found
-    entries, counted = audit_access.accesses_of(con, ann, latest=1, count_up_to=2)
+    entries, counted = audit_access.accesses_of(con, store, ANN, latest=1, count_up_to=2)
     assert counted == 3 and [e.seq for e in entries] == [seqs[3]]
-    assert audit_access.accesses_of(con, ann, latest=1, count_up_to=1)[1] == 2  # the bound + 1: more than 1
-    # an index row for an entry that does not name the person (only bob's view) is not shown as theirs
-    con.execute("INSERT INTO audit.person_access VALUES (CAST(? AS UUID), ?)", [ann, seqs[2]])
-    assert [e.seq for e in audit_access.accesses_of(con, ann)[0]] == [seqs[3], seqs[1], seqs[0]]
-    assert audit_access.accesses_of(con, bob)[0][0].action == "record_view"
-    con.execute("DELETE FROM audit.person_access WHERE person_id = CAST(? AS UUID) AND seq = ?", [ann, seqs[2]])
-    con.execute("DROP TABLE audit.person_access")  # as an installation from before the index
-    audit.append(con, store, "record_view", "allowed", {"person_ids": bob, "purpose": "direct_care"})
-    assert audit_access.accesses_of(con, ann)[1] == 3 and audit_access.accesses_of(con, bob)[1] == 3
+    assert audit_access.accesses_of(con, store, ANN, latest=1, count_up_to=1)[1] == 2  # the bound + 1: more than 1
     assert audit.verify(con, store).ok
-    con.execute("DELETE FROM audit.person_access WHERE seq = ?", [seqs[3]])  # hiding a view from the record page
-    assert "audit.person_access disagrees with the log (1 of the people" in _problems(store, con)
+    with _index(store) as index:
+        index.execute("DELETE FROM named WHERE seq = ?", [seqs[3]])  # hiding a view from the record page
+    assert "disagrees with the log (1 of the people entries name missing, 0 not" in _problems(store, con)
+    with _index(store) as index:
+        index.execute("INSERT INTO named VALUES (?, ?)", [ANN, seqs[3]])
+        index.execute("INSERT INTO named VALUES (?, ?)", [ANN, seqs[2]])  # a view that was bob's alone
+    assert "(0 of the people entries name missing, 1 not named by any entry)" in _problems(store, con)
+    with _index(store) as index:
+        index.execute("DELETE FROM named WHERE person_id = ? AND seq = ?", [ANN, seqs[2]])
+        index.execute("UPDATE entry SET stated_user = 'someone else' WHERE seq = ?", [seqs[1]])
+    assert f"shows 1 of the log's entries otherwise than the log does (first: entry {seqs[1]})" in _problems(store, con)
+
+
+def test_the_index_is_brought_up_to_the_log_when_it_falls_behind_or_is_lost(logged, monkeypatch):
+    """An index write that fails (a crash between the entry and its index) loses nothing: the entry is
+    recorded, verify notes the index behind, and the next look brings it up to date; an index deleted,
+    damaged or copied from another installation is made again from the log."""
+    store, con = logged
+    seqs = _views(store, con)
+    expected = audit_access.accesses_of(con, store, ANN)
+    real_add = audit_index.add
+
+    def crash(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(audit_index, "add", crash)
+    late = audit.append(con, store, "record_view", "allowed", {"person_ids": ANN, "purpose": "direct_care"})
+    monkeypatch.setattr(audit_index, "add", real_add)
+    result = audit.verify(con, store)
+    assert result.ok and any("1 entry behind the log" in n for n in result.notes), result.notes
+    entries, total = audit_access.accesses_of(con, store, ANN)
+    assert total == 4 and [e.seq for e in entries] == [late, *[e.seq for e in expected[0]]]
+    assert audit.verify(con, store).notes == ()
+    expected = audit_access.accesses_of(con, store, ANN)
+    audit.index_file(store).unlink()
+    assert audit_access.accesses_of(con, store, ANN) == expected
+    audit_index.discard(audit.index_file(store))
+    audit.index_file(store).write_bytes(b"not a database at all" * 100)
+    assert audit_access.accesses_of(con, store, ANN) == expected
+    # an index made from another log (here: one where ann was viewed once, by another entry 5)
+    other, other_con = open_store(store.key_file.parent.parent / "other" / "openphm.duckdb")
+    audit.append(other_con, other, "record_view", "allowed", {"person_ids": f"{ANN} {BOB}", "purpose": "x"})
+    audit.append(other_con, other, "record_view", "allowed", {"person_ids": ANN, "purpose": "x"})
+    for n in range(3):
+        audit.append(other_con, other, "list_export", "allowed", {"list_id": f"l{n}", "purpose": "x"})
+    assert audit_access.accesses_of(other_con, other, ANN)[1] == 2
+    other_con.close()
+    audit_index.discard(audit.index_file(store))
+    with _index(other) as index:  # everything into the main file (it is a WAL database), then that file moved
+        index.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    audit.index_file(other).rename(audit.index_file(store))
+    assert any("made from another log" in n for n in audit.verify(con, store).notes)
+    assert audit_access.accesses_of(con, store, ANN) == expected
+    assert seqs[0] < seqs[1]
+
+
+def test_an_installation_whose_index_was_a_database_table_moves_it_to_its_file(logged):
+    """Before the index had its own file it was audit.person_access: the next append makes the file
+    from the whole log and drops the table."""
+    store, con = logged
+    seqs = _views(store, con)
+    audit_index.discard(audit.index_file(store))
+    con.execute("CREATE TABLE audit.person_access (person_id UUID NOT NULL, seq BIGINT NOT NULL)")
+    later = audit.append(con, store, "record_view", "allowed", {"person_ids": BOB, "purpose": "direct_care"})
+    assert [e.seq for e in audit_access.accesses_of(con, store, BOB)[0]] == [later, seqs[2], seqs[1]]
+    assert not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'person_access'"
+                           ).fetchone()[0]
+    assert audit.verify(con, store).ok
+
+
+def test_an_append_to_a_log_as_checkpointed_is_one_conditional_statement(logged, monkeypatch):
+    """The common case never takes the careful way (it asks the catalogue and reads the head first); the
+    one statement writes nothing when the log does not end at the checkpoint's entry, which the careful
+    way then refuses."""
+    store, con = logged
+    careful = audit._append_once
+    monkeypatch.setattr(audit, "_append_once", lambda *a: pytest.fail("took the careful way"))
+    seqs = [audit.append(con, store, "list_export", "allowed", {"list_id": f"fast_{i}"}) for i in range(3)]
+    assert seqs == [5, 6, 7] and audit.verify(con, store).ok
+    con.execute("DELETE FROM audit.log WHERE seq = 7")
+    monkeypatch.setattr(audit, "_append_once", careful)
+    with pytest.raises(audit.AuditError, match="the checkpoint records entry 7 but the log ends at entry 6"):
+        audit.append(con, store, "list_export", "allowed", {"list_id": "after_truncation"})
+    assert [e.seq for e in audit.read_log(con)] == [1, 2, 3, 4, 5, 6]
 
 
 def test_an_edited_entry_is_found(logged):

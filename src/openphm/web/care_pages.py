@@ -112,7 +112,8 @@ def patient(request: Request, person_id: str) -> HTMLResponse:
                                                     "direct-care scope.")
     data.record_access(db, "record_view", person_id, DIRECT_CARE, f"web:{user.username}")
     with db.cursor() as cur:
-        latest, seen = audit_access.accesses_of(cur, person_id, latest=ACCESSES_SHOWN, count_up_to=ACCESSES_COUNTED)
+        latest, seen = audit_access.accesses_of(cur, db.store, person_id, latest=ACCESSES_SHOWN,
+                                                count_up_to=ACCESSES_COUNTED)
         accesses = [{"at": e.logged_at[:19].replace("T", " "), "who": e.stated_user or e.actor, "action": e.action,
                      "outcome": e.outcome} for e in latest]
         record = _record(db, cur, person_id)
