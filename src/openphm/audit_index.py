@@ -68,6 +68,9 @@ def _connection(path: Path, create: bool) -> sqlite3.Connection | None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only from the start
         st = path.stat()
         ident = (st.st_dev, st.st_ino)
+    while len(kept) >= 8:  # a thread that has served many installations (tests) keeps the latest few
+        with contextlib.suppress(sqlite3.Error):
+            kept.pop(next(iter(kept)))[1].close()
     con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         con.execute("PRAGMA journal_mode=WAL")

@@ -419,3 +419,12 @@ def test_a_log_whose_seq_column_was_retyped_is_still_read_row_by_row(logged):
     con.execute("INSERT INTO audit.log SELECT 'x', * EXCLUDE (seq) FROM audit.log WHERE seq = '5'")
     with pytest.raises(audit.AuditError, match="without a sequence number"):
         audit.append(con, store, "list_view", "allowed", {"people": 1, "purpose": "direct_care"})
+
+
+def test_a_thread_keeps_a_few_index_connections_however_many_installations_it_serves(tmp_path):
+    for i in range(10):
+        store, con = open_store(tmp_path / f"i{i}" / "openphm.duckdb")
+        audit.append(con, store, "record_view", "allowed", {"person_ids": ANN, "purpose": "direct_care"})
+        assert audit_access.accesses_of(con, store, ANN)[1] == 1
+        con.close()
+    assert 1 <= len(audit_index._local.kept) <= 8

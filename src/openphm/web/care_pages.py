@@ -104,14 +104,14 @@ def patient(request: Request, person_id: str) -> HTMLResponse:
     if not PERSON_ID.match(person_id):
         raise HTTPException(status_code=404, detail="No such person.")
     db = _db(request)
-    person = data.identified_person(db, person_id)
-    if person is None or person["practice_code"] not in data.practices_of(db, user.scope):
-        data.record_access(db, "record_view", person_id, DIRECT_CARE, f"web:{user.username}",
-                           refused_because="outside the user's scope")
-        raise HTTPException(status_code=403, detail="That person is not registered at a practice in your "
-                                                    "direct-care scope.")
-    data.record_access(db, "record_view", person_id, DIRECT_CARE, f"web:{user.username}")
-    with db.cursor() as cur:
+    with db.cursor() as cur:  # one cursor for the request
+        person = data.identified_person(db, person_id, cur)
+        if person is None or person["practice_code"] not in data.practices_of(db, user.scope):
+            data.record_access(db, "record_view", person_id, DIRECT_CARE, f"web:{user.username}",
+                               refused_because="outside the user's scope", cur=cur)
+            raise HTTPException(status_code=403, detail="That person is not registered at a practice in your "
+                                                        "direct-care scope.")
+        data.record_access(db, "record_view", person_id, DIRECT_CARE, f"web:{user.username}", cur=cur)
         latest, seen = audit_access.accesses_of(cur, db.store, person_id, latest=ACCESSES_SHOWN,
                                                 count_up_to=ACCESSES_COUNTED)
         accesses = [{"at": e.logged_at[:19].replace("T", " "), "who": e.stated_user or e.actor, "action": e.action,

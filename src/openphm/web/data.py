@@ -168,14 +168,17 @@ def list_sizes(db: Database, practices: set[str]) -> pl.DataFrame:
         "GROUP BY ALL ORDER BY 1, 2", sorted(practices)))
 
 
-def identified_person(db: Database, person_id: str) -> dict | None:
+def identified_person(db: Database, person_id: str, cur: Connection | None = None) -> dict | None:
     """One person's `record.person` row (opted-out people included: direct care) with their NHS number
-    and age today, `person_id` as text; None if there is no such person."""
-    with db.cursor() as cur:
-        rows = record_store.rows_of(db.records, cur, "person", person_id)
-        if not rows:  # no such person, or no build yet
-            return None
-        number = identity_store.nhs_numbers_of(cur, [person_id])[person_id]
+    and age today, `person_id` as text; None if there is no such person. Through `cur` if given (a
+    request's cursor), else a cursor of its own."""
+    if cur is None:
+        with db.cursor() as own:
+            return identified_person(db, person_id, own)
+    rows = record_store.rows_of(db.records, cur, "person", person_id)
+    if not rows:  # no such person, or no build yet
+        return None
+    number = identity_store.nhs_numbers_of(cur, [person_id])[person_id]
     person = {**rows[0], "person_id": person_id}
     # the domain's rule, by its Python twin: in the SQL it made the lookup twice as slow
     year, month = person.get("birth_year"), person.get("birth_month")
@@ -184,14 +187,15 @@ def identified_person(db: Database, person_id: str) -> dict | None:
 
 
 def record_access(db: Database, action: str, person_id: str, purpose: str, stated_user: str,
-                  refused_because: str | None = None) -> None:
+                  refused_because: str | None = None, cur: Connection | None = None) -> None:
     """The audit entry for a view of one person's identifiable data, or (`refused_because`) its refusal,
-    written before anything is sent."""
+    written before anything is sent (through `cur` if given, else a cursor of its own)."""
+    if cur is None:
+        with db.cursor() as own:
+            return record_access(db, action, person_id, purpose, stated_user, refused_because, own)
     details: dict[str, object] = {"person_ids": person_id, "purpose": purpose}
     details |= {"reason": refused_because} if refused_because else {"people": 1}
-    with db.cursor() as cur:
-        audit.append(cur, db.store, action, "refused" if refused_because else "allowed", details,
-                     stated_user=stated_user)
+    audit.append(cur, db.store, action, "refused" if refused_because else "allowed", details, stated_user=stated_user)
 
 
 def read_report(path: Path) -> dict | None:
