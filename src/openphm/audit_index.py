@@ -21,6 +21,7 @@ wait for the disk (WAL, synchronous=NORMAL), because what a power cut loses is c
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
@@ -42,6 +43,7 @@ _SCHEMA = (
     "WITHOUT ROWID",
 )
 _SHOWN = ("seq", "logged_at", "actor", "stated_user", "action", "outcome")
+
 _local = threading.local()  # each thread keeps its own connections (path -> (file identity, connection))
 
 
@@ -84,6 +86,11 @@ def _connection(path: Path, create: bool) -> sqlite3.Connection | None:
     return con
 
 
+def _json_columns(n: int) -> str:
+    """The `n` columns of a JSON array of arrays, row by row, as json_each gives them."""
+    return ", ".join(f"json_extract(value, '$[{i}]')" for i in range(n))
+
+
 def head(path: Path) -> tuple[int, str] | None:
     """The log entry the index has reached (seq, entry_hash); None when it has reached none."""
     con = _connection(path, create=False)
@@ -96,24 +103,27 @@ def add(path: Path, after: tuple[int, str] | None, entries: Iterable[Entry], rep
     is `after`; False, leaving it as it was, when it is not. `replace`: empty it first (no check)."""
     con = _connection(path, create=True)
     assert con is not None
-    con.execute("BEGIN IMMEDIATE")
+    entries = list(entries)
+    named = [(e, ids_named(e.details)) for e in entries]
+    con.execute("BEGIN IMMEDIATE")  # a batch in a few calls: under load each call waits for the interpreter lock
     try:
         if replace:
             for table in ("head", "entry", "named"):
                 con.execute(f"DELETE FROM {table}")
-        elif head(path) != after:
-            con.execute("ROLLBACK")
-            return False
-        last = None
-        for e in entries:
-            names = ids_named(e.details)
-            if names:
-                con.execute("INSERT OR IGNORE INTO entry VALUES (?, ?, ?, ?, ?, ?)",
-                            (e.seq, e.logged_at, e.actor, e.stated_user, e.action, e.outcome))
-                con.executemany("INSERT OR IGNORE INTO named VALUES (?, ?)", [(pid, e.seq) for pid in names])
-            last = e
-        if last is not None:
-            con.execute("INSERT OR REPLACE INTO head VALUES (1, ?, ?)", (last.seq, last.entry_hash))
+        else:
+            got = con.execute("SELECT seq, entry_hash FROM head").fetchone()
+            if (None if got is None else (int(got[0]), str(got[1]))) != after:
+                con.execute("ROLLBACK")
+                return False
+        # each as one statement over a JSON array: executemany steps once per row, and each step
+        # gives up the interpreter lock (a list view names 100 people)
+        con.execute(f"INSERT OR IGNORE INTO entry SELECT {_json_columns(6)} FROM json_each(?)",
+                    (json.dumps([[e.seq, e.logged_at, e.actor, e.stated_user, e.action, e.outcome]
+                                 for e, ids in named if ids]),))
+        con.execute(f"INSERT OR IGNORE INTO named SELECT {_json_columns(2)} FROM json_each(?)",
+                    (json.dumps([[pid, e.seq] for e, ids in named for pid in ids]),))
+        if entries:
+            con.execute("INSERT OR REPLACE INTO head VALUES (1, ?, ?)", (entries[-1].seq, entries[-1].entry_hash))
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(sqlite3.Error):
@@ -135,15 +145,18 @@ def accesses(path: Path, person_id: str, latest: int | None, count_up_to: int | 
     con = _connection(path, create=False)
     if con is None:
         return [], 0
+    # each answer in one row: SQLite gives up the interpreter lock at every row it steps to, and under
+    # load each row then waits for it again (a person on a list viewed daily is named thousands of times)
     top = f" LIMIT {int(count_up_to) + 1}" if count_up_to is not None else ""
-    seqs = [s for (s,) in con.execute(f"SELECT seq FROM named WHERE person_id = ? ORDER BY seq DESC{top}",
-                                      (person_id,)).fetchall()]
-    shown = seqs[:latest] if latest is not None else seqs
-    if not shown:
-        return [], len(seqs)
-    rows = con.execute(f"SELECT {', '.join(_SHOWN)} FROM entry WHERE seq IN ({', '.join('?' * len(shown))}) "
-                       "ORDER BY seq DESC", shown).fetchall()
-    return rows, len(seqs)
+    total = con.execute(f"SELECT count(*) FROM (SELECT 1 FROM named WHERE person_id = ?{top})",
+                        (person_id,)).fetchone()[0]
+    if not total or latest == 0:
+        return [], total
+    shown = f" LIMIT {int(latest)}" if latest is not None else ""
+    got = con.execute(f"SELECT json_group_array(json_array({', '.join('e.' + c for c in _SHOWN)})) FROM (SELECT seq "
+                      f"FROM named WHERE person_id = ? ORDER BY seq DESC{shown}) AS n JOIN entry AS e ON e.seq = n.seq",
+                      (person_id,)).fetchone()[0]
+    return sorted((tuple(row) for row in json.loads(got)), key=lambda row: row[0], reverse=True), total
 
 
 def problems(path: Path, entries: list[Entry]) -> tuple[list[str], list[str]]:
