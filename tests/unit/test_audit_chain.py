@@ -428,3 +428,41 @@ def test_a_thread_keeps_a_few_index_connections_however_many_installations_it_se
         assert audit_access.accesses_of(con, store, ANN)[1] == 1
         con.close()
     assert 1 <= len(audit_index._local.kept) <= 8
+
+
+def test_a_view_sees_itself_among_the_viewers_while_other_threads_view_and_append(logged):
+    """A record page appends its view, then lists the viewers: with other threads appending and
+    reading at the same time, each list includes the view just made, and at the end every person's
+    viewers are exactly what the log says."""
+    import threading
+    import uuid
+
+    store, con = logged
+    people = [str(uuid.UUID(int=i + 1)) for i in range(6)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(12)
+
+    def page(i: int) -> None:
+        cur = con.cursor()
+        try:
+            start.wait()
+            for j in range(8):
+                named = people[(i + j) % 6] if j % 2 else " ".join(people)  # a record view, a list view
+                seq = audit.append(cur, store, "record_view", "allowed", {"person_ids": named, "purpose": "x"})
+                for pid in named.split():
+                    assert seq in [a.seq for a in audit_access.accesses_of(cur, store, pid)[0]]
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            cur.close()
+
+    threads = [threading.Thread(target=page, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    for pid in people:
+        said = [e.seq for e in reversed(audit.read_log(con)) if pid in json.loads(e.details).get("person_ids", "")]
+        assert [a.seq for a in audit_access.accesses_of(con, store, pid)[0]] == said
+    assert audit.verify(con, store).ok
