@@ -220,6 +220,10 @@ def calibration_checks(folder: Path, financial_year: int | None = None) -> list[
     hospital = 100 * deaths.filter(pl.col("place_of_death") == "hospital").height / max(deaths.height, 1)
     checks.append(Check("Deaths in hospital %", hospital, 43, 38, 48, "OHID 2023 via " + ref))
 
+    in_contact = in_fy(_scan(folder, "mhsds"), "contact_date").select(pl.col("nhs_number").n_unique()).collect().item()
+    checks.append(Check("People in contact with secondary mental health services %", 100 * in_contact / n, 5.8,
+                        4.5, 7.5, "NHS Digital Mental Health Bulletin 2021-22 (3,256,695 people; 4.5% in 2017-18)"))
+
     checks.extend(place_variation(folder, fy0, fy1, mid, pop, has))
     checks.extend(spend_concentration(folder, fy0, fy1, pop))
     return checks
@@ -274,11 +278,12 @@ def _priced(frame: pl.LazyFrame, activity: str, category: pl.Expr, prices: dict)
                         .alias("cost"))
 
 
-def spend_concentration(folder: Path, fy0: dt.date, fy1: dt.date, pop: pl.DataFrame) -> list[Check]:
-    """Share of hospital spend on the costliest 1% of the mid-year population, and of health care spend
-    on the costliest 5%, costed from the extracts at the shipped tariff's prices (spells at their
-    category's price plus excess bed days; attended outpatient appointments; A&E by department type; GP,
-    community and mental health contacts), set beside the published English figures."""
+def person_spend(folder: Path, fy0: dt.date, fy1: dt.date) -> pl.DataFrame:
+    """Each person's spend in the year by setting (nhs_number, setting, cost), costed from the extracts
+    at the shipped tariff's prices: spells at their category's price times their HRG's weight, plus
+    excess bed days and critical care days; attended outpatient appointments; A&E by department type;
+    GP, community and mental health contacts. Settings: spell, outpatient, ae (hospital), and gp,
+    community, mental_health."""
     from openphm.finance.tariff import load_tariff
 
     tariff = load_tariff()
@@ -317,32 +322,50 @@ def spend_concentration(folder: Path, fy0: dt.date, fy1: dt.date, pop: pl.DataFr
                   + pl.col("critical_care_days").cast(pl.Float64).fill_null(0.0) * critical_rate).alias("cost")))
     first = pl.col("first_attendance").cast(pl.Utf8) == "1"
     attended = pl.col("attendance_status").cast(pl.Utf8).is_in(["5", "6"])
-    hospital = [spells, _priced(in_fy("ecds", "arrival_date"), "ae_attendance",
-                                pl.col("department_type").cast(pl.Utf8), prices),
-                _priced(in_fy("op", "appointment_date"), "outpatient_appointment",
-                        pl.when(~attended).then(pl.lit("did_not_attend")).when(first).then(pl.lit("first"))
-                        .otherwise(pl.lit("follow_up")), prices)]
+    settings = {
+        "spell": spells,
+        "ae": _priced(in_fy("ecds", "arrival_date"), "ae_attendance", pl.col("department_type").cast(pl.Utf8), prices),
+        "outpatient": _priced(in_fy("op", "appointment_date"), "outpatient_appointment",
+                              pl.when(~attended).then(pl.lit("did_not_attend")).when(first).then(pl.lit("first"))
+                              .otherwise(pl.lit("follow_up")), prices),
+    }
     status, mode = pl.col("appointment_status").cast(pl.Utf8), pl.col("appointment_mode").cast(pl.Utf8)
-    community = [_priced(in_fy("gp_appointments", "appointment_date"), "gp_appointment",
-                         pl.when(status == "DNA").then(pl.lit("did_not_attend")).when(mode == "Home Visit")
-                         .then(pl.lit("home_visit")).otherwise(pl.col("hcp_type").cast(pl.Utf8)), prices),
-                 _priced(in_fy("csds", "contact_date"), "community_contact", pl.col("team_type").cast(pl.Utf8), prices),
-                 _priced(in_fy("mhsds", "contact_date"), "mental_health_contact", pl.col("team_type").cast(pl.Utf8),
-                         prices)]
+    settings["gp"] = _priced(in_fy("gp_appointments", "appointment_date"), "gp_appointment",
+                             pl.when(status == "DNA").then(pl.lit("did_not_attend")).when(mode == "Home Visit")
+                             .then(pl.lit("home_visit")).otherwise(pl.col("hcp_type").cast(pl.Utf8)), prices)
+    settings["community"] = _priced(in_fy("csds", "contact_date"), "community_contact",
+                                    pl.col("team_type").cast(pl.Utf8), prices)
+    settings["mental_health"] = _priced(in_fy("mhsds", "contact_date"), "mental_health_contact",
+                                        pl.col("team_type").cast(pl.Utf8), prices)
+    parts = [frame.with_columns(pl.lit(name).alias("setting")) for name, frame in settings.items()]
+    return (pl.concat(parts).group_by("nhs_number", "setting").agg(pl.col("cost").sum())
+            .collect().sort("nhs_number", "setting"))
 
-    def top_share(parts: list[pl.LazyFrame], share: float) -> float:
-        per = pl.concat(parts).group_by("nhs_number").agg(pl.col("cost").sum()).collect()
-        # everyone registered at mid-year, and everyone with spending in the year (those who died or
-        # left before mid-year, or came after, included), as the published figures count people
-        costs = (pop.select("nhs_number").join(per, on="nhs_number", how="full", coalesce=True)["cost"]
-                 .fill_null(0.0).sort(descending=True).to_numpy())
-        k = max(round(share * len(costs)), 1)
-        return 100 * costs[:k].sum() / max(costs.sum(), 1e-9)
 
+HOSPITAL = ("spell", "outpatient", "ae")
+
+
+def top_share(spend: pl.DataFrame, pop: pl.DataFrame, share: float, settings: tuple[str, ...] | None = None) -> float:
+    """Percentage of the spend in `settings` (all if None) on the costliest `share` of people: everyone
+    registered at mid-year (`pop`), and everyone with spending in the year (those who died or left
+    before mid-year, or came after, included), as the published figures count people."""
+    if settings is not None:
+        spend = spend.filter(pl.col("setting").is_in(settings))
+    per = spend.group_by("nhs_number").agg(pl.col("cost").sum())
+    costs = (pop.select("nhs_number").join(per, on="nhs_number", how="full", coalesce=True)["cost"]
+             .fill_null(0.0).sort(descending=True).to_numpy())
+    k = max(round(share * len(costs)), 1)
+    return 100 * costs[:k].sum() / max(costs.sum(), 1e-9)
+
+
+def spend_concentration(folder: Path, fy0: dt.date, fy1: dt.date, pop: pl.DataFrame) -> list[Check]:
+    """Share of hospital spend on the costliest 1% of the mid-year population, and of health care spend
+    on the costliest 5% (`person_spend`), set beside the published English figures."""
+    spend = person_spend(folder, fy0, fy1)
     return [
-        Check("Hospital spend on the costliest 1% of people %", top_share(hospital, 0.01), 32, 24, 40,
+        Check("Hospital spend on the costliest 1% of people %", top_share(spend, pop, 0.01, HOSPITAL), 32, 24, 40,
               "Kelly, Stoye & Vera-Hernandez, IFS W15/21 (2015)"),
-        Check("Health care spend on the costliest 5% of people %", top_share(hospital + community, 0.05), 50, 40, 60,
+        Check("Health care spend on the costliest 5% of people %", top_share(spend, pop, 0.05), 50, 40, 60,
               "Dreyer et al., Health Foundation working paper 7 (2019)"),
     ]
 

@@ -110,3 +110,18 @@ def persistent_propensity(ids: np.ndarray, shape: float) -> np.ndarray:
         have = np.concatenate([have, gammaincinv(shape, (hashed + 0.5) / 2.0 ** 32) / shape])
         _PROPENSITY[shape] = have
     return have[ids]
+
+
+def persistent_normal(ids: np.ndarray, salt: int) -> np.ndarray:
+    """A person's own standard normal score, the same every year: read at a uniform hashed from the
+    person id and `salt` (one salt per use, so that scores of different uses are unrelated), so that
+    it moves no random stream."""
+    from scipy.special import ndtri
+
+    # SplitMix64's finaliser (Steele, Lea & Flood 2014) of id and salt; the top 32 bits as the uniform.
+    with np.errstate(over="ignore"):
+        x = ids.astype(np.uint64) + np.uint64(salt) * np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return ndtri(((x >> np.uint64(32)).astype(np.float64) + 0.5) / 2.0 ** 32)

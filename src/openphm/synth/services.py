@@ -10,23 +10,32 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from scipy.special import ndtri
 
 from openphm.synth.categories import code, enum, pick
 from openphm.synth.parameters import load_items, load_parameters, per_band
 from openphm.synth.people import People
 from openphm.synth.periods import Periods, draw_events, period_rate
-from openphm.synth.risk import PersonYear
+from openphm.synth.risk import PersonYear, persistent_normal
 from openphm.synth.writers import NO_DATE
 
 
 def _events(rng: np.random.Generator, periods: Periods, state: PersonYear, activity: str,
             extra: np.ndarray | None, date_name: str,
-            dispersion: float | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+            dispersion: float | None = None,
+            only: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Draw one activity's events: (period index, date, the common columns). With `dispersion`, each
-    period's rate is multiplied by a gamma draw of that shape and mean 1 (events that come in courses)."""
+    period's rate is multiplied by a gamma draw of that shape and mean 1 (events that come in courses).
+    With `only` (per person of `state`), the events fall on those people alone, each age band's total
+    kept: the rest of the band's expected events move to them in proportion to their rates."""
     params = load_parameters()
     rate = period_rate(periods, state, params["activity_per_1000"][activity],
                        params["risk"]["elasticity"][activity], extra)
+    if only is not None:
+        kept = np.where(only[periods.pos], rate, 0.0)
+        band_total = np.bincount(periods.band, weights=rate, minlength=19)
+        band_kept = np.bincount(periods.band, weights=kept, minlength=19)
+        rate = kept * np.where(band_kept > 0, band_total / np.maximum(band_kept, 1e-300), 0.0)[periods.band]
     if dispersion:
         rate = rate * rng.gamma(dispersion, 1 / dispersion, len(rate))
     idx, date = draw_events(rng, periods, rate)
@@ -103,14 +112,34 @@ MH_TEAMS = ["Community Mental Health Team", "Crisis Resolution", "Psychological 
             "Liaison Psychiatry", "Early Intervention in Psychosis", "Memory Service", "CAMHS"]
 
 
+def in_mental_health_contact(rng: np.random.Generator, state: PersonYear) -> np.ndarray:
+    """Whether each person is in contact with secondary mental health services this year: a chance
+    from their conditions (`mental_health.in_contact`: one minus the chance that no condition, nor
+    the chance everyone has, brings them into contact), read at a probit score that is mostly the
+    person's own from year to year (`persistence`) and partly this year's."""
+    chance = load_parameters()["mental_health"]["in_contact"]
+    stay_out = np.full(len(state.ids), 1 - chance["other"])
+    for item in ("smi", "dementia", "learning_disability", "depression"):
+        stay_out *= np.where(state.has_item(item), 1 - chance[item], 1.0)
+    rho = chance["persistence"]
+    score = (rho * persistent_normal(state.ids, salt=MH_SALT)
+             + np.sqrt(1 - rho ** 2) * rng.standard_normal(len(state.ids)))
+    return score < ndtri(np.clip(1 - stay_out, 1e-12, 1 - 1e-12))
+
+
+MH_SALT = 1
+
+
 def mental_health_contacts(rng: np.random.Generator, periods: Periods, state: PersonYear,
                            place_of: np.ndarray, coordinator_cover: np.ndarray,
                            plan_cover: np.ndarray, y0: int) -> pl.DataFrame:
-    """Secondary mental health contacts (MHSDS-like) with care coordinator and care plan status."""
+    """Secondary mental health contacts (MHSDS-like) with care coordinator and care plan status, of the
+    people in contact with services in the year (`in_mental_health_contact`)."""
     smi = state.has_item("smi")
     extra = (3.0 * smi + 1.3 * state.has_item("depression") + 1.0 * state.has_item("dementia")
              + 1.0 * state.has_item("learning_disability"))
-    idx, date, cols = _events(rng, periods, state, "mental_health_contact", extra, "contact_date")
+    idx, date, cols = _events(rng, periods, state, "mental_health_contact", extra, "contact_date",
+                              only=in_mental_health_contact(rng, state))
     n = len(idx)
     pos = periods.pos[idx]
     age = periods.age[idx]
