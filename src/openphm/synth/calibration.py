@@ -362,9 +362,20 @@ def spend_concentration(folder: Path, fy0: dt.date, fy1: dt.date, pop: pl.DataFr
     """Share of hospital spend on the costliest 1% of the mid-year population, and of health care spend
     on the costliest 5% (`person_spend`), set beside the published English figures."""
     spend = person_spend(folder, fy0, fy1)
+    ifs = "Kelly, Stoye & Vera-Hernandez, IFS W15/21 (2015)"
+
+    def aged(keep: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
+        who = pop.filter(keep).select("nhs_number")
+        return spend.join(who, on="nhs_number"), who
+
+    over_65, under_25 = aged(pl.col("age") >= 65), aged(pl.col("age") < 25)
     return [
-        Check("Hospital spend on the costliest 1% of people %", top_share(spend, pop, 0.01, HOSPITAL), 32, 24, 40,
-              "Kelly, Stoye & Vera-Hernandez, IFS W15/21 (2015)"),
+        Check("Hospital spend on the costliest 1% of people %", top_share(spend, pop, 0.01, HOSPITAL), 32, 24, 40, ifs),
+        # the same within age groups (Fiscal Studies 37(3-4), 2016): a third under 25, 22% at 65+
+        Check("Hospital spend on the costliest 1% of people aged 65+ %", top_share(*over_65, 0.01, HOSPITAL),
+              22, 17, 27, "Kelly, Stoye & Vera-Hernandez, Fiscal Studies 2016"),
+        Check("Hospital spend on the costliest 1% of people under 25 %", top_share(*under_25, 0.01, HOSPITAL),
+              33, 25, 41, "Kelly, Stoye & Vera-Hernandez, Fiscal Studies 2016"),
         Check("Health care spend on the costliest 5% of people %", top_share(spend, pop, 0.05), 50, 40, 60,
               "Dreyer et al., Health Foundation working paper 7 (2019)"),
     ]
