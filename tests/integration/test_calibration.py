@@ -5,7 +5,8 @@ import pytest
 
 from openphm.synth.calibration import calibration_checks, calibration_frame
 
-SPEND = ("Hospital spend on the costliest 1% of people %", "Hospital spend on the costliest 1% of people aged 65+ %",
+SPEND = ("Hospital spend on the costliest 1% of people %", "Hospital spend on the costliest 1% of patients %",
+         "Hospital spend on the costliest 1% of people aged 65+ %",
          "Hospital spend on the costliest 1% of people under 25 %", "Health care spend on the costliest 5% of people %")
 
 
