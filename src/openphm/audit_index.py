@@ -43,6 +43,7 @@ _SCHEMA = (
     "WITHOUT ROWID",
 )
 _SHOWN = ("seq", "logged_at", "actor", "stated_user", "action", "outcome")
+_NAME = f"the index of who has seen each record ({FILE})"  # as problems and notes name it
 
 _local = threading.local()  # each thread keeps its own connections (path -> (file identity, connection))
 
@@ -91,11 +92,15 @@ def _json_columns(n: int) -> str:
     return ", ".join(f"json_extract(value, '$[{i}]')" for i in range(n))
 
 
+def _head_of(con: sqlite3.Connection) -> tuple[int, str] | None:
+    got = con.execute("SELECT seq, entry_hash FROM head").fetchone()
+    return (int(got[0]), str(got[1])) if got else None
+
+
 def head(path: Path) -> tuple[int, str] | None:
     """The log entry the index has reached (seq, entry_hash); None when it has reached none."""
     con = _connection(path, create=False)
-    got = con.execute("SELECT seq, entry_hash FROM head").fetchone() if con is not None else None
-    return (int(got[0]), str(got[1])) if got else None
+    return _head_of(con) if con is not None else None
 
 
 def add(path: Path, after: tuple[int, str] | None, entries: Iterable[Entry], replace: bool = False) -> bool:
@@ -111,8 +116,7 @@ def add(path: Path, after: tuple[int, str] | None, entries: Iterable[Entry], rep
             for table in ("head", "entry", "named"):
                 con.execute(f"DELETE FROM {table}")
         else:
-            got = con.execute("SELECT seq, entry_hash FROM head").fetchone()
-            if (None if got is None else (int(got[0]), str(got[1]))) != after:
+            if _head_of(con) != after:
                 con.execute("ROLLBACK")
                 return False
         # each as one statement over a JSON array: executemany steps once per row, and each step
@@ -171,23 +175,23 @@ def problems(path: Path, entries: list[Entry]) -> tuple[list[str], list[str]]:
         indexed = Counter(con.execute("SELECT person_id, seq FROM named").fetchall())
         copied = {row[0]: tuple(row) for row in con.execute(f"SELECT {', '.join(_SHOWN)} FROM entry").fetchall()}
     except ERRORS as exc:
-        return [], [f"the index of who has seen each record ({path.name}) cannot be read ({exc}); it is made again "
+        return [], [f"{_NAME} cannot be read ({exc}); it is made again "
                     "from the log at the next view"]
     reached = next((e for e in entries if e.seq == at[0]), None)
     if reached is None or reached.entry_hash != at[1]:
-        return [], [f"the index of who has seen each record ({path.name}) was made from another log; it is made "
+        return [], [f"{_NAME} was made from another log; it is made "
                     "again from this one at the next view"]
     upto = [e for e in entries if e.seq <= at[0]]
     said = Counter((pid, e.seq) for e in upto for pid in ids_named(e.details))
     found = []
     if indexed != said:
         missing, extra = sum((said - indexed).values()), sum((indexed - said).values())
-        found.append(f"the index of who has seen each record ({path.name}) disagrees with the log ({missing} of the "
+        found.append(f"{_NAME} disagrees with the log ({missing} of the "
                      f"people entries name missing, {extra} not named by any entry): a record page's list of who "
                      "has seen it would be wrong")
     wrong = [e.seq for e in upto if e.seq in copied and copied[e.seq] != tuple(getattr(e, c) for c in _SHOWN)]
     if wrong:
-        found.append(f"the index of who has seen each record ({path.name}) shows {len(wrong)} of the log's entries "
+        found.append(f"{_NAME} shows {len(wrong)} of the log's entries "
                      f"otherwise than the log does (first: entry {wrong[0]})")
     behind = sum(e.seq > at[0] for e in entries)
     notes = [f"the index of who has seen each record is {behind} {'entry' if behind == 1 else 'entries'} behind "

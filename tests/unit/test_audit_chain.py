@@ -8,6 +8,7 @@ import gc
 import itertools
 import json
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,29 @@ def logged(tmp_path):
                                                             "people": i, "purpose": "direct_care"})
     yield store, con
     con.close()
+
+
+def _on_threads(con, n: int, work) -> None:
+    """Run work(cursor, i) on n threads released together, each with its own cursor; no thread may fail."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(n)
+
+    def run(i: int) -> None:
+        cur = con.cursor()
+        try:
+            start.wait()
+            work(cur, i)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            cur.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
 
 
 def _problems(store, con) -> str:
@@ -63,31 +87,15 @@ def test_a_clean_log_verifies(logged):
 def test_appends_from_many_threads_at_once_make_one_clean_chain(logged):
     """The web server's threads append at once (group commit: entries waiting are written together):
     every caller gets its own sequence number, each entry is there once, and the chain verifies."""
-    import threading
-
     store, con = logged
     returned: dict[str, int] = {}
-    errors: list[BaseException] = []
-    start = threading.Barrier(24)
 
-    def view(i: int) -> None:
-        cur = con.cursor()
-        try:
-            start.wait()
-            for j in range(5):
-                returned[f"list_{i}_{j}"] = audit.append(cur, store, "list_view", "allowed", {
-                    "list_id": f"list_{i}_{j}", "practice_code": PRACTICE, "people": 1, "purpose": "direct_care"})
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            cur.close()
+    def view(cur, i: int) -> None:
+        for j in range(5):
+            returned[f"list_{i}_{j}"] = audit.append(cur, store, "list_view", "allowed", {
+                "list_id": f"list_{i}_{j}", "practice_code": PRACTICE, "people": 1, "purpose": "direct_care"})
 
-    threads = [threading.Thread(target=view, args=(i,)) for i in range(24)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[:3]
+    _on_threads(con, 24, view)
     assert sorted(returned.values()) == list(range(5, 5 + 24 * 5))
     entries = audit.read_log(con)
     written = {json.loads(e.details)["list_id"]: e.seq for e in entries if e.seq >= 5}
@@ -434,34 +442,19 @@ def test_a_view_sees_itself_among_the_viewers_while_other_threads_view_and_appen
     """A record page appends its view, then lists the viewers: with other threads appending and
     reading at the same time, each list includes the view just made, and at the end every person's
     viewers are exactly what the log says."""
-    import threading
     import uuid
 
     store, con = logged
     people = [str(uuid.UUID(int=i + 1)) for i in range(6)]
-    errors: list[BaseException] = []
-    start = threading.Barrier(12)
 
-    def page(i: int) -> None:
-        cur = con.cursor()
-        try:
-            start.wait()
-            for j in range(8):
-                named = people[(i + j) % 6] if j % 2 else " ".join(people)  # a record view, a list view
-                seq = audit.append(cur, store, "record_view", "allowed", {"person_ids": named, "purpose": "x"})
-                for pid in named.split():
-                    assert seq in [a.seq for a in audit_access.accesses_of(cur, store, pid)[0]]
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            cur.close()
+    def page(cur, i: int) -> None:
+        for j in range(8):
+            named = people[(i + j) % 6] if j % 2 else " ".join(people)  # a record view, a list view
+            seq = audit.append(cur, store, "record_view", "allowed", {"person_ids": named, "purpose": "x"})
+            for pid in named.split():
+                assert seq in [a.seq for a in audit_access.accesses_of(cur, store, pid)[0]]
 
-    threads = [threading.Thread(target=page, args=(i,)) for i in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[:3]
+    _on_threads(con, 12, page)
     for pid in people:
         said = [e.seq for e in reversed(audit.read_log(con)) if pid in json.loads(e.details).get("person_ids", "")]
         assert [a.seq for a in audit_access.accesses_of(con, store, pid)[0]] == said

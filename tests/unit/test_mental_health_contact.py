@@ -51,13 +51,14 @@ def test_being_in_contact_persists_from_year_to_year_at_the_stated_correlation()
     both = (one & two)[neither].mean()
     # Two probit scores with correlation rho^2 (the shared part is the person's own): the chance
     # both fall below the threshold, by numerical integration over the shared score.
+    from scipy.integrate import trapezoid
     from scipy.special import ndtr, ndtri
 
     rho = CHANCE["persistence"]
     z = np.linspace(-8, 8, 20001)
     density = np.exp(-z ** 2 / 2) / np.sqrt(2 * np.pi)
     cond = ndtr((ndtri(p) - rho * z) / np.sqrt(1 - rho ** 2))
-    expect = np.trapezoid(density * cond ** 2, z) if hasattr(np, "trapezoid") else np.trapz(density * cond ** 2, z)
+    expect = trapezoid(density * cond ** 2, z)
     k = neither.sum()
     assert expect > 3 * p * p  # the persistence is real: far more than independent years would give
     assert abs(both - expect) < 4 * np.sqrt(expect / k), (both, expect)
