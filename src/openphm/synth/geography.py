@@ -16,6 +16,10 @@ import numpy as np
 from scipy.special import ndtr as normal_cdf
 
 LSOA_SIZE = 1600
+# Residential postcodes per LSOA: an LSOA holds 400-1,200 households (ONS, Census geography) and a
+# postcode about 15 addresses (Royal Mail's Postcode Address File: about 1.8 million postcodes for
+# 30 million addresses), so about 40 postcodes and 40 people to a postcode.
+POSTCODES_PER_LSOA = 40
 PLACE_NAMES = [
     "Ashvale", "Brookmere", "Carrowfield", "Dunmore", "Elmstead", "Fenwick", "Greyhaven",
     "Hollins", "Ivybridge Moor", "Kestrel Bay", "Larkhill", "Millbrook",
@@ -120,14 +124,18 @@ def build_geography(rng: np.random.Generator, n_people: int, care_home_residents
     quantile = normal_cdf(latent / np.sqrt(2.0))
     lsoa_decile = (10 - np.floor(quantile * 10).clip(0, 9)).astype(np.int64)
 
-    n_pc = 12
+    n_pc = POSTCODES_PER_LSOA
     postcodes, postcode_lsoa = [], []
+    # The first 12 units come from the geography's own stream as they always have, the rest from a
+    # stream spawned off it, so that the care homes laid out below stay where they were.
+    more = rng.spawn(1)[0]
     for i in range(n_lsoa):
         area = POSTCODE_AREAS[(i // 8 // 99) % len(POSTCODE_AREAS)]
         district = (i // 8) % 99 + 1
         sector = i % 8 + 1
-        units = rng.choice(len(UNIT_LETTERS) ** 2, size=n_pc, replace=False)
-        for u in np.sort(units):
+        first = rng.choice(len(UNIT_LETTERS) ** 2, size=12, replace=False)
+        rest = more.choice(np.setdiff1d(np.arange(len(UNIT_LETTERS) ** 2), first), size=n_pc - 12, replace=False)
+        for u in np.sort(np.concatenate([first, rest])):
             unit = UNIT_LETTERS[u // len(UNIT_LETTERS)] + UNIT_LETTERS[u % len(UNIT_LETTERS)]
             postcodes.append(f"{area}{district} {sector}{unit}")
             postcode_lsoa.append(i)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import zlib
 from importlib import resources
 
 import numpy as np
@@ -26,27 +27,54 @@ NICKNAMES = {
 }
 
 
+def surname_tail(known: set[str]) -> list[str]:
+    """English-style surnames beyond the listed ones, made by joining the elements of
+    `surname_elements.csv` (Ash + worth, Brad + ley), in a fixed order that mixes them (CRC-32 of
+    the name) so that no element's names are all common or all rare."""
+    text = (resources.files("openphm.synth") / "data" / "surname_elements.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(text.splitlines()))
+    firsts = [r["element"] for r in rows if r["part"] == "first"]
+    lasts = [r["element"] for r in rows if r["part"] == "last"]
+    made = {f + (last[1:] if f[-1] == last[0] else last) for f in firsts for last in lasts}
+    return sorted(made - known, key=lambda name: (zlib.crc32(name.encode()), name))
+
+
 class NameBank:
-    """Name lists with Zipf weights by rank, and a source of unique valid NHS numbers."""
+    """Name lists with Zipf weights by rank, and a source of unique valid NHS numbers.
+
+    Surnames are weighted by rank to the power `names.surname_zipf` (parameters.yaml), and the white
+    British list continues into a long tail (`surname_tail`): about 1.2% of people are Smiths and
+    0.3% carry the tenth commonest name, as on the 1996 electoral register, so that two people share
+    a surname about as rarely as in England. Given names keep rank to the power 0.9. A group drawn
+    from several lists (mixed, other) takes each list in equal part."""
 
     def __init__(self) -> None:
         text = (resources.files("openphm.synth") / "data" / "names.csv").read_text(encoding="utf-8")
         rows = list(csv.DictReader(text.splitlines()))
+        surname_zipf = load_parameters()["names"]["surname_zipf"]
         self.given_names: list[str] = []
         self.family_names: list[str] = []
+        position: dict[tuple[bool, str], int] = {}
         self._pools: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        listed = {(k, g): [r["name"] for r in rows if r["kind"] == k and r["group"] == g]
+                  for k in ("given_f", "given_m", "family") for g in GROUPS}
+        listed[("family", "white")] += surname_tail({r["name"] for r in rows if r["kind"] == "family"})
         for kind in ("given_f", "given_m", "family"):
+            family = kind == "family"
+            target = self.family_names if family else self.given_names
             for group in GROUPS:
                 idx, weights = [], []
                 for source in NAME_SOURCE[group]:
-                    names = [r["name"] for r in rows if r["kind"] == kind and r["group"] == source]
-                    target = self.family_names if kind == "family" else self.given_names
-                    for rank, name in enumerate(names, start=1):
-                        if name not in target:
+                    names = listed[(kind, source)]
+                    exponent = surname_zipf if family else 0.9
+                    w = 1.0 / np.arange(1, len(names) + 1) ** exponent
+                    weights.append(w / w.sum() / len(NAME_SOURCE[group]))
+                    for name in names:
+                        if (family, name) not in position:
+                            position[(family, name)] = len(target)
                             target.append(name)
-                        idx.append(target.index(name))
-                        weights.append(1.0 / rank**0.9)
-                w = np.array(weights)
+                        idx.append(position[(family, name)])
+                w = np.concatenate(weights)
                 self._pools[(kind, group)] = (np.array(idx), w / w.sum())
         self._used_nhs = np.empty(0, dtype=np.int64)
         eth = load_parameters()["ethnicity"]
