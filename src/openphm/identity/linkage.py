@@ -338,8 +338,7 @@ def _write(con: Connection, store: Store) -> tuple[dict[str, int], dict[str, dic
         con.execute("""CREATE OR REPLACE TABLE link.record_person AS
                        SELECT l.source, l.file_id, l.row_number, p.person_id, l.method,
                               CAST(l.match_probability AS FLOAT) AS match_probability
-                       FROM links l JOIN person_uuid p USING (person_key)
-                       ORDER BY l.source, l.file_id, l.row_number""")
+                       FROM links l JOIN person_uuid p USING (person_key)""")
     identity_store.replace_person_keys(con, "person_uuid", run_id)
     con.unregister("person_map")
     by_method = dict(con.execute("SELECT method, count(*) FROM link.record_person GROUP BY 1 ORDER BY 1").fetchall())
