@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from openphm.synth.geography import LSOA_SIZE, build_geography
+from openphm.synth.geography import LSOA_SIZE, PLACE_NAMES, build_geography
 from openphm.synth.names import GROUPS, NameBank, surname_tail
 
 # UK electoral register 1996, share of people with each of the 21 commonest surnames (%): the
@@ -68,6 +68,7 @@ def test_made_up_surnames_look_like_names_and_repeat_none_listed(bank):
     assert all(re.fullmatch(r"[A-Z][a-z]{3,14}", n) for n in tail)
     assert not {"Smith", "Jones"} & set(surname_tail({"Smith", "Jones"}))
     assert surname_tail(set()) == tail  # the same order every time
+    assert not set(tail) & {w for place in PLACE_NAMES for w in place.split()}  # Elmstead is a place
 
 
 def test_about_forty_people_share_a_postcode():

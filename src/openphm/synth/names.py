@@ -9,6 +9,7 @@ from importlib import resources
 import numpy as np
 
 from openphm.identity.nhs_number import check_digits
+from openphm.synth.geography import PLACE_NAMES
 from openphm.synth.parameters import load_parameters
 
 GROUPS = ["white", "asian", "black", "mixed", "other"]
@@ -36,6 +37,8 @@ def surname_tail(known: set[str]) -> list[str]:
     firsts = [r["element"] for r in rows if r["part"] == "first"]
     lasts = [r["element"] for r in rows if r["part"] == "last"]
     made = {f + (last[1:] if f[-1] == last[0] else last) for f in firsts for last in lasts}
+    # none may be a place of the synthetic ICS (Elm + stead): a place name is not an identifier
+    made -= {word for place in PLACE_NAMES for word in place.split()}
     return sorted(made - known, key=lambda name: (zlib.crc32(name.encode()), name))
 
 
