@@ -129,12 +129,13 @@ def build_geography(rng: np.random.Generator, n_people: int, care_home_residents
     # The first 12 units come from the geography's own stream as they always have, the rest from a
     # stream spawned off it, so that the care homes laid out below stay where they were.
     more = rng.spawn(1)[0]
+    every_unit = np.arange(len(UNIT_LETTERS) ** 2)
     for i in range(n_lsoa):
         area = POSTCODE_AREAS[(i // 8 // 99) % len(POSTCODE_AREAS)]
         district = (i // 8) % 99 + 1
         sector = i % 8 + 1
-        first = rng.choice(len(UNIT_LETTERS) ** 2, size=12, replace=False)
-        rest = more.choice(np.setdiff1d(np.arange(len(UNIT_LETTERS) ** 2), first), size=n_pc - 12, replace=False)
+        first = rng.choice(len(every_unit), size=12, replace=False)
+        rest = more.choice(np.setdiff1d(every_unit, first), size=n_pc - 12, replace=False)
         for u in np.sort(np.concatenate([first, rest])):
             unit = UNIT_LETTERS[u // len(UNIT_LETTERS)] + UNIT_LETTERS[u % len(UNIT_LETTERS)]
             postcodes.append(f"{area}{district} {sector}{unit}")

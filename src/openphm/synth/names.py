@@ -54,7 +54,7 @@ class NameBank:
     def __init__(self) -> None:
         text = (resources.files("openphm.synth") / "data" / "names.csv").read_text(encoding="utf-8")
         rows = list(csv.DictReader(text.splitlines()))
-        surname_zipf = load_parameters()["names"]["surname_zipf"]
+        params = load_parameters()
         self.given_names: list[str] = []
         self.family_names: list[str] = []
         position: dict[tuple[bool, str], int] = {}
@@ -65,11 +65,11 @@ class NameBank:
         for kind in ("given_f", "given_m", "family"):
             family = kind == "family"
             target = self.family_names if family else self.given_names
+            exponent = params["names"]["surname_zipf"] if family else 0.9
             for group in GROUPS:
                 idx, weights = [], []
                 for source in NAME_SOURCE[group]:
                     names = listed[(kind, source)]
-                    exponent = surname_zipf if family else 0.9
                     w = 1.0 / np.arange(1, len(names) + 1) ** exponent
                     weights.append(w / w.sum() / len(NAME_SOURCE[group]))
                     for name in names:
@@ -80,7 +80,7 @@ class NameBank:
                 w = np.concatenate(weights)
                 self._pools[(kind, group)] = (np.array(idx), w / w.sum())
         self._used_nhs = np.empty(0, dtype=np.int64)
-        eth = load_parameters()["ethnicity"]
+        eth = params["ethnicity"]
         self.ethnicity_codes: list[str] = []
         self._eth_pools = []
         for group in eth["groups"]:
