@@ -35,7 +35,8 @@ def test_generated_ics_matches_reference_figures(checks, capsys):
     for required in ("% aged 65+", "Multimorbidity % aged 80+", "A&E attendances per 1,000",
                      "Emergency admissions per 1,000 aged 75+", "Mean length of stay, ordinary admissions (days)",
                      "Type 1 A&E attenders attending 3+ times %",
-                     "Emergency readmissions within 30 days %", "Deaths per 1,000",
+                     "Emergency readmissions within 30 days %", "Emergency admissions in the last year of life %",
+                     "Deaths per 1,000",
                      "Care-home residents' emergency admissions per resident-year",
                      "Delayed discharge bed days per 1,000: max/min across places",
                      "SMI with a care coordinator: max/min across places"):

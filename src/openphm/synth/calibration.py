@@ -199,9 +199,16 @@ def calibration_checks(folder: Path, financial_year: int | None = None) -> list[
     checks.append(Check("Emergency readmissions within 30 days %", 100 * readmit / max(index.height, 1),
                         12, 10, 14, "NHS Digital I02040 via " + ref))
 
-    # Care-home residents' emergency admissions per resident-year.
+    # Emergency admissions in the last year of life, by the true person's date of death.
     people = _truth(folder, "people").select(
-        "person_id", _as_date("care_home_since").alias("ch"), _as_date("exit_date").alias("ex"))
+        "person_id", _as_date("care_home_since").alias("ch"), _as_date("exit_date").alias("ex"),
+        (pl.col("exit_reason") == "died").alias("died"))
+    in_year = em.filter((pl.col("a") >= fy0) & (pl.col("a") < fy1)).join(people, on="person_id")
+    last_year = in_year.filter(pl.col("died") & ((pl.col("ex") - pl.col("a")).dt.total_days() <= 365)).height
+    checks.append(Check("Emergency admissions in the last year of life %", 100 * last_year / max(in_year.height, 1),
+                        15, 11, 19, "Nuffield Trust, Georghiou 2014 (1% of people, 15% of emergency admissions)"))
+
+    # Care-home residents' emergency admissions per resident-year.
     residents = people.filter(pl.col("ch").is_not_null() & (pl.col("ch") < fy1)
                               & (pl.col("ex").is_null() | (pl.col("ex") > fy0)))
     years = residents.select(

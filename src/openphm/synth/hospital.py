@@ -1,10 +1,12 @@
 """Hospital activity for one year: emergency, elective and maternity spells, and A&E.
 
 Emergency admissions: a Poisson process at the band's rate (less the part made up by
-readmissions and by admissions that end in death), each admission followed by another
-within 30 days with `readmission_chance`; 72% arrive through a type 1 A&E department,
-which makes about 26% of type 1 attendances admitted. Length of stay: a third zero-day,
-the rest 1 + a gamma-Poisson count with the band's mean. Delays after the discharge-ready
+readmissions, by admissions that end in death and by those near the end of life), each
+admission followed by another within 30 days with `readmission_chance`; 72% arrive through a
+type 1 A&E department, which makes about 26% of type 1 attendances admitted. People in their
+last year of life have more (`end_of_life_events`), so that about 15% of emergency admissions
+are theirs. Length of stay: a third zero-day, the rest 1 + a gamma-Poisson count with the
+band's mean. Delays after the discharge-ready
 date for people 65+ are set per place and year so that delayed bed days are the place's
 target share of all bed days (shares spread ~9x between places).
 """
@@ -68,6 +70,33 @@ def _los(rng: np.random.Generator, band: np.ndarray, age: np.ndarray) -> np.ndar
     return np.where(rng.random(len(band)) < p0, 0, stay)
 
 
+def end_of_life_share(days: float) -> float:
+    """Mean share of a last year of life's end-of-life admissions that fall within the year of death
+    (deaths are drawn year by year, so admissions before the year began are not drawn), for a death
+    uniform in the year and an intensity exp(-(time to death) / days)."""
+    whole = 1 - np.exp(-365.25 / days)
+    return float((1 - days / 365.25 * whole) / whole)
+
+
+def end_of_life_events(rng: np.random.Generator, periods: Periods, people: People) -> tuple[np.ndarray, np.ndarray]:
+    """(period index, date) of emergency admissions added near the end of life: for each period of a
+    person who dies this year, a Poisson count at `end_of_life_admissions` per last year of life, with
+    an intensity rising as exp(-(death - t) / end_of_life_days) towards death, dated by inverting its
+    cumulative intensity."""
+    hosp = load_parameters()["hospital"]
+    days, total = hosp["end_of_life_days"], hosp["end_of_life_admissions"]
+    death = people.exit[periods.pid].astype(np.float64)
+    dies = people.exit_reason[periods.pid] == EXIT_DIED  # this year's deaths: next year's are not yet drawn
+    start = np.maximum(periods.start, death - 365.25)
+    lo = np.where(dies, np.exp(-(death - start) / days), 0.0)
+    hi = np.where(dies, np.exp(-np.maximum(death - periods.end, 0) / days), 0.0)
+    expected = total * np.maximum(hi - lo, 0) / (1 - np.exp(-365.25 / days))
+    idx = np.repeat(np.arange(len(expected)), rng.poisson(expected))
+    u = rng.random(len(idx))
+    date = np.floor(death[idx] + days * np.log(lo[idx] + u * (hi[idx] - lo[idx]))).astype(np.int64)
+    return idx, np.clip(date, periods.start[idx], periods.end[idx] - 1)
+
+
 def emergency_spells(rng: np.random.Generator, periods: Periods, state: PersonYear,
                      people: People, model: dict | None, y0: int, y1: int) -> pl.DataFrame:
     """Emergency admissions (with readmissions and deaths in hospital) starting in [y0, y1)."""
@@ -76,11 +105,14 @@ def emergency_spells(rng: np.random.Generator, periods: Periods, state: PersonYe
     curve = per_band(params["activity_per_1000"]["emergency_admission"])
     mort = per_band(params["mortality"]["per_1000"])
     hospital_death = params["mortality"]["place_of_death"]["hospital"]
-    primary_curve = np.maximum(curve / (1 + hosp["readmission_chance"]) - hospital_death * mort,
+    end_of_life = hosp["end_of_life_admissions"] * end_of_life_share(hosp["end_of_life_days"])
+    primary_curve = np.maximum(curve / (1 + hosp["readmission_chance"]) - (hospital_death + end_of_life) * mort,
                                0.5 * curve)
     # frequent A&E attenders are admitted more often too: half their propensity (on the log scale)
     frequent = 0.5 * np.log(persistent_propensity(state.ids, params["risk"]["frequent_attender_shape"]))
     idx, admit = draw_events(rng, periods, period_rate(periods, state, primary_curve, 1.0, frequent))
+    eol_idx, eol_admit = end_of_life_events(rng.spawn(1)[0], periods, people)
+    idx, admit = np.concatenate([idx, eol_idx]), np.concatenate([admit, eol_admit])
     exit_date = people.exit[periods.pid]
 
     all_idx, all_admit = [idx], [admit]
