@@ -39,6 +39,7 @@ def test_generated_ics_matches_reference_figures(checks, capsys):
                      "Deaths per 1,000",
                      "Care-home residents' emergency admissions per resident-year",
                      "Delayed discharge bed days per 1,000: max/min across places",
+                     "People admitted to mental health wards %", "Median stay on mental health wards (days)",
                      "SMI with a care coordinator: max/min across places"):
         assert required in measures
     assert sum("prevalence" in m for m in measures) >= 15

@@ -128,6 +128,18 @@ def test_critical_care_days_per_spell_are_the_national_ratios(spells):
     assert 6 < births.filter(pl.col("cc") > 0)["cc"].mean() < 12  # about 9 days
 
 
+def test_very_preterm_babies_stay_weeks_and_have_about_half_the_neonatal_days():
+    days = casemix.neonatal_days(np.random.default_rng(5), 400_000)
+    admitted = days[days > 0]
+    assert abs(len(admitted) / 400_000 - casemix.NEONATAL_CARE_SHARE) < 0.003
+    assert admitted.mean() == pytest.approx(casemix.NEONATAL_MEAN_DAYS, rel=0.04)  # NCC 2023/24: about 9
+    # the very preterm (1.2% of births, 44 days at 28-31 weeks: Bliss 2015) are the long stays
+    long = days >= 21
+    assert 0.009 < long.mean() < 0.015
+    assert 0.4 < days[long].sum() / days.sum() < 0.65
+    assert 40 < days[long].mean() < 60
+
+
 def test_dialysis_patients_attend_three_times_a_week_as_regular_day_attenders(spells):
     regular = spells.filter(pl.col("patient_classification") == "3")
     assert regular.height > 0

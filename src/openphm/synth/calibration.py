@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from openphm.synth.geography import MENTAL_HEALTH_TRUST
 from openphm.synth.parameters import load_items, load_parameters
 
 ESP_BANDS = load_parameters()["age_bands"]
@@ -230,6 +231,12 @@ def calibration_checks(folder: Path, financial_year: int | None = None) -> list[
     in_contact = in_fy(_scan(folder, "mhsds"), "contact_date").select(pl.col("nhs_number").n_unique()).collect().item()
     checks.append(Check("People in contact with secondary mental health services %", 100 * in_contact / n, 5.8,
                         4.5, 7.5, "NHS Digital Mental Health Bulletin 2021-22 (3,256,695 people; 4.5% in 2017-18)"))
+
+    ward = apc.filter(pl.col("provider_code").cast(pl.Utf8) == MENTAL_HEALTH_TRUST)
+    bulletin = "HSCIC Mental Health Bulletin 2013-14 (105,300 people)"
+    checks.append(Check("People admitted to mental health wards %", 100 * ward["nhs_number"].n_unique() / n, 0.195,
+                        0.14, 0.25, bulletin))
+    checks.append(Check("Median stay on mental health wards (days)", ward["los"].median() or 0.0, 23, 18, 28, bulletin))
 
     checks.extend(place_variation(folder, fy0, fy1, mid, pop, has))
     checks.extend(spend_concentration(folder, fy0, fy1, pop))

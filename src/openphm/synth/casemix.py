@@ -19,7 +19,11 @@ an ICS to cost spells with.
   critical care days per non-elective long stay and 0.22 per ordinary elective spell. Sicker spells
   (by the copula's draw) are likelier to include critical care. About one baby in seven is admitted
   for neonatal care (National Neonatal Audit Programme), for 877,309 neonatal critical care days in
-  2023/24 (NCC, XA01Z-XA06Z) over about 600,000 births: about 9 days each.
+  2023/24 (NCC, XA01Z-XA06Z) over about 600,000 births: about 9 days each (8 in England and Wales,
+  Bliss 2015). Most are born at term and stay a few days; the very preterm (born before 32 weeks,
+  about 1.2% of births: 7% of births are preterm and 7% of those before 28 weeks, Bliss; 28-31 weeks
+  about 0.9%) stay for weeks (44 days on average at 28-31 weeks, longer before: Bliss 2015), so about
+  one baby in twelve admitted has about half the days.
 - Renal dialysis: 2.98 million hospital and satellite haemodialysis sessions in 2023/24 (NCC,
   LD01A-LD08A), three a week, is about 19,000 people, 0.033% of England's 57.1 million (ONS mid-2023).
   They are drawn from adults with chronic kidney disease, stay on dialysis for the rest of the
@@ -52,6 +56,10 @@ DIAGNOSIS_HRG: dict[str, dict[str, float]] = {
     "E162": {"KB01": 1}, "F051": {"WD01": 0.5, "WD02": 0.5}, "G409": {"AA26": 1}, "F209": {"WD07": 1},
     "N179": {"LA07": 1}, "G459": {"AA29": 1}, "C809": {"DZ17": 0.3, "FD11": 0.4, "LB06": 0.2, "SA17": 0.1},
     "G20X": {"AA25": 1},
+    # admissions to mental health wards (`hospital.mental_health_spells`): the Collection's mental health
+    # HRGs (WD, mental health patients treated by other providers), as mental health trusts cost stays
+    # by bed day rather than HRG
+    "F03X": {"WD": 1}, "F329": {"WD": 1}, "F79X": {"WD": 1}, "F99X": {"WD": 1},
     # elective procedures
     "H259": {"BZ3": 1}, "M171": {"HN22": 0.7, "HN23": 0.15, "HN24": 0.15}, "K409": {"FF6": 1},
     "Z511": {"SB1": 0.85, "SB97": 0.15}, "K219": {"FE2": 1}, "J350": {"CA60": 0.5, "CA61": 0.5},
@@ -69,6 +77,8 @@ PAEDIATRIC_DEFAULT = {"P": 1.0}
 DIALYSIS_HRG = ("LD01A", "LD02A", "LD03A", "LD04A", "LD05A", "LD06A", "LD07A", "LD08A")
 DIALYSIS_SHARE_OF_CKD = 0.011  # of people with CKD 3-5 aged 18+: 0.033% of the population
 NEONATAL_CARE_SHARE, NEONATAL_MEAN_DAYS = 0.14, 9.0
+# Babies born before 32 weeks: share of births and mean days of neonatal care (within the 14%).
+VERY_PRETERM_SHARE, VERY_PRETERM_MEAN_DAYS = 0.012, 50.0
 # Probability of critical care in a non-elective long stay of an adult, and mean days, by cause.
 CRITICAL_CARE_CAUSES = {"A419", "J189", "I214", "I639", "S069", "T509", "I500", "J441", "K359", "S720"}
 
@@ -155,9 +165,15 @@ def critical_care_days(rng: np.random.Generator, department: np.ndarray, diagnos
 
 
 def neonatal_days(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Neonatal critical care days of `n` babies born in hospital (0 for most)."""
-    admitted = rng.random(n) < NEONATAL_CARE_SHARE
-    days = 1 + rng.poisson(rng.gamma(0.9, (NEONATAL_MEAN_DAYS - 1) / 0.9, n))
+    """Neonatal critical care days of `n` babies born in hospital (0 for most): weeks for the very
+    preterm, a few days for the others admitted, averaging `NEONATAL_MEAN_DAYS` over all admitted."""
+    u = rng.random(n)
+    admitted, very_preterm = u < NEONATAL_CARE_SHARE, u < VERY_PRETERM_SHARE
+    others_mean = ((NEONATAL_MEAN_DAYS * NEONATAL_CARE_SHARE - VERY_PRETERM_MEAN_DAYS * VERY_PRETERM_SHARE)
+                   / (NEONATAL_CARE_SHARE - VERY_PRETERM_SHARE))
+    shape = np.where(very_preterm, 4.0, 0.9)  # very preterm stays: mean 50 days, sd about 25
+    mean = np.where(very_preterm, VERY_PRETERM_MEAN_DAYS, others_mean)
+    days = 1 + rng.poisson(rng.gamma(shape, (mean - 1) / shape))
     return np.where(admitted, days, 0).astype(np.int64)
 
 

@@ -36,7 +36,9 @@ ELECTIVE = [
     ("G560", "108", (0, 2, 3, 1)), ("Z121", "301", (0, 1, 6, 2)), ("L989", "330", (1, 2, 2, 2)),
     ("H651", "120", (6, 0.5, 0.2, 0)), ("M751", "110", (0, 1, 3, 1)),
 ]
-SPECIALTY_OF_EMERGENCY = {"J": "340", "I": "320", "N": "300", "S": "110", "K": "100", "F": "710",
+# Mental disorders admitted to an acute hospital (delirium, alcohol) are under general medicine (geriatric
+# medicine from 80); adult, child and old age psychiatry (710, 711, 715) are the mental health trust's wards.
+SPECIALTY_OF_EMERGENCY = {"J": "340", "I": "320", "N": "300", "S": "110", "K": "100", "F": "300",
                           "G": "400", "E": "300", "C": "370", "A": "300", "R": "300", "L": "300",
                           "T": "300"}
 DEATH_CAUSE = {"dementia": "F03X", "cancer": "C809", "chd": "I259", "copd": "J449",

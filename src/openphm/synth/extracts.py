@@ -17,6 +17,7 @@ from openphm.calendar_dates import fy_label
 from openphm.synth.categories import enum
 from openphm.synth.diagnoses import death_cause
 from openphm.synth.geography import COMMUNITY_TRUST, MENTAL_HEALTH_TRUST
+from openphm.synth.hospital import PSYCHIATRY
 from openphm.synth.identifiers import identity_columns, name_columns, nhs_number_strings
 from openphm.synth.parameters import load_items
 from openphm.synth.people import DAYS_PER_YEAR, EXIT_DIED
@@ -113,11 +114,16 @@ class ExtractWriter:
                         truth, ["date_of_birth", *date_columns], prefix)
 
     def apc(self, year: int, f: pl.DataFrame) -> None:
-        """SUS-like admitted patient care spells."""
+        """SUS-like admitted patient care spells: the acute trust's, and the mental health trust's
+        (its psychiatric wards: treatment functions 710, 711 and 715)."""
         practice = f["practice"].to_numpy()
         died = f["died"].to_numpy()
+        acute = self.provider(practice)
+        psychiatric = f["treatment_specialty"].cast(pl.Utf8).is_in(PSYCHIATRY).to_numpy()
+        trusts = [*acute.dtype.categories.to_list(), MENTAL_HEALTH_TRUST]
+        provider = np.where(psychiatric, len(trusts) - 1, acute.to_physical().to_numpy())
         cols = {
-            "provider_code": self.provider(practice),
+            "provider_code": enum(trusts, provider),
             "gp_practice_code": self.practice_code(practice),
             "admission_date": f["admission_date"], "discharge_ready_date": f["discharge_ready_date"],
             "discharge_date": f["discharge_date"], "admission_method": f["admission_method"],

@@ -208,6 +208,36 @@ def maternity_spells(rng: np.random.Generator, periods: Periods, state: PersonYe
     return pl.concat(frames)
 
 
+PSYCHIATRY = ("710", "711", "715")  # adult, child and adolescent, and old age psychiatry: mental health wards
+MENTAL_HEALTH_DIAGNOSIS = {"smi": "F209", "dementia": "F03X", "learning_disability": "F79X", "depression": "F329"}
+
+
+def mental_health_spells(rng: np.random.Generator, periods: Periods, state: PersonYear,
+                         people: People) -> pl.DataFrame:
+    """Admissions to mental health wards (`mental_health.inpatient`): a Poisson count per period at the
+    highest rate among the person's conditions (`other` for anyone else aged 13+), stays log-normal
+    around the published median, at most a year and not past the person's exit; admitted through a
+    GP, clinic or crisis team (methods 22, 24, 28), under adult, child and adolescent or old age
+    psychiatry (`PSYCHIATRY`), the condition's code as the primary diagnosis."""
+    mh = load_parameters()["mental_health"]["inpatient"]
+    has = {c: state.has_item(c)[periods.pos] for c in MENTAL_HEALTH_DIAGNOSIS}
+    rate = np.where(periods.age >= 13, mh["other"], 0.0)
+    primary = np.full(len(rate), "F99X", dtype=object)  # mental disorder, not otherwise specified
+    for condition, code in MENTAL_HEALTH_DIAGNOSIS.items():
+        higher = has[condition] & (mh[condition] > rate)
+        rate, primary = np.where(higher, mh[condition], rate), np.where(higher, code, primary)
+    idx, admit = draw_events(rng, periods, rate * periods.years)
+    stay = np.rint(mh["median_days"] * np.exp(mh["sigma"] * rng.standard_normal(len(idx)))).astype(np.int64)
+    exit_date = people.exit[periods.pid[idx]]
+    los = np.clip(np.minimum(stay, exit_date - admit), 1, 365)
+    age = periods.age[idx]
+    specialty = np.where(age < 18, PSYCHIATRY[1], np.where(age >= 65, PSYCHIATRY[2], PSYCHIATRY[0])).astype(object)
+    return _spell_frame(rng, periods, state, idx, admit, los,
+                        method=rng.choice(np.array(["22", "24", "28"]), size=len(idx), p=[0.3, 0.1, 0.6]),
+                        kind="emergency", primary=primary[idx], specialty=specialty,
+                        classification=np.ones(len(idx), dtype=np.int64))
+
+
 def dialysis_spells(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
     """Haemodialysis sessions of the people on dialysis (`casemix.on_dialysis`): regular day attender
     spells (patient classification 3, planned admission), three a week, primary diagnosis Z49.1."""

@@ -208,6 +208,7 @@ def run_years(sim: Simulation, sink: Sink, step: Callable[[str], None] = lambda 
             hospital.emergency_spells(rng, periods, state, people, thinning, y0, y1),
             hospital.elective_spells(rng, periods, state),
             hospital.maternity_spells(rng, periods, state, people, babies, casemix_rng),
+            hospital.mental_health_spells(_stream(sim.seed, 800 + y), periods, state, people),
         ], how="vertical_relaxed")
         spells = hospital.add_delays(rng, spells, sim.delayed_share, place_of)
         dialysis = hospital.dialysis_spells(casemix_rng, periods, state)
