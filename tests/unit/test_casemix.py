@@ -128,6 +128,25 @@ def test_critical_care_days_per_spell_are_the_national_ratios(spells):
     assert 6 < births.filter(pl.col("cc") > 0)["cc"].mean() < 12  # about 9 days
 
 
+def test_planned_admissions_are_day_cases_as_the_national_cost_collection_counts_them(spells):
+    # cataract: BZ3 day-case FCEs over day-case and elective FCEs in the NCC 2023/24 table; a knee
+    # replacement (HN22-HN24) is rarely a day case; a diagnosis with no HRG takes the national share
+    assert casemix.day_case_share("H259") > 0.95
+    assert casemix.day_case_share("M171") < 0.2
+    assert casemix.day_case_share("X999") == pytest.approx(6_847_546 / (6_847_546 + 1_183_793))
+    planned = spells.filter(pl.col("admission_method").str.starts_with("1")
+                            & pl.col("patient_classification").is_in(["1", "2"]))
+    by_diagnosis = planned.group_by("diag_01").agg((pl.col("patient_classification") == "2").mean().alias("dc"),
+                                                   pl.len())
+    for diagnosis, share, n in by_diagnosis.filter(pl.col("len") >= 400).iter_rows():
+        expected = casemix.day_case_share(diagnosis)
+        assert abs(share - expected) < 4 * (expected * (1 - expected) / n) ** 0.5 + 0.005, diagnosis
+    # the ordinary elective spells' HRGs cost about the national average elective FCE (6,215)
+    weights = {h: w for c, h, w in hrg_weights(load_hrg_costs()).iter_rows() if c == "elective"}
+    ordinary = planned.filter(pl.col("patient_classification") == "1")
+    assert 0.85 < ordinary["spell_hrg"].replace_strict(weights, default=None).mean() < 1.25
+
+
 def test_very_preterm_babies_stay_weeks_and_have_about_half_the_neonatal_days():
     days = casemix.neonatal_days(np.random.default_rng(5), 400_000)
     admitted = days[days > 0]

@@ -95,6 +95,24 @@ def spell_department(kind: np.ndarray, classification: np.ndarray, los: np.ndarr
     return out
 
 
+@functools.cache
+def day_case_share(diagnosis: str) -> float:
+    """Share of planned admissions for `diagnosis` that are day cases: the National Cost Collection's
+    day-case FCEs over day-case and ordinary elective FCEs among the HRG roots the diagnosis groups to
+    (a cataract almost always, a knee replacement about one in eight); the national share (85%) for a
+    diagnosis with none."""
+    costs = load_hrg_costs()
+    total = {d: costs.filter(pl.col("department") == d)["activity"].sum() for d in ("day_case", "elective")}
+    day = ordinary = 0.0
+    for root, share in DIAGNOSIS_HRG.get(diagnosis, {}).items():
+        hit = costs.filter(pl.col("hrg").str.starts_with(root))
+        day += share * hit.filter(pl.col("department") == "day_case")["activity"].sum()
+        ordinary += share * hit.filter(pl.col("department") == "elective")["activity"].sum()
+    if day + ordinary == 0:
+        return total["day_case"] / (total["day_case"] + total["elective"])
+    return day / (day + ordinary)
+
+
 def _severity(rng: np.random.Generator, department: np.ndarray, los: np.ndarray) -> np.ndarray:
     """A standard normal score per spell: the rank of its stay within its department (ties broken at
     random), through the copula to a uniform draw."""

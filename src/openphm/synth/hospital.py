@@ -160,17 +160,19 @@ def emergency_spells(rng: np.random.Generator, periods: Periods, state: PersonYe
 
 
 def elective_spells(rng: np.random.Generator, periods: Periods, state: PersonYear) -> pl.DataFrame:
-    """Elective admissions (waiting list, booked, planned), most of them day cases."""
+    """Elective admissions (waiting list, booked, planned): a day case or not as the diagnosis usually is
+    (`casemix.day_case_share`), most of them day cases."""
     params = load_parameters()
     hosp = params["hospital"]
     rate = period_rate(periods, state, params["activity_per_1000"]["elective_admission"],
                        params["risk"]["elasticity"]["elective_admission"])
     idx, admit = draw_events(rng, periods, rate)
-    day_case = rng.random(len(idx)) < hosp["elective_day_case_share"]
-    stay = 1 + rng.poisson(hosp["elective_los_mean"] - 1, len(idx))
-    los = np.where(day_case, 0, stay)
     pos = periods.pos[idx]
     primary, specialty = elective_primary(rng, periods.age[idx], state.has[pos])
+    share = {d: casemix.day_case_share(d) for d in np.unique(primary)}
+    day_case = rng.random(len(idx)) < np.array([share[d] for d in primary], dtype=float)
+    stay = 1 + rng.poisson(hosp["elective_los_mean"] - 1, len(idx))
+    los = np.where(day_case, 0, stay)
     method = rng.choice(np.array(["11", "12", "13"]), size=len(idx), p=[0.6, 0.3, 0.1])
     return _spell_frame(rng, periods, state, idx, admit, los, method=method, kind="elective",
                         primary=primary, specialty=specialty,
