@@ -77,14 +77,20 @@ def test_every_method_and_outcome_has_a_full_row(evaluated) -> None:
 def test_the_recommended_estimate_is_near_the_true_effect(evaluated) -> None:
     # one ICS is one draw: how often intervals cover the truth is measured over replicates in
     # bench/bench_evaluate.py; here the recommended estimate must be near the truth, and with only a
-    # few practices no placebo interval may be trusted
+    # few practices no placebo interval may be trusted. "Near" is in the units of the estimate's own
+    # uncertainty: at 90,000 people difference-in-differences misses the truth by 12 points (emergency
+    # admissions) and 7 (A&E) root mean square, with bias under 3 (bench_evaluate.py, 30 replicates,
+    # 2026-12-03), so a fixed 8 points fails on many draws; 1.5 half-widths of the 95% interval (about
+    # 3 standard errors) fails on a correct estimator about once in 300, and on one biased by more
     truth = true_effects(evaluated["ics"], evaluated["model"])
     assert -0.23 < truth["emergency_admissions"] < -0.17
     for outcome, chosen in evaluated["result"]["recommended"].items():
         assert chosen["method"] is not None, chosen["why"]
         row = next(r for r in evaluated["result"]["results"]
                    if r["outcome"] == outcome and r["method"] == chosen["method"])
-        assert abs(row["estimate"] - truth[outcome]) < 0.08, (outcome, row, truth[outcome])
+        half_width = (row["ci_high"] - row["ci_low"]) / 2
+        assert half_width < 0.2, row  # an interval this wide would say nothing
+        assert abs(row["estimate"] - truth[outcome]) < 1.5 * half_width, (outcome, row, truth[outcome])
         if chosen["method"] == "synthetic_did":
             assert row["diagnostics"]["reliable_interval"]
 
