@@ -218,7 +218,7 @@ def mental_health_spells(rng: np.random.Generator, periods: Periods, state: Pers
                          people: People) -> pl.DataFrame:
     """Admissions to mental health wards (`mental_health.inpatient`): a Poisson count per period at the
     highest rate among the person's conditions (`other` for anyone else aged 13+), stays log-normal
-    around the published median, at most a year and not past the person's exit; admitted through a
+    around `median_days`, at most a year and not past the person's exit; admitted through a
     GP, clinic or crisis team (methods 22, 24, 28), under adult, child and adolescent or old age
     psychiatry (`PSYCHIATRY`), the condition's code as the primary diagnosis."""
     mh = load_parameters()["mental_health"]["inpatient"]
