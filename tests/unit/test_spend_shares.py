@@ -30,3 +30,20 @@ def test_the_costliest_share_of_patients_counts_only_people_who_spent_there():
     assert top_share(SPEND, None, 0.10, HOSPITAL) == pytest.approx(100 * 500 / 680)
     # the GP alone: one patient, all of the spend
     assert top_share(SPEND, None, 0.01, ("gp",)) == pytest.approx(100.0)
+
+
+def test_the_published_figures_patients_are_those_admitted_in_the_three_years_and_present_in_this_one(tmp_path):
+    import datetime as dt
+
+    from openphm.synth.calibration import panel_patients
+
+    apc = tmp_path / "extracts" / "apc"
+    apc.mkdir(parents=True)
+    # A the year before, C in the year, D the year after (but gone), E and B outside the three years
+    pl.DataFrame({"nhs_number": ["A", "B", "C", "D", "E", None],
+                  "admission_date": ["2022-06-01", "2025-05-01", "2023-05-01", "2024-06-01", "2021-05-01",
+                                     "2023-07-01"]}).write_csv(apc / "apc_2023-24.csv")
+    pop = pl.DataFrame({"nhs_number": ["A", "B", "E", "F"]})  # registered at mid-year
+    spend = pl.DataFrame({"nhs_number": ["C", "F"], "setting": ["spell", "gp"], "cost": [100.0, 5.0]})  # C died
+    got = panel_patients(tmp_path, dt.date(2023, 4, 1), dt.date(2024, 4, 1), pop, spend)
+    assert sorted(got["nhs_number"].to_list()) == ["A", "C"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from openphm.finance.spend import HEALTH, HOSPITAL
+from openphm.finance.spend import ADMITTED, HEALTH, HOSPITAL
 from openphm.reports.html import page, paired_bars, table
 
 SMALLEST_GROUP = 10
@@ -23,10 +23,10 @@ PUBLISHED_CONCENTRATION = {
                            "care and GP-prescribed drug costs (CPRD-HES, 2014/15): Dreyer, Parry, Jayatunga & "
                            "Deeny, 'A descriptive analysis of health care use by high-cost, high-need patients in "
                            "England', Health Foundation working paper 7, October 2019"),
-    "hospital": ("1%", 0.32, "1% of the population accounted for 32% of public hospital spending (HES, "
-                             "2010/11-2012/13): Kelly, Stoye & Vera-Hernandez, 'Public hospital spending in "
-                             "England: evidence from National Health Service administrative records', IFS "
-                             "working paper W15/21, 2015"),
+    "admitted": ("1%", 0.32, "1% of the population accounted for 32% of public hospital spending, costed from "
+                             "admitted patient care (HES APC, 2010/11-2012/13): Kelly, Stoye & Vera-Hernandez, "
+                             "'Public hospital spending in England: evidence from National Health Service "
+                             "administrative records', IFS working paper W15/21, 2015"),
 }
 
 
@@ -94,7 +94,7 @@ def write_costs(summary: dict, per_segment: pl.DataFrame, out: Path) -> Path:
 def _concentration_words(con: dict) -> str:
     rows = []
     for scope, label in (("all", "All health and social care"), ("health", "Health care only"),
-                         ("hospital", "Hospital care only")):
+                         ("hospital", "Hospital care only"), ("admitted", "Admitted patient care only")):
         c = con[scope]
         published = PUBLISHED_CONCENTRATION.get(scope)
         ref = f"published: {published[1]:.0%} on the top {published[0]}" if published else ""
@@ -123,6 +123,7 @@ def _costs_html(summary: dict, shown: dict, hidden: dict, segments: pl.DataFrame
              lorenz_svg({"all": con["all"]["lorenz"], "health care": con["health"]["lorenz"],
                          "hospital care": con["hospital"]["lorenz"]}, "Share of spend on the least costly people"),
              f"<p class='note'>Health care: {', '.join(HEALTH)}. Hospital care: {', '.join(HOSPITAL)}. "
+             f"Admitted patient care: {', '.join(ADMITTED)}. "
              + " ".join(f"{escape(src)}." for _, _, src in PUBLISHED_CONCENTRATION.values()) + "</p>"]
     titles = {"segment": "By population segment (on 1 April)", "age_band": "By age band",
               "imd_quintile": "By deprivation (IMD 2019 quintile; 1 = most deprived)", "practice": "By practice",
