@@ -46,16 +46,22 @@ from openphm.identity.pseudonym import person_ids
 log = logging.getLogger("openphm.identity")
 
 # A record's key orders records by source, file (SHA-256, then id) and row: the file's rank among the
-# active files times 2^32 plus its row number, so that no sort of every record is needed.
+# active files times 2^32 plus its row number, so that no sort of every record is needed; the source,
+# file and row of a record are read back from its key and `lk_files` (a small table), not by a join
+# with every record.
+FILE_RANK = 4294967296
+FILES = """
+CREATE OR REPLACE TEMP TABLE lk_files AS
+SELECT file_id, source, row_number() OVER (ORDER BY source, sha256, file_id) AS file_rank
+FROM ingest.manifest WHERE status = 'active'
+"""
 ACTIVE = f"""
 CREATE OR REPLACE TEMP TABLE active_records AS
-WITH files AS (SELECT file_id, row_number() OVER (ORDER BY source, sha256, file_id) AS file_rank
-               FROM ingest.manifest WHERE status = 'active')
-SELECT f.file_rank * 4294967296 + r.row_number AS rec_key,
+SELECT f.file_rank * {FILE_RANK} + r.row_number AS rec_key,
        r.source, r.file_id, r.row_number, r.nhs_number, coalesce(r.nhs_number_valid, false) AS nhs_number_valid,
        nullif(upper(trim(r.given_name)), '') AS given_name, nullif(upper(trim(r.family_name)), '') AS family_name,
        r.date_of_birth, CASE WHEN r.sex IN ('M', 'F') THEN r.sex END AS sex, r.postcode, r.native_person_key
-FROM {identity_store.RECORDS} r JOIN files f USING (file_id)
+FROM {identity_store.RECORDS} r JOIN lk_files f USING (file_id)
 """
 # The spine's date of birth: the commonest among a number's registrations, then the earliest record's.
 SPINE = """
@@ -67,11 +73,15 @@ FROM (SELECT nhs_number, date_of_birth,
             WHERE source = 'gp_registrations' AND nhs_number_valid GROUP BY nhs_number, date_of_birth))
 GROUP BY nhs_number
 """
-DETERMINISTIC = """
+# Records linked by their NHS number: valid, and the date of birth (where both have one) the spine's.
+# The number, not the key 'nhs:<number>', is kept per record (a string made for every record is slow);
+# the key is made once per number where it is needed.
+LINKED_BY_NUMBER = """FROM active_records r LEFT JOIN spine s USING (nhs_number)
+WHERE r.nhs_number_valid
+  AND (r.date_of_birth IS NULL OR s.date_of_birth IS NULL OR r.date_of_birth = s.date_of_birth)"""
+DETERMINISTIC = f"""
 CREATE OR REPLACE TEMP TABLE det AS
-SELECT r.rec_key, 'nhs:' || r.nhs_number AS person_key
-FROM active_records r LEFT JOIN spine s USING (nhs_number)
-WHERE r.nhs_number_valid AND (r.date_of_birth IS NULL OR s.date_of_birth IS NULL OR r.date_of_birth = s.date_of_birth)
+SELECT r.rec_key, r.nhs_number {LINKED_BY_NUMBER}
 """
 CANDIDATES = """
 CREATE OR REPLACE TEMP TABLE candidates AS
@@ -101,11 +111,11 @@ WHERE uid_l <> uid_r ORDER BY 1, 2
 """
 # The distinct identities of each person the deterministic links found (far fewer rows than records:
 # a person's appointments repeat one identity), read by every comparison with known people.
-DET_IDENTITIES = """
+DET_IDENTITIES = f"""
 CREATE OR REPLACE TEMP TABLE det_identities AS
-SELECT DISTINCT d.person_key, a.given_name, a.family_name, a.date_of_birth, a.sex, a.postcode,
-       CASE WHEN a.nhs_number_valid THEN a.nhs_number END AS nhs_number
-FROM det d JOIN active_records a USING (rec_key)
+SELECT 'nhs:' || nhs_number AS person_key, given_name, family_name, date_of_birth, sex, postcode, nhs_number
+FROM (SELECT DISTINCT r.nhs_number, r.given_name, r.family_name, r.date_of_birth, r.sex, r.postcode
+      {LINKED_BY_NUMBER})
 """
 # The same after wrong numbers in general practice are merged (`lk_key_map`).
 KNOWN_IDENTITIES = """
@@ -174,11 +184,12 @@ def _best(pairs: pl.DataFrame, by: str) -> pl.DataFrame:
 def _merge_wrong_numbers(con: Connection, model: dict, threshold: float) -> pl.DataFrame:
     """(from_key, to_key): registered people seen only in GP data who are people known by another
     valid number and registered nowhere (mutual best matches without the NHS number)."""
-    con.execute("""
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE key_sources AS
-        SELECT d.person_key, bool_or(r.source = 'gp_registrations') AS registered,
-               bool_and(r.source LIKE 'gp%') AS gp_only
-        FROM det d JOIN active_records r USING (rec_key) GROUP BY 1""")
+        SELECT 'nhs:' || nhs_number AS person_key, registered, gp_only
+        FROM (SELECT d.nhs_number, bool_or(f.source = 'gp_registrations') AS registered,
+                     bool_and(f.source LIKE 'gp%') AS gp_only
+              FROM det d JOIN lk_files f ON f.file_rank = d.rec_key // {FILE_RANK} GROUP BY 1)""")
     empty = pl.DataFrame(schema={"from_key": pl.Utf8, "to_key": pl.Utf8})
     if con.execute("SELECT count(*) FROM key_sources WHERE NOT registered").fetchone()[0] == 0:
         return empty
@@ -235,7 +246,7 @@ def _units_to_people(con: Connection, model: dict, threshold: float) -> pl.DataF
         SELECT DISTINCT u.unit, k.person_key, 1.0, 'native_key'
         FROM lk_units u JOIN candidates c USING (rec_key)
         JOIN active_records a ON a.source = c.source AND a.native_person_key = c.native_person_key
-        JOIN known k ON k.rec_key = a.rec_key""").pl()
+        JOIN det d ON d.rec_key = a.rec_key JOIN number_keys k ON k.nhs_number = d.nhs_number""").pl()
     con.unregister("lk_id_pairs")
     return _best(unit_pairs, "unit")
 
@@ -267,7 +278,7 @@ def link_records(con: Connection, store: Store, threshold: float = 0.9,
     which a number seen only in GP data joins an unregistered person's (both default to `threshold`)."""
     dedupe_threshold = threshold if dedupe_threshold is None else dedupe_threshold
     merge_threshold = threshold if merge_threshold is None else merge_threshold
-    for sql in (ACTIVE, SPINE, DETERMINISTIC, DET_IDENTITIES):
+    for sql in (FILES, ACTIVE, SPINE, DETERMINISTIC, DET_IDENTITIES):
         con.execute(sql)
     model_path = store.model_dir / "linkage_model.json"
     n_people = con.execute("SELECT count(*) FROM spine").fetchone()[0]
@@ -276,9 +287,11 @@ def link_records(con: Connection, store: Store, threshold: float = 0.9,
     # 2. wrong valid numbers in general practice
     key_map = _merge_wrong_numbers(con, model, merge_threshold)
     con.register("lk_key_map", key_map.to_arrow())
-    con.execute("""CREATE OR REPLACE TEMP TABLE known AS
-                   SELECT d.rec_key, coalesce(m.to_key, d.person_key) AS person_key
-                   FROM det d LEFT JOIN lk_key_map m ON m.from_key = d.person_key""")
+    # each linked number's person (its own, or the number it was merged under)
+    con.execute("""CREATE OR REPLACE TEMP TABLE number_keys AS
+                   SELECT n.nhs_number, coalesce(m.to_key, n.person_key) AS person_key
+                   FROM (SELECT DISTINCT nhs_number, person_key FROM det_identities) n
+                   LEFT JOIN lk_key_map m ON m.from_key = n.person_key""")
     # 3. units of the remaining records; 4. units to known people; 5. the rest among themselves
     con.execute(CANDIDATES)
     con.register("lk_units", _units(con).to_arrow())
@@ -287,19 +300,15 @@ def link_records(con: Connection, store: Store, threshold: float = 0.9,
     con.execute("CREATE OR REPLACE TEMP TABLE lk_leftover AS SELECT DISTINCT unit FROM lk_units ANTI JOIN lk_best "
                 "USING (unit)")
     con.register("lk_clusters", _cluster_leftovers(con, model, dedupe_threshold).to_arrow())
-    con.execute("""
+    # the links of the records not linked by their number (those are `det` with `number_keys`)
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE links AS
-        SELECT a.source, a.file_id, a.row_number, k.person_key, 'nhs_number' AS method, 1.0 AS match_probability
-        FROM known k JOIN active_records a USING (rec_key)
+        SELECT u.rec_key, b.person_key, b.method, b.match_probability
+        FROM lk_units u JOIN lk_best b USING (unit)
         UNION ALL
-        SELECT a.source, a.file_id, a.row_number, b.person_key, b.method, b.match_probability
-        FROM lk_units u JOIN lk_best b USING (unit) JOIN active_records a USING (rec_key)
-        UNION ALL
-        SELECT a.source, a.file_id, a.row_number,
-               'rec:' || f.source || ':' || f.file_id || ':' || f.row_number,
+        SELECT u.rec_key, 'rec:' || f.source || ':' || f.file_id || ':' || (cl.cluster % {FILE_RANK}),
                CASE WHEN count(*) OVER (PARTITION BY cl.cluster) > 1 THEN 'clustered' ELSE 'unlinked' END, NULL
-        FROM lk_units u JOIN lk_clusters cl USING (unit) JOIN active_records a USING (rec_key)
-        JOIN active_records f ON f.rec_key = cl.cluster""")
+        FROM lk_units u JOIN lk_clusters cl USING (unit) JOIN lk_files f ON f.file_rank = cl.cluster // {FILE_RANK}""")
     for name in ("lk_key_map", "lk_units", "lk_clusters", "lk_best"):
         con.unregister(name)
     by_method, by_source = _write(con, store)
@@ -319,7 +328,8 @@ def link_complete(con: Connection) -> bool:
 
 def _write(con: Connection, store: Store) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """Person ids from the keys; link.record_person and identity.person_key; temp tables dropped."""
-    keys = [r[0] for r in con.execute("SELECT DISTINCT person_key FROM links ORDER BY 1").fetchall()]
+    keys = [r[0] for r in con.execute("SELECT person_key FROM number_keys UNION SELECT person_key FROM links "
+                                      "ORDER BY 1").fetchall()]
     ids = person_ids(store.key(), keys)
     mapping = pl.DataFrame({"person_key": keys, "person_id": ids})
     con.register("person_map", mapping.to_arrow())
@@ -335,10 +345,18 @@ def _write(con: Connection, store: Store) -> tuple[dict[str, int], dict[str, dic
                        SELECT person_key, CAST(substr(person_id, 1, 8) || '-' || substr(person_id, 9, 4) || '-' ||
                               substr(person_id, 13, 4) || '-' || substr(person_id, 17, 4) || '-' ||
                               substr(person_id, 21, 12) AS UUID) AS person_id FROM person_map""")
-        con.execute("""CREATE OR REPLACE TABLE link.record_person AS
-                       SELECT l.source, l.file_id, l.row_number, p.person_id, l.method,
-                              CAST(l.match_probability AS FLOAT) AS match_probability
-                       FROM links l JOIN person_uuid p USING (person_key)""")
+        # records linked by number join their number's person id (a small table) rather than carry a key
+        con.execute("""CREATE OR REPLACE TEMP TABLE number_ids AS
+                       SELECT k.nhs_number, p.person_id FROM number_keys k JOIN person_uuid p USING (person_key)""")
+        con.execute(f"""CREATE OR REPLACE TABLE link.record_person AS
+                        SELECT f.source, f.file_id, l.rec_key % {FILE_RANK} AS row_number, l.person_id, l.method,
+                               CAST(l.match_probability AS FLOAT) AS match_probability
+                        FROM (SELECT d.rec_key, n.person_id, 'nhs_number' AS method, 1.0 AS match_probability
+                              FROM det d JOIN number_ids n USING (nhs_number)
+                              UNION ALL
+                              SELECT l.rec_key, p.person_id, l.method, l.match_probability
+                              FROM links l JOIN person_uuid p USING (person_key)) l
+                        JOIN lk_files f ON f.file_rank = l.rec_key // {FILE_RANK}""")
     identity_store.replace_person_keys(con, "person_uuid", run_id)
     con.unregister("person_map")
     by_method = dict(con.execute("SELECT method, count(*) FROM link.record_person GROUP BY 1 ORDER BY 1").fetchall())
@@ -346,7 +364,7 @@ def _write(con: Connection, store: Store) -> tuple[dict[str, int], dict[str, dic
     for source, method, n in con.execute(
             "SELECT source, method, count(*) FROM link.record_person GROUP BY 1, 2 ORDER BY 1, 2").fetchall():
         by_source.setdefault(source, {})[method] = n
-    for temp in ("active_records", "spine", "det", "det_identities", "known", "key_sources", "links", "candidates",
-                 "person_uuid", "lk_leftover"):
+    for temp in ("active_records", "spine", "det", "det_identities", "number_keys", "number_ids", "key_sources",
+                 "links", "candidates", "person_uuid", "lk_leftover", "lk_files"):
         con.execute(f"DROP TABLE IF EXISTS {temp}")  # they hold identifiers: none outlives the link
     return by_method, by_source
