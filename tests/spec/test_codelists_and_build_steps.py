@@ -114,6 +114,33 @@ def test_a_step_with_an_order_header_stores_its_rows_sorted(tmp_path):
                                                       "outpatient_appointment"))
 
 
+def test_a_step_materialised_as_a_view_reads_the_version_it_belongs_to(tmp_path):
+    """`-- materialise: view`: the step is a view over the version's tables (no copy of their rows),
+    so it follows what that version holds; anything but table or view, or a view with an order, is refused."""
+    import duckdb
+
+    (tmp_path / "a.sql").write_text("-- table: a\n-- depends:\nSELECT range AS n FROM range(4)\n")
+    (tmp_path / "b.sql").write_text("-- table: b\n-- materialise: view\n-- depends: a\n"
+                                    "SELECT n * 10 AS m FROM record.a\n")
+    steps = read_steps(tmp_path)
+    assert [(s.table, s.view) for s in steps] == [("a", False), ("b", True)]
+    assert compile_step(steps[1], "v2").startswith("CREATE VIEW v2.b AS")
+    assert compile_step(steps[1], "v2", dialect="spark").startswith("CREATE VIEW v2.b AS")
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA v2")
+    for step in steps:
+        con.execute(compile_step(step, "v2"))
+    assert con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'b'").fetchone() == (
+        "VIEW",)
+    con.execute("INSERT INTO v2.a VALUES (9)")
+    assert sorted(r[0] for r in con.execute("SELECT m FROM v2.b").fetchall()) == [0, 10, 20, 30, 90]
+    for header in ("-- materialise: index\n", "-- materialise: view\n-- order: m\n"):
+        (tmp_path / "b.sql").write_text(f"-- table: b\n{header}-- depends: a\nSELECT n AS m FROM record.a\n")
+        with pytest.raises(BuildFailed, match="materialise"):
+            read_steps(tmp_path)
+    assert {s.table for s in read_steps(DEFAULT_SQL_DIR) if s.view} == {"activity_cost"}
+
+
 def test_a_stored_by_person_table_keeps_its_person_ids_unpacked_for_quick_lookups(tmp_path):
     """DuckDB bit-packs sorted UUIDs, and unpacking a row group's person ids made each record lookup
     cost 6-8 ms at 1.25M people; an `-- order:` table is written without bit-packing (and checkpointed,

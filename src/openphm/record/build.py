@@ -65,6 +65,7 @@ class Step:
     depends: tuple[str, ...]
     sql: str
     order: tuple[str, ...] = ()  # `-- order:` header: the rows are stored sorted by these columns
+    view: bool = False  # `-- materialise: view` header: a view over the build's tables, not a copy of their rows
 
 
 def read_steps(sql_dir: Path) -> list[Step]:
@@ -81,7 +82,11 @@ def read_steps(sql_dir: Path) -> list[Step]:
         columns = tuple(c.strip() for c in (order.group(1) if order else "").split(",") if c.strip())
         if any(not re.fullmatch(r"[a-z_][a-z0-9_]*", c) for c in columns):
             raise BuildFailed(f"{path.name}: '-- order:' names columns, separated by commas")
-        steps[table.group(1)] = Step(table.group(1), deps, text, columns)
+        materialise = re.search(r"^-- materialise:\s*(\w+)\s*$", text, re.M)
+        kind = materialise.group(1) if materialise else "table"
+        if kind not in ("table", "view") or (kind == "view" and columns):
+            raise BuildFailed(f"{path.name}: '-- materialise:' is table or view (a view has no '-- order:')")
+        steps[table.group(1)] = Step(table.group(1), deps, text, columns, kind == "view")
     ordered: list[Step] = []
     visiting: set[str] = set()
 
@@ -103,7 +108,8 @@ def read_steps(sql_dir: Path) -> list[Step]:
 
 
 def compile_step(step: Step, schema: str, dialect: str = "duckdb") -> str:
-    """The step's SELECT as `CREATE TABLE <schema>.<table> AS ...`, with record.* pointed at `schema`."""
+    """The step's SELECT as `CREATE TABLE <schema>.<table> AS ...` (or `CREATE VIEW` for a step
+    materialised as a view), with record.* pointed at `schema`."""
     tree = sqlglot.parse_one(expand_rules(step.sql), read="duckdb")
 
     def retarget(node: exp.Expression) -> exp.Expression:
@@ -116,7 +122,8 @@ def compile_step(step: Step, schema: str, dialect: str = "duckdb") -> str:
     # writes it in `engine.lookup_storage`, so that the row group is quick to read).
     if step.order:
         tree = exp.select("*").from_(tree.subquery("step")).order_by(*step.order)
-    create = exp.Create(this=exp.table_(step.table, db=schema), kind="TABLE", expression=tree)
+    create = exp.Create(this=exp.table_(step.table, db=schema), kind="VIEW" if step.view else "TABLE",
+                        expression=tree)
     return create.sql(dialect=dialect)
 
 

@@ -5,6 +5,9 @@
 -- tariff line matched: the build reports these with their counts)
 -- Financial year: of the discharge for spells (of the admission if not yet discharged), of the
 -- activity's date otherwise, and the extract's year for social care.
+-- A view over the activity tables, not a copy of their rows: the copy was a quarter of the build's time
+-- (25 s of 91 s at 1,000,000 people) against about 1.5 s more for each whole read of it.
+-- materialise: view
 -- depends: inpatient_spell, ae_attendance, outpatient_appointment, gp_appointment, community_contact, mental_health_contact, social_care_service, vcse_referral
 WITH activity AS (
     SELECT person_id, 'inpatient_spell' AS activity, spell_id AS activity_id,
