@@ -57,10 +57,15 @@ def date_shape(date_format: str) -> str:
 
 def parsed_date_sql(column: str, date_format: str) -> str:
     """SQL: the column parsed as a date in the source's format, NULL when it does not parse (nor when
-    its shape is not the format's: a two-digit year is not a year)."""
-    text = f"trim({column})"
-    return (f"CASE WHEN regexp_full_match({text}, {lit(date_shape(date_format))}) "
-            f"THEN CAST(try_strptime({text}, {lit(date_format)}) AS DATE) END")
+    its shape is not the format's: a two-digit year is not a year). Surrounding spaces are ignored; a
+    value already in shape is parsed without trimming it (a copy of every value saved), which gives
+    the same answer because a shape never begins or ends with a space."""
+    text, shape, fmt = f"trim({column})", lit(date_shape(date_format)), lit(date_format)
+    trimmed = f"WHEN regexp_full_match({text}, {shape}) THEN CAST(try_strptime({text}, {fmt}) AS DATE)"
+    if date_format != date_format.strip(" "):
+        return f"CASE {trimmed} END"
+    return (f"CASE WHEN regexp_full_match({column}, {shape}) THEN CAST(try_strptime({column}, {fmt}) AS DATE) "
+            f"{trimmed} END")
 
 
 def known_column(name: str) -> str:
@@ -73,12 +78,20 @@ def rules(spec: SourceSpec, today: dt.date, known: frozenset[str] = frozenset())
     """(condition, reason code, column) in the order they are checked. Date columns are read from
     their parsed copies (`date_column`), which the ingest query computes once; organisation codes
     are checked against reference data only for the columns in `known` (those whose reference
-    table is loaded: the ingest query adds a `known_column` flag for each)."""
+    table is loaded: the ingest query adds a `known_column` flag for each).
+
+    Within a condition the test that fails on almost every row comes first, and copies made by
+    `trim` only where they can change the answer: a CASE evaluates each AND on the rows the tests
+    before it kept, so a good row costs one cheap test per rule. (AND is commutative in SQL's
+    three-valued logic, and no FORMATS pattern matches a value with a space at either end, so each
+    condition is the plain one: `c IS NULL OR trim(c) = ''`, `c <> '' AND NOT matches(trim(c))`.)"""
     out: list[tuple[str, str, str]] = []
     for col in spec.columns:
         c = ident(col.name)
         if col.required and col.name != spec.nhs_number_column:
-            out.append((f"({c} IS NULL OR trim({c}) = '')", "MISSING_REQUIRED", col.name))
+            # trim removes spaces only: a value that trims to nothing is empty or begins with one
+            out.append((f"({c} IS NULL OR (({c} = '' OR starts_with({c}, ' ')) AND trim({c}) = ''))",
+                        "MISSING_REQUIRED", col.name))
     for col in spec.columns:
         c = ident(col.name)
         # strlen (bytes, no decoding) first: only a value with more bytes than the limit can have more
@@ -89,17 +102,18 @@ def rules(spec: SourceSpec, today: dt.date, known: frozenset[str] = frozenset())
         c = ident(col.name)
         if col.kind == "date":
             parsed = ident(date_column(col.name))
-            out.append((f"({c} IS NOT NULL AND trim({c}) <> '' AND {parsed} IS NULL)", "BAD_DATE", col.name))
+            out.append((f"({parsed} IS NULL AND {c} IS NOT NULL AND trim({c}) <> '')", "BAD_DATE", col.name))
             out.append((f"({parsed} < DATE {lit(col.earliest)})", "IMPLAUSIBLE_DATE", col.name))
             if col.not_future:
                 out.append((f"({parsed} > DATE {lit(today.isoformat())})", "FUTURE_DATE", col.name))
         elif col.format and col.name != spec.nhs_number_column:
-            out.append((f"({c} IS NOT NULL AND trim({c}) <> '' AND NOT regexp_full_match(trim({c}), "
-                         f"{lit(FORMATS[col.format])}))", "BAD_CODE", col.name))
+            pattern = lit(FORMATS[col.format])
+            out.append((f"({c} IS NOT NULL AND NOT regexp_full_match({c}, {pattern}) AND trim({c}) <> '' "
+                        f"AND NOT regexp_full_match(trim({c}), {pattern}))", "BAD_CODE", col.name))
     for col in spec.columns:
         if col.known_in and col.name in known:
-            out.append((f"({ident(col.name)} IS NOT NULL AND trim({ident(col.name)}) <> '' AND "
-                        f"NOT {ident(known_column(col.name))})", "UNKNOWN_ORGANISATION", col.name))
+            out.append((f"(NOT {ident(known_column(col.name))} AND {ident(col.name)} IS NOT NULL AND "
+                        f"trim({ident(col.name)}) <> '')", "UNKNOWN_ORGANISATION", col.name))
     for start, end in spec.date_order:
         out.append((f"({ident(date_column(end))} < {ident(date_column(start))})", "DATE_ORDER", end))
     return out
