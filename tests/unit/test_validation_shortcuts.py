@@ -29,16 +29,19 @@ AWKWARD = ["", " ", "   ", "\t", " A81001", "A81001 ", " A81001 ", "A81001", "a8
            "x" * 300, " " * 300 + "y", "E08000001", "21", " 3", "Y", "N ", "99", "12345678901234567890", None]
 
 
+def _plain_date(c: str, fmt: str) -> str:
+    """The date parsed from the trimmed text, in shape (the plain form of `parsed_date_sql`)."""
+    shape, f = lit(date_shape(fmt)), lit(fmt)
+    return f"CASE WHEN regexp_full_match(trim({c}), {shape}) THEN CAST(try_strptime(trim({c}), {f}) AS DATE) END"
+
+
 def _plain(spec, col, kind: str) -> str:
     """The plain form of one rule for one column (what the fast one must equal)."""
     c = ident(col.name)
     if kind == "MISSING_REQUIRED":
         return f"({c} IS NULL OR trim({c}) = '')"
     if kind == "BAD_DATE":
-        shape, fmt = lit(date_shape(col.date_format)), lit(col.date_format)
-        parsed = (f"CASE WHEN regexp_full_match(trim({c}), {shape}) THEN CAST(try_strptime(trim({c}), {fmt}) "
-                  "AS DATE) END")
-        return f"({c} IS NOT NULL AND trim({c}) <> '' AND {parsed} IS NULL)"
+        return f"({c} IS NOT NULL AND trim({c}) <> '' AND {_plain_date(c, col.date_format)} IS NULL)"
     if kind == "BAD_CODE":
         return f"({c} IS NOT NULL AND trim({c}) <> '' AND NOT regexp_full_match(trim({c}), {lit(FORMATS[col.format])}))"
     return f"({c} IS NOT NULL AND trim({c}) <> '' AND NOT {ident(known_column(col.name))})"
@@ -82,8 +85,6 @@ def test_no_code_format_matches_a_value_with_a_space_at_either_end(drawn):
 def test_a_date_parses_as_it_would_from_the_trimmed_text(text):
     con = duckdb.connect()
     for fmt in ("%Y-%m-%d", "%d/%m/%Y", "%d-%b-%Y"):
-        shape, f = lit(date_shape(fmt)), lit(fmt)
-        plain = (f"CASE WHEN regexp_full_match(trim(v), {shape}) THEN CAST(try_strptime(trim(v), {f}) AS DATE) END")
-        fast, expected = con.execute(f"SELECT {parsed_date_sql('v', fmt)}, {plain} FROM (SELECT ? AS v)",
-                                     [text]).fetchone()
+        query = f"SELECT {parsed_date_sql('v', fmt)}, {_plain_date('v', fmt)} FROM (SELECT ? AS v)"
+        fast, expected = con.execute(query, [text]).fetchone()
         assert fast == expected, (fmt, text)

@@ -36,6 +36,7 @@ SETTINGS = ("Non-elective admissions", "Elective and day-case admissions", "Mate
 HEALTH = SETTINGS[:8]
 HOSPITAL = SETTINGS[:5]
 ADMITTED = SETTINGS[:3]  # admitted patient care: what the published concentration of hospital spend counts
+SCOPES = {"health": HEALTH, "hospital": HOSPITAL, "admitted": ADMITTED}  # concentration beside "all" settings
 TOP_SHARES = (0.01, 0.05, 0.20)
 PEOPLE_TABLE = "finance_people"
 
@@ -152,17 +153,15 @@ def spend_summary(con: Connection, year: str) -> dict:
     """Everything the costs report shows for one financial year (and its `people`, for reuse)."""
     people, others = person_costs(con, year)
     costs = people["cost"].to_numpy()
-    health = people.select(pl.sum_horizontal(*HEALTH)).to_series().to_numpy()
-    hospital = people.select(pl.sum_horizontal(*HOSPITAL)).to_series().to_numpy()
-    admitted = people.select(pl.sum_horizontal(*ADMITTED)).to_series().to_numpy()
     levels = {"segment": "segment", "age_band": "age_band", "imd_quintile": "imd_quintile_label",
               "practice": "practice_code", "pcn": "pcn_code", "place": "place_code"}
     return {
         "year": year, "people": len(people), "population_spend": float(costs.sum()),
         "spend_per_person": float(costs.mean()) if len(costs) else math.nan,
         "other_spend": float(others["cost"].sum()) if len(others) else 0.0,
-        "concentration": {"all": concentration(costs), "health": concentration(health),
-                          "hospital": concentration(hospital), "admitted": concentration(admitted)},
+        "concentration": {"all": concentration(costs), **{
+            scope: concentration(people.select(pl.sum_horizontal(*settings)).to_series().to_numpy())
+            for scope, settings in SCOPES.items()}},
         "by_setting": by_setting(people, others),
         "by": {name: breakdown(people, column) for name, column in levels.items()},
         "people_frame": people,

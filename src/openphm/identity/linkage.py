@@ -50,6 +50,18 @@ log = logging.getLogger("openphm.identity")
 # file and row of a record are read back from its key and `lk_files` (a small table), not by a join
 # with every record.
 FILE_RANK = 4294967296
+
+
+def file_of(key: str) -> str:
+    """SQL: the join to `lk_files` (as f) of the file that record key `key` belongs to."""
+    return f"JOIN lk_files f ON f.file_rank = {key} // {FILE_RANK}"
+
+
+def row_of(key: str) -> str:
+    """SQL: the row number inside its file of record key `key`."""
+    return f"({key} % {FILE_RANK})"
+
+
 FILES = """
 CREATE OR REPLACE TEMP TABLE lk_files AS
 SELECT file_id, source, row_number() OVER (ORDER BY source, sha256, file_id) AS file_rank
@@ -189,7 +201,7 @@ def _merge_wrong_numbers(con: Connection, model: dict, threshold: float) -> pl.D
         SELECT 'nhs:' || nhs_number AS person_key, registered, gp_only
         FROM (SELECT d.nhs_number, bool_or(f.source = 'gp_registrations') AS registered,
                      bool_and(f.source LIKE 'gp%') AS gp_only
-              FROM det d JOIN lk_files f ON f.file_rank = d.rec_key // {FILE_RANK} GROUP BY 1)""")
+              FROM det d {file_of("d.rec_key")} GROUP BY 1)""")
     empty = pl.DataFrame(schema={"from_key": pl.Utf8, "to_key": pl.Utf8})
     if con.execute("SELECT count(*) FROM key_sources WHERE NOT registered").fetchone()[0] == 0:
         return empty
@@ -306,9 +318,9 @@ def link_records(con: Connection, store: Store, threshold: float = 0.9,
         SELECT u.rec_key, b.person_key, b.method, b.match_probability
         FROM lk_units u JOIN lk_best b USING (unit)
         UNION ALL
-        SELECT u.rec_key, 'rec:' || f.source || ':' || f.file_id || ':' || (cl.cluster % {FILE_RANK}),
+        SELECT u.rec_key, 'rec:' || f.source || ':' || f.file_id || ':' || {row_of("cl.cluster")},
                CASE WHEN count(*) OVER (PARTITION BY cl.cluster) > 1 THEN 'clustered' ELSE 'unlinked' END, NULL
-        FROM lk_units u JOIN lk_clusters cl USING (unit) JOIN lk_files f ON f.file_rank = cl.cluster // {FILE_RANK}""")
+        FROM lk_units u JOIN lk_clusters cl USING (unit) {file_of("cl.cluster")}""")
     for name in ("lk_key_map", "lk_units", "lk_clusters", "lk_best"):
         con.unregister(name)
     by_method, by_source = _write(con, store)
@@ -349,14 +361,14 @@ def _write(con: Connection, store: Store) -> tuple[dict[str, int], dict[str, dic
         con.execute("""CREATE OR REPLACE TEMP TABLE number_ids AS
                        SELECT k.nhs_number, p.person_id FROM number_keys k JOIN person_uuid p USING (person_key)""")
         con.execute(f"""CREATE OR REPLACE TABLE link.record_person AS
-                        SELECT f.source, f.file_id, l.rec_key % {FILE_RANK} AS row_number, l.person_id, l.method,
+                        SELECT f.source, f.file_id, {row_of("l.rec_key")} AS row_number, l.person_id, l.method,
                                CAST(l.match_probability AS FLOAT) AS match_probability
                         FROM (SELECT d.rec_key, n.person_id, 'nhs_number' AS method, 1.0 AS match_probability
                               FROM det d JOIN number_ids n USING (nhs_number)
                               UNION ALL
                               SELECT l.rec_key, p.person_id, l.method, l.match_probability
                               FROM links l JOIN person_uuid p USING (person_key)) l
-                        JOIN lk_files f ON f.file_rank = l.rec_key // {FILE_RANK}""")
+                        {file_of("l.rec_key")}""")
     identity_store.replace_person_keys(con, "person_uuid", run_id)
     con.unregister("person_map")
     by_method = dict(con.execute("SELECT method, count(*) FROM link.record_person GROUP BY 1 ORDER BY 1").fetchall())
