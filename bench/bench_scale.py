@@ -4,7 +4,9 @@ Issue 11's scale benchmark: 125k, 250k, 500k and 1M people (OPENPHM_BENCH_SCALE_
 to run fewer), each generated over 5 years in Parquet and taken through every stage in its own
 process (wall time and peak memory per stage). The growth exponent of each stage is the slope of
 log(time) against log(source rows), fitted by least squares over the sizes run; the goal is at
-most 1.1 (near-linear). Baseline, measured in the same run: DuckDB reading every input file once.
+most 1.1 (near-linear). Baselines, measured in the same run: DuckDB reading every input file once
+(the issue's), and DuckDB writing every input file once into a database file (the least any stage
+that keeps rows in a database must do).
 
 At the largest size each of ingest, link and build is also profiled (cProfile): the OpenPHM
 functions with the most time inside them. Spark in local mode runs the same commands
@@ -24,7 +26,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from stages import read_floor, run_stage, where_time_goes
+from stages import read_floor, run_stage, where_time_goes, write_floor
 
 SIZES = [int(s) for s in os.environ.get("OPENPHM_BENCH_SCALE_SIZES", "125000,250000,500000,1000000").split(",")]
 SPARK_SIZES = [int(s) for s in os.environ.get("OPENPHM_BENCH_SPARK_SIZES", "125000").split(",") if s.strip()]
@@ -41,7 +43,7 @@ def _one_size(people: int, work: Path, engine: str = "duckdb", profile: bool = F
                 "build": ["build", *on], "indicators": ["measures", "run", *on],
                 "risk train": ["risk", "train", *on, "--out", str(models)],
                 "risk score": ["risk", "score", *on, "--models", str(models)]}
-    out = {"people": people, "floor": read_floor(ics), "profile": {}}
+    out = {"people": people, "floor": read_floor(ics), "write floor": write_floor(ics, work), "profile": {}}
     for stage in STAGES:
         prof = work / f"{stage.replace(' ', '_')}.prof" if profile and stage in PROFILED else None
         out[stage] = run_stage(commands[stage], prof)
@@ -136,6 +138,13 @@ def _duckdb_table(results: list[dict]) -> str:
                  + f" | {exponent(rows, [r['floor'] for r in results]):.2f} |")
     lines.append("| ingest+link+build / baseline | " + " | ".join(f"{t / r['floor']:.1f}x" for t, r in
                                                                     zip(first3, results, strict=True)) + " | |")
+    if all("write floor" in r for r in results):
+        writes = [r["write floor"] for r in results]
+        lines.append("| second baseline: DuckDB writing every input once into a database file | "
+                     + " | ".join(f"{w:,.1f} s ({w / r['floor']:.1f}x the read)" for w, r in
+                                  zip(writes, results, strict=True)) + f" | {exponent(rows, writes):.2f} |")
+        lines.append("| ingest+link+build / second baseline | " + " | ".join(
+            f"{t / w:.1f}x" for t, w in zip(first3, writes, strict=True)) + " | |")
     sizes = ", ".join(f"{p:,}" for p in SIZES)
     return (f"## Growth with the size of the ICS (DuckDB)\n\nSizes run: {sizes} people over 5 years (Parquet); "
             f"each stage in its own process (wall time, peak memory). Growth exponent: slope of log time on "
