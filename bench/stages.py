@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 # Each stage reports its own peak resident memory when it exits.
 # With OPENPHM_BENCH_PROFILE set, a stage also writes a cProfile of itself there (where its time goes).
@@ -63,37 +64,46 @@ def read_floor(ics: Path, tries: int = 3) -> float:
     return min(times)
 
 
+def _fastest_copy(con: Any, sources: list[str], target: Path, tries: int) -> float:
+    """Seconds to write each of `sources` (anything after FROM) as a table of a new database file
+    `target` attached to `con`, then checkpoint it: the fastest of `tries`, the file removed after each."""
+    times = []
+    for _ in range(tries):
+        con.execute(f"ATTACH '{target}' AS copy (READ_WRITE)")
+        start = time.perf_counter()
+        for i, source in enumerate(sources):
+            con.execute(f"CREATE TABLE copy.t{i} AS SELECT * FROM {source}")
+        con.execute("CHECKPOINT copy")
+        times.append(time.perf_counter() - start)
+        con.execute("DETACH copy")
+        target.unlink()
+    return min(times)
+
+
 def write_floor(ics: Path, work: Path, tries: int = 2) -> float:
     """Seconds DuckDB takes to read every Parquet input of a generated ICS and write it once into a
     new database file (each file a table, then a checkpoint): the least that any pipeline keeping the
     rows in a database must do, before validating, linking or building anything. Fastest of `tries`."""
     import duckdb
 
-    times = []
-    for attempt in range(tries):
-        target = work / f"write-floor-{attempt}.duckdb"
-        con = duckdb.connect(str(target))
-        start = time.perf_counter()
-        for i, path in enumerate(sorted((ics / "extracts").rglob("*.parquet"))):
-            con.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_parquet('{path}')")
-        con.execute("CHECKPOINT")
-        times.append(time.perf_counter() - start)
-        con.close()
-        target.unlink()
-    return min(times)
+    con = duckdb.connect()
+    inputs = [f"read_parquet('{path}')" for path in sorted((ics / "extracts").rglob("*.parquet"))]
+    seconds = _fastest_copy(con, inputs, work / "write-floor.duckdb", tries)
+    con.close()
+    return seconds
 
 
 # The copies the design writes on purpose: the analytic rows, the identity store's records, the
 # record-to-person links and the person record's tables (views are not copies and are left out).
 DESIGN_COPIES = {
     "raw.* (ingest)": "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-                      "WHERE table_catalog = 'openphm' AND table_schema = 'raw'",
+                      "WHERE table_catalog = current_database() AND table_schema = 'raw'",
     "identity store records (ingest)": "SELECT 'idn.identity.records'",
     "link.record_person (link)": "SELECT 'link.record_person'",
     "the record's tables (build)": "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-                                   "WHERE table_catalog = 'openphm' AND table_type = 'BASE TABLE' AND table_schema = "
-                                   "(SELECT max(schema_name) FROM information_schema.schemata "
-                                   "WHERE catalog_name = 'openphm' AND schema_name LIKE 'record_v%')",
+                                   "WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' "
+                                   "AND table_schema = (SELECT max(schema_name) FROM information_schema.schemata "
+                                   "WHERE catalog_name = current_database() AND schema_name LIKE 'record_v%')",
 }
 
 
@@ -103,24 +113,15 @@ def design_writes(db: Path, work: Path, tries: int = 2) -> dict[str, tuple[int, 
     design's own writes cost, the least ingest, link and build could take. Fastest of `tries` each."""
     import duckdb
 
+    from openphm.engine.duckdb_store import Store
+
     con = duckdb.connect(str(db), read_only=True)
-    con.execute(f"ATTACH '{db.with_name(db.stem + '-identity.duckdb')}' AS idn (READ_ONLY)")
+    con.execute(f"ATTACH '{Store(db).identity_db}' AS idn (READ_ONLY)")
     out = {}
     for label, listing in DESIGN_COPIES.items():
         tables = [r[0] for r in con.execute(listing).fetchall()]
         rows = sum(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables)
-        times = []
-        for attempt in range(tries):
-            target = work / f"design-writes-{attempt}.duckdb"
-            con.execute(f"ATTACH '{target}' AS copy (READ_WRITE)")
-            start = time.perf_counter()
-            for i, table in enumerate(tables):
-                con.execute(f"CREATE TABLE copy.t{i} AS SELECT * FROM {table}")
-            con.execute("CHECKPOINT copy")
-            times.append(time.perf_counter() - start)
-            con.execute("DETACH copy")
-            target.unlink()
-        out[label] = (rows, min(times))
+        out[label] = (rows, _fastest_copy(con, tables, work / "design-writes.duckdb", tries))
     con.close()
     return out
 
